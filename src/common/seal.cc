@@ -21,6 +21,7 @@ constexpr size_t kHeader = 1 + 4;
 
 Bytes Aad(uint32_t kek_id, std::string_view purpose, std::string_view record) {
   Bytes aad;
+  aad.reserve(labels::kSealAtRest.size() + 9 + purpose.size() + record.size());
   Writer w(&aad);
   w.Raw(labels::kSealAtRest);
   w.U8(kSealVersion);

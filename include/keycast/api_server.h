@@ -1,0 +1,102 @@
+// The HTTP API of `keycast server`: the seeds' gateway API (add / delete /
+// modify clients, groups, events, memberships; seed 001 Figures 10-11) as
+// JSON over HTTP with admin bearer tokens, the ticket endpoints for clients,
+// the published verification keys, health, Prometheus metrics and the
+// OpenAPI document. Other roles (reservations, web pages) add their routes
+// through Router before Start.
+//
+// Errors are a stable code plus a message: {"error":{"code":"not_found",
+// "message":"group 'g9' does not exist"}} (docs/api.md).
+//
+// Thread safety: Start/Stop from one thread; handlers run on a thread pool.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "keycast/directory.h"
+#include "keycast/service_keys.h"
+#include "keycast/status.h"
+#include "keycast/store.h"
+#include "keycast/ticket_service.h"
+
+namespace httplib {
+class Server;
+struct Request;
+struct Response;
+}  // namespace httplib
+
+namespace keycast {
+
+struct ApiServerOptions {
+  std::string host = "127.0.0.1";
+  int port = 8200;                 // 0 = pick a free port
+  std::string tls_cert_file;       // both set: serve HTTPS (TLS 1.2+)
+  std::string tls_key_file;
+  bool allow_insecure_http = false;  // plain HTTP on a non-loopback address
+  size_t threads = 16;             // handler threads (each long-poll holds one)
+  std::vector<Endpoint> default_key_servers;  // for events created without any
+  std::vector<std::string> roles;  // reported by /v1/health
+  int64_t max_watch_seconds = 55;  // bound of a ticket long-poll
+};
+
+struct ApiServices {
+  Directory* directory = nullptr;
+  TicketService* tickets = nullptr;
+  ServiceKeys* keys = nullptr;
+  Store* store = nullptr;
+};
+
+class ApiServer {
+ public:
+  using Handler = std::function<void(const httplib::Request&, httplib::Response&)>;
+  struct Route {
+    std::string method;
+    std::string path;  // template, e.g. /v1/clients/{name}
+    std::string summary;
+    bool admin = false;
+  };
+
+  ApiServer(ApiServices services, ApiServerOptions options);
+  ~ApiServer();
+
+  // Registers a route. Handlers of admin routes run only with a valid admin
+  // token; the actor is available through CurrentActor().
+  void Add(const std::string& method, const std::string& path, const std::string& summary, bool admin,
+           Handler handler);
+  // The actor of the admin request being handled on this thread.
+  static const Actor& CurrentActor();
+
+  // Binds and serves on a background thread. REQUIRES: not started.
+  Status Start();
+  void Stop();
+  int port() const { return bound_port_; }
+  std::string url() const;
+  const std::vector<Route>& routes() const { return routes_; }
+
+ private:
+  void AddDirectoryRoutes();
+  void AddTicketRoutes();
+  void AddSystemRoutes();
+
+  ApiServices s_;
+  ApiServerOptions options_;
+  std::unique_ptr<httplib::Server> http_;
+  std::vector<Route> routes_;
+  std::unique_ptr<std::thread> thread_;
+  int bound_port_ = 0;
+};
+
+// Helpers for route handlers (also used by other parts' routes).
+namespace api {
+int HttpStatusFor(Code code);
+void SendJson(httplib::Response& res, int status, const std::string& json_text);
+void SendError(httplib::Response& res, const Status& status);
+// The bearer token of a request, or "".
+std::string BearerToken(const httplib::Request& req);
+}  // namespace api
+
+}  // namespace keycast

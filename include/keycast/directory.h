@@ -1,0 +1,249 @@
+// The directory: who may take part in which event (seed 000 claims 2-4,
+// seed 001 Figure 3).
+//
+// Groups form a directed acyclic graph through parent edges. A client that
+// is a member of group G is associated with every event assigned to G or to
+// any ancestor of G, each once; its role for an event is sender if any
+// membership path grants sender, otherwise receiver.
+//
+// Every change is validated against the whole directory, written to the
+// Store together with its audit record, and only then applied to the
+// in-memory index that answers queries. A change that gets an ok answer is
+// durable; a refused change leaves no trace, in the store or in memory.
+//
+// Thread safety: all methods are safe to call concurrently. Queries run in
+// parallel; changes are serialised among themselves and block queries only
+// while the in-memory index is updated (not during the store commit).
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <vector>
+
+#include "keycast/clock.h"
+#include "keycast/model.h"
+#include "keycast/password.h"
+#include "keycast/seal.h"
+#include "keycast/status.h"
+#include "keycast/store.h"
+
+namespace keycast {
+
+// Who made a change, for the audit log ("admin:<token id>", "bootstrap").
+struct Actor {
+  std::string name;
+};
+
+struct ClientSpec {
+  std::string name;
+  std::string description;
+  std::optional<std::string> password;  // hashed with Argon2id, never stored
+  bool enabled = true;
+};
+struct ClientPatch {
+  std::optional<std::string> name;
+  std::optional<std::string> description;
+  std::optional<std::string> password;  // "" removes password login
+  std::optional<bool> enabled;
+};
+
+struct GroupSpec {
+  std::string name;
+  std::string description;
+};
+struct GroupPatch {
+  std::optional<std::string> name;
+  std::optional<std::string> description;
+};
+
+// References to other objects are by name.
+struct EventSpec {
+  std::string name;
+  std::string title;
+  std::string sender;  // client name; empty = none
+  IpAddress group_address;
+  uint16_t port = 0;
+  IpAddress source_address;
+  Schedule schedule;
+  uint32_t interval_seconds = 60;
+  uint32_t initial_keying_seconds = 300;
+  uint16_t clear_intervals = 0;
+  std::vector<Endpoint> key_servers;
+  crypto::AeadAlgorithm algorithm = crypto::AeadAlgorithm::kAes256Gcm;
+  KeyDelivery delivery = KeyDelivery::kPull;
+};
+struct EventPatch {
+  std::optional<std::string> name, title, sender;
+  std::optional<IpAddress> group_address;
+  std::optional<uint16_t> port;
+  std::optional<IpAddress> source_address;  // empty address clears it
+  std::optional<Schedule> schedule;
+  std::optional<uint32_t> interval_seconds, initial_keying_seconds;
+  std::optional<uint16_t> clear_intervals;
+  std::optional<std::vector<Endpoint>> key_servers;
+  std::optional<crypto::AeadAlgorithm> algorithm;
+  std::optional<KeyDelivery> delivery;
+};
+
+// One event of a client's summary, with the client's role for it.
+struct SummaryEvent {
+  std::shared_ptr<const Event> event;  // immutable snapshot
+  Role role = Role::kReceiver;
+  std::string sender_name;             // name of event->sender, "" if none
+};
+
+// Seed 000 claim 3: the summary of all events a client is associated with.
+struct Summary {
+  ClientId client;
+  std::string client_name;
+  std::vector<GroupId> groups;        // the client's direct groups, ascending
+  std::vector<SummaryEvent> events;   // ascending by event id, each once
+};
+
+// A client view with memberships, for the API.
+struct ClientView {
+  Client client;  // password_hash replaced by "" or "set"
+  std::vector<std::pair<std::string, Role>> groups;  // group name, role
+};
+struct GroupView {
+  Group group;
+  std::vector<std::string> parents, children, events;  // names, sorted
+  size_t members = 0;
+};
+struct EventView {
+  std::shared_ptr<const Event> event;
+  std::string sender_name;
+  std::vector<std::string> groups;  // names of assigned groups, sorted
+};
+
+struct DirectoryOptions {
+  PasswordCost password_cost = PasswordCost::kInteractive;
+};
+
+// Authenticated client, as the ticket service needs it.
+struct AuthenticatedClient {
+  ClientId id;
+  std::string name;
+  std::string credential;  // "password" or "api-key:<id>"
+};
+
+class Directory {
+ public:
+  // Loads the whole directory from the store. The sealer seals the secret
+  // created with each event.
+  static Result<std::unique_ptr<Directory>> Open(Store* store, const Sealer* sealer,
+                                                 const Clock* clock, DirectoryOptions options);
+  ~Directory();
+
+  // ---- changes (each one durable and audited when it returns ok) ----
+  Result<ClientView> CreateClient(const Actor& actor, const ClientSpec& spec);
+  Result<ClientView> UpdateClient(const Actor& actor, const std::string& name, const ClientPatch& patch);
+  Status DeleteClient(const Actor& actor, const std::string& name);
+
+  Result<GroupView> CreateGroup(const Actor& actor, const GroupSpec& spec);
+  Result<GroupView> UpdateGroup(const Actor& actor, const std::string& name, const GroupPatch& patch);
+  Status DeleteGroup(const Actor& actor, const std::string& name);
+
+  // Refuses an edge that would close a cycle, naming the cycle.
+  Status AddEdge(const Actor& actor, const std::string& parent, const std::string& child);
+  Status RemoveEdge(const Actor& actor, const std::string& parent, const std::string& child);
+
+  Result<EventView> CreateEvent(const Actor& actor, const EventSpec& spec);
+  Result<EventView> UpdateEvent(const Actor& actor, const std::string& name, const EventPatch& patch);
+  Status DeleteEvent(const Actor& actor, const std::string& name);
+
+  Status SetMembership(const Actor& actor, const std::string& client, const std::string& group, Role role,
+                       bool must_be_new);
+  Status RemoveMembership(const Actor& actor, const std::string& client, const std::string& group);
+  Status AddAssignment(const Actor& actor, const std::string& event, const std::string& group);
+  Status RemoveAssignment(const Actor& actor, const std::string& event, const std::string& group);
+
+  // Returns the token (shown once); only its verifier is stored.
+  Result<Token> CreateApiKey(const Actor& actor, const std::string& client, const std::string& description);
+  Status RevokeApiKey(const Actor& actor, const std::string& client, const std::string& key_id);
+  Result<Token> CreateAdminToken(const Actor& actor, const std::string& description);
+  Status RevokeAdminToken(const Actor& actor, const std::string& token_id);
+
+  // ---- authentication ----
+  // Fails with Unauthenticated and a reason (unknown client, wrong password,
+  // disabled client, revoked key). The reason is for logs and audit; callers
+  // answer the network with a generic message.
+  Result<AuthenticatedClient> AuthenticatePassword(const std::string& client, const std::string& password) const;
+  Result<AuthenticatedClient> AuthenticateApiKey(const std::string& token) const;
+  // Returns the actor name for an admin token.
+  Result<Actor> AuthenticateAdmin(const std::string& token) const;
+  bool HasAdminTokens() const;
+
+  // ---- queries ----
+  Result<Summary> Summarize(ClientId client) const;
+  // Live authorisation (DESIGN property 4): the client exists, is enabled,
+  // the event exists, and the DAG grants the client the role (a sender may
+  // also receive).
+  bool IsAuthorized(ClientId client, EventId event, Role role) const;
+  // Clients authorised for an event now (for multicast push), ascending.
+  std::vector<ClientId> AuthorizedClients(EventId event) const;
+
+  Result<ClientView> GetClient(const std::string& name) const;
+  Result<GroupView> GetGroup(const std::string& name) const;
+  Result<EventView> GetEvent(const std::string& name) const;
+  std::shared_ptr<const Event> FindEvent(EventId id) const;
+  std::optional<std::string> ClientName(ClientId id) const;
+  std::optional<ClientId> FindClient(const std::string& name) const;
+  std::vector<ApiKey> ListApiKeys(const std::string& client) const;  // verifiers blanked
+  std::vector<AdminToken> ListAdminTokens() const;                    // verifiers blanked
+
+  // Pages ordered by name: names > after, at most limit.
+  std::vector<ClientView> ListClients(const std::string& after, size_t limit) const;
+  std::vector<GroupView> ListGroups(const std::string& after, size_t limit) const;
+  std::vector<EventView> ListEvents(const std::string& after, size_t limit) const;
+  std::vector<Edge> ListEdges() const;
+  std::vector<std::pair<std::string, std::string>> ListEdgeNames() const;  // parent, child
+  struct MembershipRow { std::string client, group; Role role; };
+  std::vector<MembershipRow> ListMemberships(const std::string& client, const std::string& group) const;
+  struct AssignmentRow { std::string event, group; };
+  std::vector<AssignmentRow> ListAssignments(const std::string& event, const std::string& group) const;
+
+  struct Counts { size_t clients, groups, edges, events, memberships, assignments; };
+  Counts counts() const;
+
+  // ---- change notification ----
+  // Increases with every applied change.
+  uint64_t generation() const;
+  // Blocks until generation() != known or the deadline passes; returns the
+  // current generation.
+  uint64_t WaitForChange(uint64_t known, std::chrono::steady_clock::time_point deadline) const;
+
+  Store* store() const { return store_; }
+  const Sealer* sealer() const { return sealer_; }
+
+ private:
+  struct Index;
+  Directory(Store* store, const Sealer* sealer, const Clock* clock, DirectoryOptions options);
+
+  // Runs fn inside a store transaction with the audit record; on success,
+  // applies `apply` to the index under the exclusive lock.
+  template <typename Fn, typename Apply>
+  Status Commit(const Actor& actor, const std::string& action, const std::string& target,
+                const std::string& detail, Fn&& fn, Apply&& apply);
+
+  Store* store_;
+  const Sealer* sealer_;
+  const Clock* clock_;
+  DirectoryOptions options_;
+  std::mutex write_mu_;                 // serialises changes
+  mutable std::shared_mutex mu_;        // guards index_
+  std::unique_ptr<Index> index_;
+  mutable std::mutex wait_mu_;
+  mutable std::condition_variable cv_;
+  std::atomic<uint64_t> generation_{1};
+};
+
+// Name rules shared by every directory object: 1-64 characters from
+// [A-Za-z0-9._-], starting with a letter or digit.
+Status ValidateName(std::string_view kind, std::string_view name);
+
+}  // namespace keycast

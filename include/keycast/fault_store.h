@@ -1,0 +1,42 @@
+// A Store wrapper that fails on demand, for tests of "nothing acknowledged is
+// lost, nothing refused is half-written": the directory must leave its
+// in-memory state untouched when the store refuses a change.
+#pragma once
+
+#include <atomic>
+#include <memory>
+
+#include "keycast/store.h"
+
+namespace keycast {
+
+class FaultInjectingStore final : public Store {
+ public:
+  explicit FaultInjectingStore(std::unique_ptr<Store> inner) : inner_(std::move(inner)) {}
+
+  // The next N commits fail with Unavailable (the transaction rolls back).
+  void FailNextCommits(int n) { fail_commits_.store(n); }
+  // The next N Begin calls fail with Unavailable.
+  void FailNextBegins(int n) { fail_begins_.store(n); }
+  int commits() const { return commits_.load(); }
+
+  Result<std::unique_ptr<StoreTxn>> Begin() override;
+  Status LoadDirectory(DirectoryData* out) override { return inner_->LoadDirectory(out); }
+  Result<Bytes> GetEventSecret(EventId e) override { return inner_->GetEventSecret(e); }
+  Result<std::vector<ServiceKey>> LoadServiceKeys(const std::string& k) override {
+    return inner_->LoadServiceKeys(k);
+  }
+  Result<std::vector<AuditRecord>> ReadAudit(int64_t after, size_t limit) override {
+    return inner_->ReadAudit(after, limit);
+  }
+  std::string Describe() const override { return "fault-injecting " + inner_->Describe(); }
+
+ private:
+  friend class FaultTxn;
+  std::unique_ptr<Store> inner_;
+  std::atomic<int> fail_commits_{0};
+  std::atomic<int> fail_begins_{0};
+  std::atomic<int> commits_{0};
+};
+
+}  // namespace keycast

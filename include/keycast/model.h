@@ -1,0 +1,133 @@
+// The directory's records: clients, groups (whose parent edges form a DAG),
+// events, memberships (client -> group, with a role), assignments
+// (event -> group), credentials, service keys and the audit log.
+// Seed 000 claims 2-4, seed 001 Figure 3.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "keycast/bytes.h"
+#include "keycast/crypto.h"
+#include "keycast/schedule.h"
+#include "keycast/types.h"
+
+namespace keycast {
+
+struct Client {
+  ClientId id;
+  std::string name;            // unique; see ValidateName
+  std::string description;
+  bool enabled = true;         // a disabled client gets no ticket and no key
+  std::string password_hash;   // Argon2id encoded hash; empty = no password login
+  int64_t created_at = 0;
+  int64_t updated_at = 0;
+};
+
+struct Group {
+  GroupId id;
+  std::string name;
+  std::string description;
+  int64_t created_at = 0;
+  int64_t updated_at = 0;
+};
+
+// parent -> child. A client of the child is associated with the events of
+// the parent (and of all the parent's ancestors).
+struct Edge {
+  GroupId parent;
+  GroupId child;
+  bool operator==(const Edge&) const = default;
+};
+
+// How members get the refresh keys of an event (seed 001 Figures 5 and 8).
+enum class KeyDelivery : uint8_t { kPull = 1, kPush = 2, kBoth = 3 };
+std::string_view KeyDeliveryName(KeyDelivery d);
+bool ParseKeyDelivery(std::string_view s, KeyDelivery* out);
+
+struct Event {
+  EventId id;
+  std::string name;                 // unique, machine-friendly
+  std::string title;                // for people (seed 001 Fig. 4, 421)
+  ClientId sender;                  // the sending client; invalid = not set
+  IpAddress group_address;          // multicast destination
+  uint16_t port = 0;
+  IpAddress source_address;         // optional: sender address / SSM source
+  Schedule schedule;                // one-off or recurring (RRULE subset)
+  uint32_t interval_seconds = 60;   // key interval / forward security window
+  uint32_t initial_keying_seconds = 300;  // initial keying period before start
+  uint16_t clear_intervals = 0;     // unencrypted first intervals (seed 000 cl. 18)
+  std::vector<Endpoint> key_servers;
+  crypto::AeadAlgorithm algorithm = crypto::AeadAlgorithm::kAes256Gcm;
+  KeyDelivery delivery = KeyDelivery::kPull;
+  uint64_t version = 1;             // bumped on every change
+  int64_t created_at = 0;
+  int64_t updated_at = 0;
+};
+
+struct Membership {
+  ClientId client;
+  GroupId group;
+  Role role = Role::kReceiver;
+};
+
+struct Assignment {
+  EventId event;
+  GroupId group;
+};
+
+// A machine credential of a client. Only the SHA-256 verifier is stored.
+struct ApiKey {
+  std::string id;        // 16 hex chars, public
+  ClientId client;
+  std::string verifier;  // hex SHA-256 of the secret
+  std::string description;
+  int64_t created_at = 0;
+  int64_t revoked_at = 0;  // 0 = live
+};
+
+struct AdminToken {
+  std::string id;
+  std::string verifier;
+  std::string description;
+  int64_t created_at = 0;
+  int64_t revoked_at = 0;
+};
+
+// Kinds of service keys.
+inline constexpr std::string_view kTicketSigningKey = "ticket-signing";  // Ed25519
+inline constexpr std::string_view kTicketSealingKey = "ticket-sealing";  // AES-256-GCM, key service
+inline constexpr std::string_view kRekeySigningKey = "rekey-signing";    // Ed25519, push messages
+
+struct ServiceKey {
+  std::string kind;
+  KeyVersion version;
+  Bytes sealed_secret;   // sealed under the KEK
+  Bytes public_key;      // Ed25519 public key; empty for symmetric keys
+  int64_t created_at = 0;
+  int64_t retired_at = 0;  // 0 = the active key of its kind
+};
+
+struct AuditRecord {
+  int64_t seq = 0;
+  int64_t time = 0;
+  std::string actor;   // "admin:<token id>", "bootstrap", "system"
+  std::string action;  // "client.create", "edge.delete", ...
+  std::string target;  // "client:alice", "edge:g1->g3"
+  std::string detail;  // JSON object; never secrets
+};
+
+// Everything the in-memory directory index is built from.
+struct DirectoryData {
+  std::vector<Client> clients;
+  std::vector<Group> groups;
+  std::vector<Edge> edges;
+  std::vector<Event> events;
+  std::vector<Membership> memberships;
+  std::vector<Assignment> assignments;
+  std::vector<ApiKey> api_keys;
+  std::vector<AdminToken> admin_tokens;
+};
+
+}  // namespace keycast

@@ -1,0 +1,92 @@
+// Durable storage behind an interface.
+//
+// Service code talks to Store and StoreTxn only; SQL lives in the backends
+// (src/store/). A transaction groups row changes with their audit record:
+// either all of it is durable when Commit returns ok, or none of it is.
+// "Durable" means it survives kill -9 of the process and, with the default
+// synchronous mode, loss of power.
+//
+// Backends: SQLite (embedded, WAL). A fault-injecting wrapper for tests.
+// Every slot is mandatory for a backend.
+//
+// Thread safety: a Store may be used from several threads; it serialises
+// internally. Only one StoreTxn is open at a time per Store (Begin blocks
+// until the previous one is committed or destroyed).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "keycast/model.h"
+#include "keycast/status.h"
+
+namespace keycast {
+
+class StoreTxn {
+ public:
+  virtual ~StoreTxn() = default;  // rolls back unless committed
+
+  virtual Result<ClientId> InsertClient(const Client& c) = 0;
+  virtual Status UpdateClient(const Client& c) = 0;
+  // Also removes the client's memberships and API keys.
+  virtual Status DeleteClient(ClientId id) = 0;
+
+  virtual Result<GroupId> InsertGroup(const Group& g) = 0;
+  virtual Status UpdateGroup(const Group& g) = 0;
+  // Also removes the group's edges, memberships and assignments.
+  virtual Status DeleteGroup(GroupId id) = 0;
+
+  virtual Status InsertEdge(const Edge& e) = 0;
+  virtual Status DeleteEdge(const Edge& e) = 0;
+
+  virtual Result<EventId> InsertEvent(const Event& e) = 0;
+  virtual Status UpdateEvent(const Event& e) = 0;
+  // Also removes the event's assignments and its sealed secret.
+  virtual Status DeleteEvent(EventId id) = 0;
+
+  // Inserts or changes the role of (client, group).
+  virtual Status UpsertMembership(const Membership& m) = 0;
+  virtual Status DeleteMembership(ClientId client, GroupId group) = 0;
+
+  virtual Status InsertAssignment(const Assignment& a) = 0;
+  virtual Status DeleteAssignment(EventId event, GroupId group) = 0;
+
+  virtual Status InsertApiKey(const ApiKey& k) = 0;
+  virtual Status RevokeApiKey(const std::string& id, int64_t at) = 0;
+
+  virtual Status InsertAdminToken(const AdminToken& t) = 0;
+  virtual Status RevokeAdminToken(const std::string& id, int64_t at) = 0;
+
+  // REQUIRES: sealed was produced by Sealer::Seal.
+  virtual Status PutEventSecret(EventId event, const Bytes& sealed) = 0;
+  virtual Status InsertServiceKey(const ServiceKey& k) = 0;
+  virtual Status RetireServiceKey(const std::string& kind, KeyVersion v, int64_t at) = 0;
+
+  // Returns the assigned sequence number.
+  virtual Result<int64_t> AppendAudit(const AuditRecord& r) = 0;
+
+  virtual Status Commit() = 0;
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  virtual Result<std::unique_ptr<StoreTxn>> Begin() = 0;
+
+  virtual Status LoadDirectory(DirectoryData* out) = 0;
+  virtual Result<Bytes> GetEventSecret(EventId event) = 0;  // NotFound if none
+  virtual Result<std::vector<ServiceKey>> LoadServiceKeys(const std::string& kind) = 0;
+  // Records with seq > after, oldest first, at most limit.
+  virtual Result<std::vector<AuditRecord>> ReadAudit(int64_t after, size_t limit) = 0;
+
+  // Backend name and schema version, for /v1/health.
+  virtual std::string Describe() const = 0;
+};
+
+// Opens (creating if needed) an SQLite store at path, running migrations.
+// path ":memory:" gives a private in-memory database (tests).
+Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path);
+
+}  // namespace keycast

@@ -1,0 +1,110 @@
+// Schema migrations. DDL is the one place where dialects differ; every
+// statement that reads or writes rows (sql_store.cc) is shared.
+#include <map>
+#include <stdexcept>
+
+#include "store/sql.h"
+
+namespace keycast::sql {
+
+const std::vector<std::string>& Migrations(const std::string& dialect) {
+  static const std::map<std::string, std::vector<std::string>> kAll = {
+      {"sqlite",
+       {
+           // 1: the directory, credentials, secrets and the audit log.
+           R"sql(
+CREATE TABLE clients (
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  description TEXT NOT NULL DEFAULT '',
+  enabled INTEGER NOT NULL,
+  password_hash TEXT NOT NULL DEFAULT '',
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL);
+CREATE TABLE dir_groups (
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  description TEXT NOT NULL DEFAULT '',
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL);
+CREATE TABLE group_edges (
+  parent_id INTEGER NOT NULL REFERENCES dir_groups(id) ON DELETE CASCADE,
+  child_id INTEGER NOT NULL REFERENCES dir_groups(id) ON DELETE CASCADE,
+  PRIMARY KEY (parent_id, child_id));
+CREATE INDEX group_edges_child ON group_edges(child_id);
+CREATE TABLE events (
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  title TEXT NOT NULL,
+  sender_id INTEGER REFERENCES clients(id) ON DELETE SET NULL,
+  group_address TEXT NOT NULL,
+  port INTEGER NOT NULL,
+  source_address TEXT NOT NULL DEFAULT '',
+  schedule_start INTEGER NOT NULL,
+  schedule_duration INTEGER NOT NULL,
+  rrule TEXT NOT NULL DEFAULT '',
+  interval_seconds INTEGER NOT NULL,
+  initial_keying_seconds INTEGER NOT NULL,
+  clear_intervals INTEGER NOT NULL,
+  key_servers TEXT NOT NULL,
+  algorithm TEXT NOT NULL,
+  delivery TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL);
+CREATE TABLE memberships (
+  client_id INTEGER NOT NULL REFERENCES clients(id) ON DELETE CASCADE,
+  group_id INTEGER NOT NULL REFERENCES dir_groups(id) ON DELETE CASCADE,
+  role TEXT NOT NULL,
+  PRIMARY KEY (client_id, group_id));
+CREATE INDEX memberships_group ON memberships(group_id);
+CREATE TABLE assignments (
+  event_id INTEGER NOT NULL REFERENCES events(id) ON DELETE CASCADE,
+  group_id INTEGER NOT NULL REFERENCES dir_groups(id) ON DELETE CASCADE,
+  PRIMARY KEY (event_id, group_id));
+CREATE INDEX assignments_group ON assignments(group_id);
+CREATE TABLE api_keys (
+  id TEXT PRIMARY KEY,
+  client_id INTEGER NOT NULL REFERENCES clients(id) ON DELETE CASCADE,
+  verifier TEXT NOT NULL,
+  description TEXT NOT NULL DEFAULT '',
+  created_at INTEGER NOT NULL,
+  revoked_at INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX api_keys_client ON api_keys(client_id);
+CREATE TABLE admin_tokens (
+  id TEXT PRIMARY KEY,
+  verifier TEXT NOT NULL,
+  description TEXT NOT NULL DEFAULT '',
+  created_at INTEGER NOT NULL,
+  revoked_at INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE event_secrets (
+  event_id INTEGER PRIMARY KEY REFERENCES events(id) ON DELETE CASCADE,
+  sealed BLOB NOT NULL);
+CREATE TABLE service_keys (
+  kind TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  sealed BLOB NOT NULL,
+  public_key BLOB NOT NULL,
+  created_at INTEGER NOT NULL,
+  retired_at INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (kind, version));
+CREATE TABLE audit (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  time INTEGER NOT NULL,
+  actor TEXT NOT NULL,
+  action TEXT NOT NULL,
+  target TEXT NOT NULL,
+  detail TEXT NOT NULL);
+CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+)sql",
+       }},
+  };
+  auto it = kAll.find(dialect);
+  if (it == kAll.end()) throw std::logic_error("no migrations for dialect " + dialect);
+  return it->second;
+}
+
+}  // namespace keycast::sql

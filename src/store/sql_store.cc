@@ -1,0 +1,549 @@
+// Store and StoreTxn over the SQL surface of sql.h, with portable SQL only
+// (INSERT ... RETURNING and ON CONFLICT ... DO UPDATE run on SQLite >= 3.35
+// and on PostgreSQL).
+#include <mutex>
+#include <sstream>
+
+#include "keycast/store.h"
+#include "store/sql.h"
+#include "store/sql_store.h"
+#include "store/sqlite_conn.h"
+
+namespace keycast {
+namespace {
+
+std::string JoinEndpoints(const std::vector<Endpoint>& eps) {
+  std::string s;
+  for (const auto& e : eps) {
+    if (!s.empty()) s += ',';
+    s += e.ToString();
+  }
+  return s;
+}
+
+Result<std::vector<Endpoint>> SplitEndpoints(const std::string& s) {
+  std::vector<Endpoint> out;
+  size_t pos = 0;
+  while (pos < s.size()) {
+    size_t comma = s.find(',', pos);
+    if (comma == std::string::npos) comma = s.size();
+    auto ep = Endpoint::Parse(std::string_view(s).substr(pos, comma - pos));
+    if (!ep) return DataLoss("stored key-server endpoint list is corrupt: " + s);
+    out.push_back(*ep);
+    pos = comma + 1;
+  }
+  return out;
+}
+
+// Binds the event's columns at 1..17 in the order of kEventColumns.
+constexpr const char* kEventColumns =
+    "name, title, sender_id, group_address, port, source_address, schedule_start, "
+    "schedule_duration, rrule, interval_seconds, initial_keying_seconds, clear_intervals, "
+    "key_servers, algorithm, delivery, version, created_at, updated_at";
+
+void BindEvent(sql::Stmt* s, const Event& e) {
+  int i = 1;
+  s->BindText(i++, e.name);
+  s->BindText(i++, e.title);
+  if (e.sender.valid()) s->BindInt(i++, e.sender.value); else s->BindNull(i++);
+  s->BindText(i++, e.group_address.ToString());
+  s->BindInt(i++, e.port);
+  s->BindText(i++, e.source_address.empty() ? "" : e.source_address.ToString());
+  s->BindInt(i++, e.schedule.start);
+  s->BindInt(i++, e.schedule.duration);
+  s->BindText(i++, e.schedule.rule ? e.schedule.rule->ToString() : "");
+  s->BindInt(i++, e.interval_seconds);
+  s->BindInt(i++, e.initial_keying_seconds);
+  s->BindInt(i++, e.clear_intervals);
+  s->BindText(i++, JoinEndpoints(e.key_servers));
+  s->BindText(i++, crypto::AeadName(e.algorithm));
+  s->BindText(i++, KeyDeliveryName(e.delivery));
+  s->BindInt(i++, static_cast<int64_t>(e.version));
+  s->BindInt(i++, e.created_at);
+  s->BindInt(i++, e.updated_at);
+}
+
+Result<Event> ReadEvent(sql::Stmt* s) {
+  // Column 0 is id; the rest follow kEventColumns.
+  Event e;
+  int c = 0;
+  e.id = EventId(s->Int(c++));
+  e.name = s->Text(c++);
+  e.title = s->Text(c++);
+  if (!s->IsNull(c)) e.sender = ClientId(s->Int(c));
+  ++c;
+  auto ga = IpAddress::Parse(s->Text(c++));
+  if (!ga) return DataLoss("event " + e.name + ": stored group address is corrupt");
+  e.group_address = *ga;
+  e.port = static_cast<uint16_t>(s->Int(c++));
+  std::string src = s->Text(c++);
+  if (!src.empty()) {
+    auto sa = IpAddress::Parse(src);
+    if (!sa) return DataLoss("event " + e.name + ": stored source address is corrupt");
+    e.source_address = *sa;
+  }
+  e.schedule.start = s->Int(c++);
+  e.schedule.duration = s->Int(c++);
+  std::string rrule = s->Text(c++);
+  if (!rrule.empty()) {
+    auto r = ParseRrule(rrule);
+    if (!r.ok()) return DataLoss("event " + e.name + ": stored RRULE is corrupt: " + r.status().message());
+    e.schedule.rule = *r;
+  }
+  e.interval_seconds = static_cast<uint32_t>(s->Int(c++));
+  e.initial_keying_seconds = static_cast<uint32_t>(s->Int(c++));
+  e.clear_intervals = static_cast<uint16_t>(s->Int(c++));
+  KC_ASSIGN_OR_RETURN(e.key_servers, SplitEndpoints(s->Text(c++)));
+  if (!crypto::ParseAeadName(s->Text(c++), &e.algorithm))
+    return DataLoss("event " + e.name + ": stored algorithm is unknown");
+  if (!ParseKeyDelivery(s->Text(c++), &e.delivery))
+    return DataLoss("event " + e.name + ": stored delivery mode is unknown");
+  e.version = static_cast<uint64_t>(s->Int(c++));
+  e.created_at = s->Int(c++);
+  e.updated_at = s->Int(c++);
+  return e;
+}
+
+Status ExpectOneRow(sql::Stmt* s, const std::string& what) {
+  if (s->Changes() == 0) return NotFound(what + " does not exist");
+  return Status::Ok();
+}
+
+class SqlTxn;
+
+class SqlStore final : public Store {
+ public:
+  explicit SqlStore(std::unique_ptr<sql::Conn> conn) : conn_(std::move(conn)) {}
+
+  Status Migrate() {
+    std::lock_guard<std::mutex> l(mu_);
+    KC_RETURN_IF_ERROR(conn_->Exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"));
+    KC_ASSIGN_OR_RETURN(sql::Stmt * q, conn_->Prepare("SELECT version FROM schema_version"));
+    KC_ASSIGN_OR_RETURN(bool row, q->Step());
+    int64_t have = row ? q->Int(0) : 0;
+    q->Reset();
+    const auto& migrations = sql::Migrations(conn_->Dialect());
+    if (have > static_cast<int64_t>(migrations.size()))
+      return FailedPrecondition("the database schema (version " + std::to_string(have) +
+                                ") is newer than this keycast (" +
+                                std::to_string(migrations.size()) + "); upgrade keycast");
+    for (size_t v = static_cast<size_t>(have); v < migrations.size(); ++v) {
+      KC_RETURN_IF_ERROR(conn_->Begin());
+      Status st = conn_->Exec(migrations[v]);
+      if (st.ok()) st = conn_->Exec(v == 0 ? "INSERT INTO schema_version (version) VALUES (1)"
+                                           : "UPDATE schema_version SET version = " +
+                                                 std::to_string(v + 1));
+      if (st.ok()) st = conn_->Exec("COMMIT");
+      if (!st.ok()) {
+        (void)conn_->Exec("ROLLBACK");
+        return Status(st.code(), "migration to schema version " + std::to_string(v + 1) +
+                                     " failed: " + st.message());
+      }
+    }
+    schema_version_ = static_cast<int64_t>(migrations.size());
+    return Status::Ok();
+  }
+
+  Result<std::unique_ptr<StoreTxn>> Begin() override;
+
+  Status LoadDirectory(DirectoryData* out) override {
+    std::lock_guard<std::mutex> l(mu_);
+    *out = DirectoryData();
+    {
+      KC_ASSIGN_OR_RETURN(auto* s, conn_->Prepare(
+          "SELECT id, name, description, enabled, password_hash, created_at, updated_at FROM clients"));
+      for (;;) {
+        KC_ASSIGN_OR_RETURN(bool row, s->Step());
+        if (!row) break;
+        out->clients.push_back(Client{ClientId(s->Int(0)), s->Text(1), s->Text(2), s->Int(3) != 0,
+                                      s->Text(4), s->Int(5), s->Int(6)});
+      }
+    }
+    {
+      KC_ASSIGN_OR_RETURN(auto* s, conn_->Prepare(
+          "SELECT id, name, description, created_at, updated_at FROM dir_groups"));
+      for (;;) {
+        KC_ASSIGN_OR_RETURN(bool row, s->Step());
+        if (!row) break;
+        out->groups.push_back(Group{GroupId(s->Int(0)), s->Text(1), s->Text(2), s->Int(3), s->Int(4)});
+      }
+    }
+    {
+      KC_ASSIGN_OR_RETURN(auto* s, conn_->Prepare("SELECT parent_id, child_id FROM group_edges"));
+      for (;;) {
+        KC_ASSIGN_OR_RETURN(bool row, s->Step());
+        if (!row) break;
+        out->edges.push_back(Edge{GroupId(s->Int(0)), GroupId(s->Int(1))});
+      }
+    }
+    {
+      KC_ASSIGN_OR_RETURN(auto* s, conn_->Prepare(std::string("SELECT id, ") + kEventColumns + " FROM events"));
+      for (;;) {
+        KC_ASSIGN_OR_RETURN(bool row, s->Step());
+        if (!row) break;
+        KC_ASSIGN_OR_RETURN(Event e, ReadEvent(s));
+        out->events.push_back(std::move(e));
+      }
+    }
+    {
+      KC_ASSIGN_OR_RETURN(auto* s, conn_->Prepare("SELECT client_id, group_id, role FROM memberships"));
+      for (;;) {
+        KC_ASSIGN_OR_RETURN(bool row, s->Step());
+        if (!row) break;
+        Role role;
+        if (!ParseRole(s->Text(2), &role)) return DataLoss("stored membership role is corrupt");
+        out->memberships.push_back(Membership{ClientId(s->Int(0)), GroupId(s->Int(1)), role});
+      }
+    }
+    {
+      KC_ASSIGN_OR_RETURN(auto* s, conn_->Prepare("SELECT event_id, group_id FROM assignments"));
+      for (;;) {
+        KC_ASSIGN_OR_RETURN(bool row, s->Step());
+        if (!row) break;
+        out->assignments.push_back(Assignment{EventId(s->Int(0)), GroupId(s->Int(1))});
+      }
+    }
+    {
+      KC_ASSIGN_OR_RETURN(auto* s, conn_->Prepare(
+          "SELECT id, client_id, verifier, description, created_at, revoked_at FROM api_keys"));
+      for (;;) {
+        KC_ASSIGN_OR_RETURN(bool row, s->Step());
+        if (!row) break;
+        out->api_keys.push_back(ApiKey{s->Text(0), ClientId(s->Int(1)), s->Text(2), s->Text(3),
+                                       s->Int(4), s->Int(5)});
+      }
+    }
+    {
+      KC_ASSIGN_OR_RETURN(auto* s, conn_->Prepare(
+          "SELECT id, verifier, description, created_at, revoked_at FROM admin_tokens"));
+      for (;;) {
+        KC_ASSIGN_OR_RETURN(bool row, s->Step());
+        if (!row) break;
+        out->admin_tokens.push_back(AdminToken{s->Text(0), s->Text(1), s->Text(2), s->Int(3), s->Int(4)});
+      }
+    }
+    return Status::Ok();
+  }
+
+  Result<Bytes> GetEventSecret(EventId event) override {
+    std::lock_guard<std::mutex> l(mu_);
+    KC_ASSIGN_OR_RETURN(auto* s, conn_->Prepare("SELECT sealed FROM event_secrets WHERE event_id = ?"));
+    s->BindInt(1, event.value);
+    KC_ASSIGN_OR_RETURN(bool row, s->Step());
+    if (!row) return NotFound("no secret for event " + std::to_string(event.value));
+    Bytes b = s->Blob(0);
+    s->Reset();
+    return b;
+  }
+
+  Result<std::vector<ServiceKey>> LoadServiceKeys(const std::string& kind) override {
+    std::lock_guard<std::mutex> l(mu_);
+    KC_ASSIGN_OR_RETURN(auto* s, conn_->Prepare(
+        "SELECT version, sealed, public_key, created_at, retired_at FROM service_keys "
+        "WHERE kind = ? ORDER BY version"));
+    s->BindText(1, kind);
+    std::vector<ServiceKey> out;
+    for (;;) {
+      KC_ASSIGN_OR_RETURN(bool row, s->Step());
+      if (!row) break;
+      out.push_back(ServiceKey{kind, KeyVersion{static_cast<uint32_t>(s->Int(0))}, s->Blob(1),
+                               s->Blob(2), s->Int(3), s->Int(4)});
+    }
+    return out;
+  }
+
+  Result<std::vector<AuditRecord>> ReadAudit(int64_t after, size_t limit) override {
+    std::lock_guard<std::mutex> l(mu_);
+    KC_ASSIGN_OR_RETURN(auto* s, conn_->Prepare(
+        "SELECT seq, time, actor, action, target, detail FROM audit WHERE seq > ? ORDER BY seq LIMIT ?"));
+    s->BindInt(1, after);
+    s->BindInt(2, static_cast<int64_t>(limit));
+    std::vector<AuditRecord> out;
+    for (;;) {
+      KC_ASSIGN_OR_RETURN(bool row, s->Step());
+      if (!row) break;
+      out.push_back(AuditRecord{s->Int(0), s->Int(1), s->Text(2), s->Text(3), s->Text(4), s->Text(5)});
+    }
+    return out;
+  }
+
+  std::string Describe() const override {
+    return conn_->Dialect() + " schema v" + std::to_string(schema_version_);
+  }
+
+ private:
+  friend class SqlTxn;
+  std::mutex mu_;            // guards conn_; held by an open transaction
+  std::unique_ptr<sql::Conn> conn_;
+  int64_t schema_version_ = 0;
+};
+
+class SqlTxn final : public StoreTxn {
+ public:
+  SqlTxn(SqlStore* store, std::unique_lock<std::mutex> lock)
+      : c_(store->conn_.get()), lock_(std::move(lock)) {}
+  ~SqlTxn() override {
+    if (!done_) (void)c_->Exec("ROLLBACK");
+  }
+  SqlTxn(const SqlTxn&) = delete;
+  SqlTxn& operator=(const SqlTxn&) = delete;
+
+  Result<ClientId> InsertClient(const Client& c) override {
+    KC_ASSIGN_OR_RETURN(auto* s, c_->Prepare(
+        "INSERT INTO clients (name, description, enabled, password_hash, created_at, updated_at) "
+        "VALUES (?, ?, ?, ?, ?, ?) RETURNING id"));
+    s->BindText(1, c.name);
+    s->BindText(2, c.description);
+    s->BindInt(3, c.enabled ? 1 : 0);
+    s->BindText(4, c.password_hash);
+    s->BindInt(5, c.created_at);
+    s->BindInt(6, c.updated_at);
+    KC_ASSIGN_OR_RETURN(int64_t id, ReturningId(s));
+    return ClientId(id);
+  }
+  Status UpdateClient(const Client& c) override {
+    KC_ASSIGN_OR_RETURN(auto* s, c_->Prepare(
+        "UPDATE clients SET name = ?, description = ?, enabled = ?, password_hash = ?, updated_at = ? "
+        "WHERE id = ?"));
+    s->BindText(1, c.name);
+    s->BindText(2, c.description);
+    s->BindInt(3, c.enabled ? 1 : 0);
+    s->BindText(4, c.password_hash);
+    s->BindInt(5, c.updated_at);
+    s->BindInt(6, c.id.value);
+    return Run(s, "client " + c.name);
+  }
+  Status DeleteClient(ClientId id) override {
+    return RunById("DELETE FROM clients WHERE id = ?", id.value, "client");
+  }
+
+  Result<GroupId> InsertGroup(const Group& g) override {
+    KC_ASSIGN_OR_RETURN(auto* s, c_->Prepare(
+        "INSERT INTO dir_groups (name, description, created_at, updated_at) VALUES (?, ?, ?, ?) "
+        "RETURNING id"));
+    s->BindText(1, g.name);
+    s->BindText(2, g.description);
+    s->BindInt(3, g.created_at);
+    s->BindInt(4, g.updated_at);
+    KC_ASSIGN_OR_RETURN(int64_t id, ReturningId(s));
+    return GroupId(id);
+  }
+  Status UpdateGroup(const Group& g) override {
+    KC_ASSIGN_OR_RETURN(auto* s, c_->Prepare(
+        "UPDATE dir_groups SET name = ?, description = ?, updated_at = ? WHERE id = ?"));
+    s->BindText(1, g.name);
+    s->BindText(2, g.description);
+    s->BindInt(3, g.updated_at);
+    s->BindInt(4, g.id.value);
+    return Run(s, "group " + g.name);
+  }
+  Status DeleteGroup(GroupId id) override {
+    return RunById("DELETE FROM dir_groups WHERE id = ?", id.value, "group");
+  }
+
+  Status InsertEdge(const Edge& e) override {
+    KC_ASSIGN_OR_RETURN(auto* s, c_->Prepare("INSERT INTO group_edges (parent_id, child_id) VALUES (?, ?)"));
+    s->BindInt(1, e.parent.value);
+    s->BindInt(2, e.child.value);
+    return Run(s, "edge");
+  }
+  Status DeleteEdge(const Edge& e) override {
+    KC_ASSIGN_OR_RETURN(auto* s, c_->Prepare("DELETE FROM group_edges WHERE parent_id = ? AND child_id = ?"));
+    s->BindInt(1, e.parent.value);
+    s->BindInt(2, e.child.value);
+    return Run(s, "edge");
+  }
+
+  Result<EventId> InsertEvent(const Event& e) override {
+    KC_ASSIGN_OR_RETURN(auto* s, c_->Prepare(std::string("INSERT INTO events (") + kEventColumns +
+        ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"));
+    BindEvent(s, e);
+    KC_ASSIGN_OR_RETURN(int64_t id, ReturningId(s));
+    return EventId(id);
+  }
+  Status UpdateEvent(const Event& e) override {
+    KC_ASSIGN_OR_RETURN(auto* s, c_->Prepare(
+        "UPDATE events SET name = ?, title = ?, sender_id = ?, group_address = ?, port = ?, "
+        "source_address = ?, schedule_start = ?, schedule_duration = ?, rrule = ?, "
+        "interval_seconds = ?, initial_keying_seconds = ?, clear_intervals = ?, key_servers = ?, "
+        "algorithm = ?, delivery = ?, version = ?, created_at = ?, updated_at = ? WHERE id = ?"));
+    BindEvent(s, e);
+    s->BindInt(19, e.id.value);
+    return Run(s, "event " + e.name);
+  }
+  Status DeleteEvent(EventId id) override {
+    return RunById("DELETE FROM events WHERE id = ?", id.value, "event");
+  }
+
+  Status UpsertMembership(const Membership& m) override {
+    KC_ASSIGN_OR_RETURN(auto* s, c_->Prepare(
+        "INSERT INTO memberships (client_id, group_id, role) VALUES (?, ?, ?) "
+        "ON CONFLICT (client_id, group_id) DO UPDATE SET role = excluded.role"));
+    s->BindInt(1, m.client.value);
+    s->BindInt(2, m.group.value);
+    s->BindText(3, RoleName(m.role));
+    return Run(s, "membership");
+  }
+  Status DeleteMembership(ClientId client, GroupId group) override {
+    KC_ASSIGN_OR_RETURN(auto* s, c_->Prepare("DELETE FROM memberships WHERE client_id = ? AND group_id = ?"));
+    s->BindInt(1, client.value);
+    s->BindInt(2, group.value);
+    return Run(s, "membership");
+  }
+
+  Status InsertAssignment(const Assignment& a) override {
+    KC_ASSIGN_OR_RETURN(auto* s, c_->Prepare("INSERT INTO assignments (event_id, group_id) VALUES (?, ?)"));
+    s->BindInt(1, a.event.value);
+    s->BindInt(2, a.group.value);
+    return Run(s, "assignment");
+  }
+  Status DeleteAssignment(EventId event, GroupId group) override {
+    KC_ASSIGN_OR_RETURN(auto* s, c_->Prepare("DELETE FROM assignments WHERE event_id = ? AND group_id = ?"));
+    s->BindInt(1, event.value);
+    s->BindInt(2, group.value);
+    return Run(s, "assignment");
+  }
+
+  Status InsertApiKey(const ApiKey& k) override {
+    KC_ASSIGN_OR_RETURN(auto* s, c_->Prepare(
+        "INSERT INTO api_keys (id, client_id, verifier, description, created_at, revoked_at) "
+        "VALUES (?, ?, ?, ?, ?, ?)"));
+    s->BindText(1, k.id);
+    s->BindInt(2, k.client.value);
+    s->BindText(3, k.verifier);
+    s->BindText(4, k.description);
+    s->BindInt(5, k.created_at);
+    s->BindInt(6, k.revoked_at);
+    return Run(s, "API key");
+  }
+  Status RevokeApiKey(const std::string& id, int64_t at) override {
+    KC_ASSIGN_OR_RETURN(auto* s, c_->Prepare("UPDATE api_keys SET revoked_at = ? WHERE id = ?"));
+    s->BindInt(1, at);
+    s->BindText(2, id);
+    return Run(s, "API key " + id);
+  }
+
+  Status InsertAdminToken(const AdminToken& t) override {
+    KC_ASSIGN_OR_RETURN(auto* s, c_->Prepare(
+        "INSERT INTO admin_tokens (id, verifier, description, created_at, revoked_at) VALUES (?, ?, ?, ?, ?)"));
+    s->BindText(1, t.id);
+    s->BindText(2, t.verifier);
+    s->BindText(3, t.description);
+    s->BindInt(4, t.created_at);
+    s->BindInt(5, t.revoked_at);
+    return Run(s, "admin token");
+  }
+  Status RevokeAdminToken(const std::string& id, int64_t at) override {
+    KC_ASSIGN_OR_RETURN(auto* s, c_->Prepare("UPDATE admin_tokens SET revoked_at = ? WHERE id = ?"));
+    s->BindInt(1, at);
+    s->BindText(2, id);
+    return Run(s, "admin token " + id);
+  }
+
+  Status PutEventSecret(EventId event, const Bytes& sealed) override {
+    KC_ASSIGN_OR_RETURN(auto* s, c_->Prepare(
+        "INSERT INTO event_secrets (event_id, sealed) VALUES (?, ?) "
+        "ON CONFLICT (event_id) DO UPDATE SET sealed = excluded.sealed"));
+    s->BindInt(1, event.value);
+    s->BindBlob(2, sealed);
+    return Run(s, "event secret");
+  }
+  Status InsertServiceKey(const ServiceKey& k) override {
+    KC_ASSIGN_OR_RETURN(auto* s, c_->Prepare(
+        "INSERT INTO service_keys (kind, version, sealed, public_key, created_at, retired_at) "
+        "VALUES (?, ?, ?, ?, ?, ?)"));
+    s->BindText(1, k.kind);
+    s->BindInt(2, k.version.value);
+    s->BindBlob(3, k.sealed_secret);
+    s->BindBlob(4, k.public_key);
+    s->BindInt(5, k.created_at);
+    s->BindInt(6, k.retired_at);
+    return Run(s, "service key");
+  }
+  Status RetireServiceKey(const std::string& kind, KeyVersion v, int64_t at) override {
+    KC_ASSIGN_OR_RETURN(auto* s, c_->Prepare(
+        "UPDATE service_keys SET retired_at = ? WHERE kind = ? AND version = ?"));
+    s->BindInt(1, at);
+    s->BindText(2, kind);
+    s->BindInt(3, v.value);
+    return Run(s, kind + " key v" + std::to_string(v.value));
+  }
+
+  Result<int64_t> AppendAudit(const AuditRecord& r) override {
+    KC_ASSIGN_OR_RETURN(auto* s, c_->Prepare(
+        "INSERT INTO audit (time, actor, action, target, detail) VALUES (?, ?, ?, ?, ?) RETURNING seq"));
+    s->BindInt(1, r.time);
+    s->BindText(2, r.actor);
+    s->BindText(3, r.action);
+    s->BindText(4, r.target);
+    s->BindText(5, r.detail);
+    return ReturningId(s);
+  }
+
+  // Ends the transaction either way and releases the store for others.
+  Status Commit() override {
+    if (done_) return FailedPrecondition("transaction already ended");
+    Status st = error_.ok() ? c_->Exec("COMMIT") : error_;
+    if (!st.ok()) (void)c_->Exec("ROLLBACK");
+    done_ = true;
+    lock_.unlock();
+    return st;
+  }
+
+ private:
+  // Runs an INSERT ... RETURNING and yields the id, or records the error
+  // (the transaction then refuses to commit).
+  Result<int64_t> ReturningId(sql::Stmt* s) {
+    auto row = s->Step();
+    if (!row.ok()) return Remember(row.status());
+    if (!*row) return Remember(Internal("INSERT ... RETURNING produced no row"));
+    int64_t id = s->Int(0);
+    // Drain so the statement completes.
+    auto more = s->Step();
+    if (!more.ok()) return Remember(more.status());
+    s->Reset();
+    return id;
+  }
+  Status Run(sql::Stmt* s, const std::string& what) {
+    auto row = s->Step();
+    if (!row.ok()) return Remember(row.status());
+    Status st = ExpectOneRow(s, what);
+    s->Reset();
+    return st;
+  }
+  Status RunById(const char* q, int64_t id, const std::string& what) {
+    KC_ASSIGN_OR_RETURN(auto* s, c_->Prepare(q));
+    s->BindInt(1, id);
+    return Run(s, what + " " + std::to_string(id));
+  }
+  Status Remember(Status st) {
+    if (error_.ok()) error_ = st;
+    return st;
+  }
+
+  sql::Conn* c_;
+  std::unique_lock<std::mutex> lock_;
+  bool done_ = false;
+  Status error_;
+};
+
+Result<std::unique_ptr<StoreTxn>> SqlStore::Begin() {
+  std::unique_lock<std::mutex> lock(mu_);
+  KC_RETURN_IF_ERROR(conn_->Begin());
+  return std::unique_ptr<StoreTxn>(new SqlTxn(this, std::move(lock)));
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> OpenSqlStore(std::unique_ptr<sql::Conn> conn) {
+  auto store = std::make_unique<SqlStore>(std::move(conn));
+  KC_RETURN_IF_ERROR(store->Migrate());
+  return std::unique_ptr<Store>(std::move(store));
+}
+
+Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path) {
+  KC_ASSIGN_OR_RETURN(auto conn, sql::OpenSqlite(path));
+  return OpenSqlStore(std::move(conn));
+}
+
+}  // namespace keycast
