@@ -48,6 +48,9 @@ struct ApiServices {
   TicketService* tickets = nullptr;
   ServiceKeys* keys = nullptr;
   Store* store = nullptr;
+  // Seed 003: wake the event's agents so they refetch keys; returns how many
+  // were sent. Unset when this node runs no key service.
+  std::function<size_t(EventId)> rekey;
 };
 
 class ApiServer {
@@ -69,6 +72,9 @@ class ApiServer {
            Handler handler);
   // The actor of the admin request being handled on this thread.
   static const Actor& CurrentActor();
+
+  // REQUIRES: not started.
+  void set_default_key_servers(std::vector<Endpoint> eps) { options_.default_key_servers = std::move(eps); }
 
   // Binds and serves on a background thread. REQUIRES: not started.
   Status Start();

@@ -29,6 +29,10 @@ class FaultInjectingStore final : public Store {
   Result<std::vector<AuditRecord>> ReadAudit(int64_t after, size_t limit) override {
     return inner_->ReadAudit(after, limit);
   }
+  Result<SenderId> AllocateSenderId(EventId e, ClientId c, int64_t now) override {
+    return inner_->AllocateSenderId(e, c, now);
+  }
+  Result<ClientId> SenderOwner(EventId e, SenderId s) override { return inner_->SenderOwner(e, s); }
   std::string Describe() const override { return "fault-injecting " + inner_->Describe(); }
 
  private:

@@ -78,6 +78,12 @@ class Store {
   virtual Status LoadDirectory(DirectoryData* out) = 0;
   virtual Result<Bytes> GetEventSecret(EventId event) = 0;  // NotFound if none
   virtual Result<std::vector<ServiceKey>> LoadServiceKeys(const std::string& kind) = 0;
+  // Sender ids (docs/packet-format.md: several senders on one event never
+  // share a nonce): the next unused id of the event, recorded as the
+  // client's, durable before it is returned.
+  virtual Result<SenderId> AllocateSenderId(EventId event, ClientId client, int64_t now) = 0;
+  virtual Result<ClientId> SenderOwner(EventId event, SenderId sender) = 0;  // NotFound if none
+
   // Records with seq > after, oldest first, at most limit.
   virtual Result<std::vector<AuditRecord>> ReadAudit(int64_t after, size_t limit) = 0;
 

@@ -81,8 +81,9 @@ struct IpAddress {
 struct Endpoint {
   std::string host;
   uint16_t port = 0;
-  // Accepts "host:port" and "[v6]:port".
-  static std::optional<Endpoint> Parse(std::string_view text);
+  // Accepts "host:port" and "[v6]:port". Port 0 ("any free port") only
+  // when allow_port_zero, for listen addresses.
+  static std::optional<Endpoint> Parse(std::string_view text, bool allow_port_zero = false);
   std::string ToString() const;
   bool operator==(const Endpoint&) const = default;
 };

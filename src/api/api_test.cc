@@ -29,7 +29,7 @@ class ApiTest : public ::testing::Test {
     o.port = 0;
     o.threads = 4;
     o.default_key_servers = {*Endpoint::Parse("127.0.0.1:7400")};
-    server_ = std::make_unique<ApiServer>(ApiServices{dir_.get(), tickets_.get(), keys_.get(), store_.get()}, o);
+    server_ = std::make_unique<ApiServer>(ApiServices{dir_.get(), tickets_.get(), keys_.get(), store_.get(), nullptr}, o);
     ASSERT_TRUE(server_->Start().ok());
     cli_ = std::make_unique<httplib::Client>("127.0.0.1", server_->port());
     cli_->set_read_timeout(30, 0);

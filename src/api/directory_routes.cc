@@ -343,13 +343,12 @@ void ApiServer::AddDirectoryRoutes() {
       });
 
   // ---- events
-  std::vector<Endpoint> default_ks = options_.default_key_servers;
-  Add("POST", "/v1/events", "Create an event", true, [=](const httplib::Request& req, httplib::Response& res) {
+  Add("POST", "/v1/events", "Create an event", true, [=, this](const httplib::Request& req, httplib::Response& res) {
     auto body = Body(req, res);
     if (!body) return;
     auto p = ParseEvent(*body, true);
     if (!p.ok()) return api::SendError(res, p.status());
-    auto e = dir->CreateEvent(actor(), ToSpec(*p, default_ks));
+    auto e = dir->CreateEvent(actor(), ToSpec(*p, options_.default_key_servers));
     if (!e.ok()) return api::SendError(res, e.status());
     api::SendJson(res, 201, api::EventJson(*e).dump());
   });

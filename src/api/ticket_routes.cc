@@ -113,6 +113,16 @@ void ApiServer::AddTicketRoutes() {
         api::SendJson(res, 200, json({{"keys", items}}).dump());
       });
 
+  auto rekey = s_.rekey;
+  Add("POST", "/v1/events/{name}/rekey", "Server-initiated rekey: wake the event's agents to refetch keys", true,
+      [=](const httplib::Request& req, httplib::Response& res) {
+        auto e = dir->GetEvent(req.matches[1]);
+        if (!e.ok()) return api::SendError(res, e.status());
+        if (!rekey) return api::SendError(res, Unavailable("this node runs no key service"));
+        size_t n = rekey(e->event->id);
+        api::SendJson(res, 200, json({{"event", e->event->name}, {"wakeups_sent", n}}).dump());
+      });
+
   Add("POST", "/v1/service-keys/{kind}/rotate", "Rotate a service key; older versions stay valid for the retention",
       true, [=](const httplib::Request& req, httplib::Response& res) {
         auto v = keys->Rotate(req.matches[1], CurrentActor());

@@ -53,7 +53,7 @@ bool IpAddress::operator==(const IpAddress& o) const {
   return family == o.family && std::memcmp(bytes, o.bytes, size()) == 0;
 }
 
-std::optional<Endpoint> Endpoint::Parse(std::string_view text) {
+std::optional<Endpoint> Endpoint::Parse(std::string_view text, bool allow_port_zero) {
   std::string_view host, port;
   if (!text.empty() && text[0] == '[') {
     size_t close = text.find(']');
@@ -78,7 +78,7 @@ std::optional<Endpoint> Endpoint::Parse(std::string_view text) {
   }
   unsigned p = 0;
   auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), p);
-  if (ec != std::errc() || ptr != port.data() + port.size() || p == 0 || p > 65535)
+  if (ec != std::errc() || ptr != port.data() + port.size() || (p == 0 && !allow_port_zero) || p > 65535)
     return std::nullopt;
   return Endpoint{std::string(host), static_cast<uint16_t>(p)};
 }

@@ -100,6 +100,15 @@ CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
 CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
   BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 )sql",
+           // 2: sender ids, so several senders of one event never share a nonce.
+           R"sql(
+CREATE TABLE sender_ids (
+  event_id INTEGER NOT NULL REFERENCES events(id) ON DELETE CASCADE,
+  sender_id INTEGER NOT NULL,
+  client_id INTEGER NOT NULL REFERENCES clients(id) ON DELETE CASCADE,
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY (event_id, sender_id));
+)sql",
        }},
   };
   auto it = kAll.find(dialect);

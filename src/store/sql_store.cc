@@ -267,6 +267,46 @@ class SqlStore final : public Store {
     return out;
   }
 
+  Result<SenderId> AllocateSenderId(EventId event, ClientId client, int64_t now) override {
+    std::lock_guard<std::mutex> l(mu_);
+    KC_RETURN_IF_ERROR(conn_->Begin());
+    auto fail = [&](Status st) {
+      (void)conn_->Exec("ROLLBACK");
+      return st;
+    };
+    auto q = conn_->Prepare("SELECT COALESCE(MAX(sender_id), 0) FROM sender_ids WHERE event_id = ?");
+    if (!q.ok()) return fail(q.status());
+    (*q)->BindInt(1, event.value);
+    auto row = (*q)->Step();
+    if (!row.ok()) return fail(row.status());
+    int64_t next = (*q)->Int(0) + 1;
+    (*q)->Reset();
+    if (next > 0xffffffffLL) return fail(ResourceExhausted("event has used every sender id"));
+    auto ins = conn_->Prepare("INSERT INTO sender_ids (event_id, sender_id, client_id, created_at) VALUES (?, ?, ?, ?)");
+    if (!ins.ok()) return fail(ins.status());
+    (*ins)->BindInt(1, event.value);
+    (*ins)->BindInt(2, next);
+    (*ins)->BindInt(3, client.value);
+    (*ins)->BindInt(4, now);
+    auto done = (*ins)->Step();
+    (*ins)->Reset();
+    if (!done.ok()) return fail(done.status());
+    KC_RETURN_IF_ERROR(conn_->Exec("COMMIT"));
+    return SenderId{static_cast<uint32_t>(next)};
+  }
+
+  Result<ClientId> SenderOwner(EventId event, SenderId sender) override {
+    std::lock_guard<std::mutex> l(mu_);
+    KC_ASSIGN_OR_RETURN(auto* s, conn_->Prepare("SELECT client_id FROM sender_ids WHERE event_id = ? AND sender_id = ?"));
+    s->BindInt(1, event.value);
+    s->BindInt(2, sender.value);
+    KC_ASSIGN_OR_RETURN(bool row, s->Step());
+    if (!row) return NotFound("sender id " + std::to_string(sender.value) + " is not allocated");
+    ClientId c(s->Int(0));
+    s->Reset();
+    return c;
+  }
+
   std::string Describe() const override {
     return conn_->Dialect() + " schema v" + std::to_string(schema_version_);
   }

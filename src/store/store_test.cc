@@ -90,6 +90,23 @@ TEST_F(StoreTest, RoundTripsEveryRecordKind) {
   EXPECT_EQ((*audit)[0].action, "client.create");
 }
 
+TEST_F(StoreTest, SenderIdsAreAllocatedOnceAndRemembered) {
+  auto t = store_->Begin();
+  auto c = (*t)->InsertClient(Client{ClientId(), "s", "", true, "", 1, 1});
+  auto e = (*t)->InsertEvent(SampleEvent("e"));
+  auto e2 = (*t)->InsertEvent(SampleEvent("e2"));
+  ASSERT_TRUE((*t)->Commit().ok());
+  auto a = store_->AllocateSenderId(*e, *c, 1);
+  auto b = store_->AllocateSenderId(*e, *c, 2);
+  auto other = store_->AllocateSenderId(*e2, *c, 2);
+  ASSERT_TRUE(a.ok() && b.ok() && other.ok());
+  EXPECT_EQ(a->value, 1u);
+  EXPECT_EQ(b->value, 2u);
+  EXPECT_EQ(other->value, 1u);  // per event
+  EXPECT_EQ(*store_->SenderOwner(*e, *b), *c);
+  EXPECT_EQ(store_->SenderOwner(*e, SenderId{9}).status().code(), Code::kNotFound);
+}
+
 TEST_F(StoreTest, UniqueNameIsAlreadyExists) {
   auto t = store_->Begin();
   ASSERT_TRUE((*t)->InsertGroup(Group{GroupId(), "g", "", 1, 1}).ok());
@@ -144,7 +161,7 @@ TEST(StoreFile, MigrationsAreIdempotentAndDataPersists) {
   {
     auto s = OpenSqliteStore(path);
     ASSERT_TRUE(s.ok()) << s.status().ToString();
-    EXPECT_EQ((*s)->Describe(), "sqlite schema v1");
+    EXPECT_EQ((*s)->Describe(), "sqlite schema v2");
     auto t = (*s)->Begin();
     ASSERT_TRUE((*t)->InsertGroup(Group{GroupId(), "kept", "", 1, 1}).ok());
     ASSERT_TRUE((*t)->Commit().ok());

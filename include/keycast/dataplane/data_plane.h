@@ -1,0 +1,161 @@
+// The security agent's data plane (seed 001 Figs. 12-13): every datagram an
+// application sends or receives goes through Protect or Open, which look up
+// the security policy database (SPD) and the security association database
+// (SAD) and then protect, bypass or discard it. Applications see plain
+// datagrams; the network sees the ESP-like packets of docs/packet-format.md.
+//
+//   DataPlane::Create -> AddPolicy(Policy::ProtectEvent(sa, ...)) + InstallSa(sa)
+//   per outbound datagram: Protect(flow, datagram, out, now)
+//   per inbound datagram:  Open(flow, packet, now)
+//   once per interval:     ExpireSas(now)
+//
+// Security properties (docs/DESIGN property 7): a datagram matching a protect
+// policy leaves only encrypted and authenticated under its event's live SA
+// (AES-256-GCM, or ChaCha20-Poly1305 per SA), or in the clear during the
+// event's clear intervals; a datagram matching no policy passes unchanged. An
+// inbound datagram is handed on only if it authenticates under an installed,
+// unexpired SA, was not accepted before (per-sender replay window), and its
+// destination / port / source match that SA's selector. Nonces (sender id ||
+// sequence number) never repeat under one key within a process. Everything
+// else is dropped and counted, never answered.
+//
+// Thread safety: a DataPlane is safe for concurrent use without external
+// synchronisation. Protect and Open take a shared lock (many threads may send
+// on one SA: sequence numbers are atomic); the control methods take it
+// exclusively. Expected use: one sending thread per event, one receiving
+// thread. Protect and Open never allocate.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <shared_mutex>
+
+#include "keycast/bytes.h"
+#include "keycast/clock.h"
+#include "keycast/dataplane/counters.h"
+#include "keycast/dataplane/flow.h"
+#include "keycast/dataplane/packet_format.h"
+#include "keycast/dataplane/replay_window.h"
+#include "keycast/dataplane/sad.h"
+#include "keycast/dataplane/spd.h"
+#include "keycast/sa.h"
+#include "keycast/status.h"
+
+namespace keycast::dataplane {
+
+struct DataPlaneOptions {
+  // Replay window per (SA, sender), in packets; a multiple of 64 in
+  // [64, 65536]. Default 1024.
+  uint64_t replay_window = ReplayWindow::kDefaultSize;
+  // Senders tracked per SA (each has a replay window); packets from further
+  // senders are dropped (sender_limit). Default 64.
+  size_t max_senders_per_sa = 64;
+  // Pad the plaintext to a multiple of this many bytes, to hide payload sizes
+  // (traffic-flow confidentiality); a power of two in [4, 256]. Default 4.
+  size_t pad_block = kMinPadBlock;
+  // Also count into keycast::Metrics::Global(). Default true.
+  bool export_metrics = true;
+};
+
+enum class Verdict : uint8_t {
+  kDrop = 0,   // counted under `reason`; send / deliver nothing
+  kBypass,     // pass the datagram on unchanged
+  kProtected,  // outbound: send `packet`
+  kOpened,     // inbound: deliver `payload`
+  kClear,      // clear interval: outbound send `packet`, inbound deliver `payload`
+};
+
+struct ProtectResult {
+  Verdict verdict = Verdict::kDrop;
+  DropReason reason = DropReason::kInternal;  // meaningful for kDrop only
+  // What to transmit: the datagram itself (kBypass), or a prefix of `out`
+  // (kProtected, kClear). Empty for kDrop.
+  ByteView packet;
+  EventId event;  // the protect policy's event, when one matched
+};
+
+struct OpenResult {
+  Verdict verdict = Verdict::kDrop;
+  DropReason reason = DropReason::kInternal;  // meaningful for kDrop only
+  // What to deliver: the whole packet (kBypass), or the payload, decrypted in
+  // place inside the packet buffer (kOpened, kClear). Empty for kDrop.
+  MutableByteView payload;
+  NextHeader next_header = NextHeader::kNone;  // kOpened only
+  EventId event;
+  Spi spi;
+  SenderId sender;   // kOpened only
+  uint64_t seq = 0;  // kOpened only
+};
+
+class DataPlane {
+ public:
+  // An `out` buffer of this size always suffices for Protect.
+  static constexpr size_t kMaxPacketSize = kMaxDatagramSize;
+
+  // Fails with a reason on options out of range.
+  static Result<std::unique_ptr<DataPlane>> Create(DataPlaneOptions options = {});
+  DataPlane(const DataPlane&) = delete;
+  DataPlane& operator=(const DataPlane&) = delete;
+
+  // ---- control (exclusive lock; may allocate) ----
+
+  // Appends a policy (lowest priority); adding an identical one is a no-op.
+  Status AddPolicy(Policy p);
+  // Inserts a policy before position (0 = highest priority).
+  Status InsertPolicy(size_t position, Policy p);
+  size_t RemovePolicies(EventId event);
+  // See SecurityAssociationDatabase::Install.
+  Status InstallSa(SecurityAssociation sa);
+  size_t RemoveSas(EventId event);
+  // Removes the event's policies and SAs together; returns the SAs removed.
+  size_t RemoveEvent(EventId event);
+  // Drops SAs past their grace; call about once per interval.
+  size_t ExpireSas(Micros now);
+
+  // ---- data path (shared lock; never allocates) ----
+
+  // Outbound. SPD lookup: no match or bypass -> kBypass with the datagram
+  // unchanged; discard -> dropped. Protect -> the event's SA at now (see
+  // SecurityAssociationDatabase::Active): a clear SA gives the SPI-0
+  // envelope, otherwise the packet is sealed into `out`.
+  // `datagram` may overlap `out` anywhere; receiving it at
+  // out.data() + kHeaderSize avoids any copy.
+  // REQUIRES (else kTooLarge): out has room for the result;
+  // kMaxPacketSize bytes always suffice.
+  ProtectResult Protect(const Flow& flow, ByteView datagram, MutableByteView out, Micros now,
+                        NextHeader next_header = NextHeader::kUdpPayload);
+
+  // Inbound. SPD lookup: no match or bypass -> kBypass, discard -> dropped.
+  // Protect -> SPI 0: accepted (kClear) only while the event's current SA is
+  // a clear one; otherwise parse the header, find the SA by SPI,
+  // authenticate and decrypt in place, check the sender's replay window,
+  // check the SA's selector against `flow`, check the trailer, and only then
+  // record the sequence number. `packet` is overwritten (decrypted in place).
+  OpenResult Open(const Flow& flow, MutableByteView packet, Micros now);
+
+  // ---- inspection ----
+  DataPlaneCounters counters() const { return metrics_.Snapshot(); }
+  EventSlots Slots(EventId event, Micros now) const;
+  size_t policy_count() const;
+  size_t sa_count() const;
+  const DataPlaneOptions& options() const { return options_; }
+
+  // Sets the next sequence number of the event's sender SA with this SPI, so
+  // tests can reach the end of the sequence space.
+  Status SetNextSequenceForTesting(EventId event, Spi spi, uint64_t next);
+
+ private:
+  explicit DataPlane(DataPlaneOptions options);
+
+  ProtectResult DropOut(DropReason r, EventId event);
+  OpenResult DropIn(DropReason r, EventId event);
+
+  const DataPlaneOptions options_;
+  DataPlaneMetrics metrics_;
+  mutable std::shared_mutex mu_;
+  SecurityPolicyDatabase spd_;       // GUARDED_BY(mu_)
+  SecurityAssociationDatabase sad_;  // GUARDED_BY(mu_)
+};
+
+}  // namespace keycast::dataplane

@@ -1,0 +1,81 @@
+// A Keycast node: the roles an operator chose, wired to one store.
+//
+//   directory  admin API over the directory (seed 001's gateway API)
+//   ticket     ticket endpoints for clients
+//   key        the key service (UDP + TCP), docs/key-protocol.md
+//
+// `keycast server` runs a Node from configuration; `keycast dev` runs one
+// with every role on loopback. Applications may embed a Node too.
+//
+// Thread safety: Start and Stop from one thread.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "keycast/api_server.h"
+#include "keycast/directory.h"
+#include "keycast/password.h"
+#include "keycast/seal.h"
+#include "keycast/service_keys.h"
+#include "keycast/status.h"
+#include "keycast/store.h"
+#include "keycast/ticket_service.h"
+
+namespace keycast {
+
+struct NodeConfig {
+  std::string data_dir = "keycast-data";
+  std::string database;               // default: <data_dir>/keycast.db
+  std::string kek_file;               // default: <data_dir>/kek; KEYCAST_KEK (hex) wins
+  std::vector<std::string> roles = {"directory", "ticket", "key"};
+  std::string http_addr = "127.0.0.1:8200";
+  std::string tls_cert, tls_key;
+  bool allow_insecure_http = false;
+  size_t http_threads = 16;
+  std::string key_addr = "127.0.0.1:7400";      // key service, UDP and TCP
+  std::string key_advertise;                    // default key server for new events; default key_addr
+  size_t key_threads = 2;
+  int64_t ticket_lifetime_seconds = 8 * 3600;
+  int64_t clock_skew_seconds = 30;
+  int64_t key_grace_seconds = 2;
+  PasswordCost password_cost = PasswordCost::kInteractive;
+  bool create_kek = false;            // create the KEK file when missing (dev, init)
+};
+
+class KeyService;
+
+class Node {
+ public:
+  static Result<std::unique_ptr<Node>> Create(const NodeConfig& config);
+  ~Node();
+
+  Status Start();
+  void Stop();
+
+  // For dev mode and tests.
+  Directory* directory() { return directory_.get(); }
+  ServiceKeys* service_keys() { return keys_.get(); }
+  Store* store() { return store_.get(); }
+  std::string http_url() const;
+  std::string key_endpoint() const;  // host:port actually bound
+  bool has_role(const std::string& role) const;
+
+ private:
+  Node() = default;
+  NodeConfig config_;
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<Sealer> sealer_;
+  std::unique_ptr<Directory> directory_;
+  std::unique_ptr<ServiceKeys> keys_;
+  std::unique_ptr<TicketService> tickets_;
+  std::unique_ptr<ApiServer> api_;
+  std::unique_ptr<KeyService> key_service_;
+};
+
+// Loads the KEK: KEYCAST_KEK (64 hex chars) if set, else the file (created
+// when `create` and missing).
+Result<Sealer> LoadKek(const std::string& path, bool create);
+
+}  // namespace keycast

@@ -1,0 +1,117 @@
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+
+#include "keycast/key_service.h"
+#include "keycast/server.h"
+
+namespace keycast {
+namespace {
+
+bool Has(const std::vector<std::string>& v, const std::string& s) {
+  return std::find(v.begin(), v.end(), s) != v.end();
+}
+
+const std::vector<std::string> kKnownRoles = {"directory", "ticket", "key"};
+
+}  // namespace
+
+Result<Sealer> LoadKek(const std::string& path, bool create) {
+  if (const char* env = std::getenv("KEYCAST_KEK"); env && *env) {
+    Bytes raw;
+    std::string hex(env);
+    if (hex.size() != 64 || !FromHex(hex, &raw)) return InvalidArgument("KEYCAST_KEK must be 64 hex characters");
+    SecretBytes key(raw);
+    SecureWipe(raw.data(), raw.size());
+    SecureWipe(hex.data(), hex.size());
+    return Sealer::FromKey(key);
+  }
+  struct stat st;
+  if (create && ::stat(path.c_str(), &st) != 0) {
+    KC_RETURN_IF_ERROR(Sealer::GenerateFile(path));
+    spdlog::info("created a new key-encryption key in {}", path);
+  }
+  return Sealer::FromFile(path);
+}
+
+Result<std::unique_ptr<Node>> Node::Create(const NodeConfig& config) {
+  std::unique_ptr<Node> n(new Node());
+  n->config_ = config;
+  NodeConfig& c = n->config_;
+  for (const auto& r : c.roles)
+    if (!Has(kKnownRoles, r)) return InvalidArgument("unknown role '" + r + "' (known: directory, ticket, key)");
+  if (c.roles.empty()) return InvalidArgument("no roles to run");
+  if (::mkdir(c.data_dir.c_str(), 0700) != 0 && errno != EEXIST)
+    return Unavailable("cannot create data directory " + c.data_dir + ": " + std::strerror(errno));
+  if (c.database.empty()) c.database = c.data_dir + "/keycast.db";
+  if (c.kek_file.empty()) c.kek_file = c.data_dir + "/kek";
+  if (c.key_advertise.empty()) c.key_advertise = c.key_addr;
+
+  KC_ASSIGN_OR_RETURN(n->store_, OpenSqliteStore(c.database));
+  KC_ASSIGN_OR_RETURN(Sealer sealer, LoadKek(c.kek_file, c.create_kek));
+  n->sealer_ = std::make_unique<Sealer>(std::move(sealer));
+  KC_ASSIGN_OR_RETURN(n->directory_, Directory::Open(n->store_.get(), n->sealer_.get(), &SystemClock::Get(),
+                                                     DirectoryOptions{c.password_cost}));
+  // Retired keys stay usable for a ticket lifetime plus the skew, so no
+  // unexpired ticket is invalidated by a rotation.
+  KC_ASSIGN_OR_RETURN(n->keys_, ServiceKeys::Open(n->store_.get(), n->sealer_.get(), &SystemClock::Get(),
+                                                  c.ticket_lifetime_seconds + c.clock_skew_seconds, true));
+  n->tickets_ = std::make_unique<TicketService>(n->directory_.get(), n->keys_.get(), &SystemClock::Get(),
+                                                TicketServiceOptions{c.ticket_lifetime_seconds});
+  if (Has(c.roles, "key")) {
+    KeyServiceOptions ko;
+    ko.addr = c.key_addr;
+    ko.threads = c.key_threads;
+    ko.clock_skew_seconds = c.clock_skew_seconds;
+    ko.grace_seconds = c.key_grace_seconds;
+    n->key_service_ = std::make_unique<KeyService>(n->directory_.get(), n->keys_.get(), n->store_.get(),
+                                                   n->sealer_.get(), &SystemClock::Get(), ko);
+  }
+  if (Has(c.roles, "directory") || Has(c.roles, "ticket")) {
+    auto ep = Endpoint::Parse(c.http_addr, true);
+    if (!ep) return InvalidArgument("http_addr '" + c.http_addr + "' is not host:port");
+    ApiServerOptions ao;
+    ao.host = ep->host;
+    ao.port = ep->port;
+    ao.tls_cert_file = c.tls_cert;
+    ao.tls_key_file = c.tls_key;
+    ao.allow_insecure_http = c.allow_insecure_http;
+    ao.threads = c.http_threads;
+    ao.roles = c.roles;
+    if (!Endpoint::Parse(c.key_advertise, true))
+      return InvalidArgument("key_advertise '" + c.key_advertise + "' is not host:port");
+    ApiServices services{n->directory_.get(), n->tickets_.get(), n->keys_.get(), n->store_.get(), nullptr};
+    if (KeyService* svc = n->key_service_.get()) services.rekey = [svc](EventId e) { return svc->TriggerRekey(e); };
+    n->api_ = std::make_unique<ApiServer>(services, ao);
+  }
+  return n;
+}
+
+Node::~Node() { Stop(); }
+
+Status Node::Start() {
+  if (key_service_) KC_RETURN_IF_ERROR(key_service_->Start());
+  if (api_) {
+    // New events get this node's key service unless they name others; with
+    // port 0 the advertised endpoint is the one actually bound.
+    auto ks = *Endpoint::Parse(config_.key_advertise, true);
+    if (ks.port == 0 && key_service_) ks = *Endpoint::Parse(key_service_->endpoint());
+    if (ks.port != 0) api_->set_default_key_servers({ks});
+    KC_RETURN_IF_ERROR(api_->Start());
+  }
+  return Status::Ok();
+}
+
+void Node::Stop() {
+  if (api_) api_->Stop();
+  if (key_service_) key_service_->Stop();
+}
+
+std::string Node::http_url() const { return api_ ? api_->url() : ""; }
+std::string Node::key_endpoint() const { return key_service_ ? key_service_->endpoint() : ""; }
+bool Node::has_role(const std::string& role) const { return Has(config_.roles, role); }
+
+}  // namespace keycast
