@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Configures and builds Keycast.
+#   scripts/build.sh [--type Release|RelWithDebInfo|Debug] [--sanitize address,undefined|thread]
+#                    [--dir build-dir] [--fuzz] [target...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+type=RelWithDebInfo; sanitize=""; dir=""; fuzz=0; targets=()
+while (($#)); do
+  case "$1" in
+    --type) type="$2"; shift 2 ;;
+    --sanitize) sanitize="$2"; shift 2 ;;
+    --dir) dir="$2"; shift 2 ;;
+    --fuzz) fuzz=1; shift ;;
+    *) targets+=("$1"); shift ;;
+  esac
+done
+args=(-DCMAKE_BUILD_TYPE="$type")
+if ((fuzz)); then
+  dir="${dir:-build-fuzz}"
+  args+=(-DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DKEYCAST_FUZZ=ON -DKEYCAST_TESTS=OFF -DKEYCAST_BENCH=OFF)
+elif [[ -n "$sanitize" ]]; then
+  dir="${dir:-build-${sanitize//,/-}}"
+  # -O1 keeps sanitizer builds quick to compile and still readable in traces.
+  args+=(-DKEYCAST_SANITIZE="$sanitize" -DKEYCAST_BENCH=OFF -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g")
+else
+  dir="${dir:-build}"
+fi
+cmake -S . -B "$dir" "${args[@]}" >/dev/null
+jobs="$(nproc)"
+if ((${#targets[@]})); then
+  cmake --build "$dir" -j"$jobs" --target "${targets[@]}"
+else
+  cmake --build "$dir" -j"$jobs"
+fi
+echo "$dir"

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Installs what Keycast needs on Debian 12 (bookworm), from Debian's
+# packages (and playwright-core from npm for the browser tests).
+# Idempotent and non-interactive: it installs only what is missing.
+#
+#   scripts/setup.sh            everything the tests need
+#   scripts/setup.sh --build    only what building and `keycast dev` need
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BUILD_PKGS=(
+  build-essential cmake pkg-config git
+  libssl-dev            # OpenSSL 3: AEAD, Ed25519, X25519, HKDF, TLS
+  libsodium-dev         # Argon2id password hashes
+  libsqlite3-dev        # embedded store
+  libpq-dev             # PostgreSQL store (multi-node)
+  libasio-dev           # networking helpers
+  libcpp-httplib-dev    # HTTP API server and client
+  nlohmann-json3-dev    # JSON
+  libcli11-dev          # command line
+  libspdlog-dev         # logging
+  libtomlplusplus-dev   # TOML config files
+  libgtest-dev libgmock-dev libbenchmark-dev
+)
+TEST_PKGS=(
+  clang libclang-rt-14-dev   # libFuzzer targets and sanitizers
+  iproute2 iputils-ping      # network namespaces for multicast tests
+  tcpdump                    # captures on the test bridge
+  ffmpeg                     # a real media stream through the agents
+  python3                    # test helpers
+  postgresql                 # multi-node store tests
+  chromium nodejs npm        # web page tests (headless Chromium + playwright-core)
+)
+
+want=("${BUILD_PKGS[@]}")
+[[ "${1:-}" == "--build" ]] || want+=("${TEST_PKGS[@]}")
+
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  SUDO=""
+  [[ "$(id -u)" == 0 ]] || SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -q >/dev/null
+  $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# playwright-core drives Debian's chromium; it never downloads a browser.
+if [[ "${1:-}" != "--build" && -f tests/web/package.json && ! -d tests/web/node_modules/playwright-core ]]; then
+  echo "setup: npm install (tests/web)"
+  (cd tests/web && npm install --no-audit --no-fund --silent)
+fi
+echo "setup: ok"
