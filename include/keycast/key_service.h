@@ -24,6 +24,7 @@
 #include <sys/socket.h>
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -98,6 +99,13 @@ class KeyEngine {
   std::vector<OutgoingWakeup> MakeWakeups(EventId event);
 
   uint64_t count(KeyOutcome o) const;
+
+  // Called for every key granted, after all checks, before the reply is
+  // sealed; what it returns rides in the reply's `extra` field (push mode:
+  // the member's LKH path keys). Must be thread-safe and quick.
+  // REQUIRES: set before serving.
+  using GrantHook = std::function<Bytes(const Event& event, ClientId client, Role role, Epoch epoch)>;
+  void SetGrantHook(GrantHook hook);
 
  private:
   struct Impl;

@@ -2,7 +2,9 @@
 //
 //   directory  admin API over the directory (seed 001's gateway API)
 //   ticket     ticket endpoints for clients
-//   key        the key service (UDP + TCP), docs/key-protocol.md
+//   key        the key service (UDP + TCP), docs/key-protocol.md, and its
+//              multicast rekey push
+//   reservation  the reservation platform and its web pages
 //
 // `keycast server` runs a Node from configuration; `keycast dev` runs one
 // with every role on loopback. Applications may embed a Node too.
@@ -46,6 +48,32 @@ struct NodeConfig {
 
 class KeyService;
 
+// A part of a node beyond the built-in roles (multicast push, reservations).
+class NodePart {
+ public:
+  virtual ~NodePart() = default;
+  virtual Status Start() = 0;
+  virtual void Stop() = 0;
+};
+
+// What a part is built from. Pointers are null for roles the node does not run.
+struct NodeContext {
+  const NodeConfig* config = nullptr;
+  Store* store = nullptr;
+  const Sealer* sealer = nullptr;
+  Directory* directory = nullptr;
+  ServiceKeys* keys = nullptr;
+  TicketService* tickets = nullptr;
+  KeyService* key_service = nullptr;
+  ApiServer* api = nullptr;  // add routes before Start
+};
+
+// Multicast rekey push (docs/push.md); runs beside the key service. May
+// return nullptr when there is nothing to run.
+Result<std::unique_ptr<NodePart>> CreatePushPart(const NodeContext& ctx);
+// The reservation platform and its web pages (role "reservation").
+Result<std::unique_ptr<NodePart>> CreateReservationPart(const NodeContext& ctx);
+
 class Node {
  public:
   static Result<std::unique_ptr<Node>> Create(const NodeConfig& config);
@@ -72,6 +100,7 @@ class Node {
   std::unique_ptr<TicketService> tickets_;
   std::unique_ptr<ApiServer> api_;
   std::unique_ptr<KeyService> key_service_;
+  std::vector<std::unique_ptr<NodePart>> parts_;
 };
 
 // Loads the KEK: KEYCAST_KEK (64 hex chars) if set, else the file (created

@@ -119,6 +119,7 @@ struct KeyEngine::Impl {
   ReplayCache replay;
   std::array<Counter*, static_cast<size_t>(KeyOutcome::kCount)> counters{};
   Histogram* latency = nullptr;
+  KeyEngine::GrantHook grant_hook;
 
   std::shared_mutex secrets_mu;
   std::unordered_map<int64_t, std::shared_ptr<const SecretBytes>> secrets;  // event -> secret
@@ -198,6 +199,8 @@ KeyEngine::KeyEngine(const Directory* directory, const ServiceKeys* keys, Store*
     : impl_(new Impl(directory, keys, store, sealer, clock, options)) {}
 
 KeyEngine::~KeyEngine() = default;
+
+void KeyEngine::SetGrantHook(GrantHook hook) { impl_->grant_hook = std::move(hook); }
 
 uint64_t KeyEngine::count(KeyOutcome o) const { return impl_->counters[static_cast<size_t>(o)]->value(); }
 
@@ -367,6 +370,7 @@ Bytes KeyEngine::Handle(ByteView request, const sockaddr_storage& from, socklen_
   auto sa = DeriveSa(ev, epoch, role, sender);
   if (!sa.ok()) return refuse(KeyOutcome::kInternal, ReplyStatus::kUnavailable, "cannot derive the key");
   reply.sas.push_back(std::move(sa).value());
+  if (x.grant_hook) reply.extra = x.grant_hook(ev, cred->client, role, epoch);
   Bytes out = keyproto::EncodeReply(reply, sk);
   if (!over_tcp && out.size() > x.options.max_udp_reply) {
     reply.sas.clear();

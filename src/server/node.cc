@@ -15,7 +15,7 @@ bool Has(const std::vector<std::string>& v, const std::string& s) {
   return std::find(v.begin(), v.end(), s) != v.end();
 }
 
-const std::vector<std::string> kKnownRoles = {"directory", "ticket", "key"};
+const std::vector<std::string> kKnownRoles = {"directory", "ticket", "key", "reservation"};
 
 }  // namespace
 
@@ -42,7 +42,7 @@ Result<std::unique_ptr<Node>> Node::Create(const NodeConfig& config) {
   n->config_ = config;
   NodeConfig& c = n->config_;
   for (const auto& r : c.roles)
-    if (!Has(kKnownRoles, r)) return InvalidArgument("unknown role '" + r + "' (known: directory, ticket, key)");
+    if (!Has(kKnownRoles, r)) return InvalidArgument("unknown role '" + r + "' (known: directory, ticket, key, reservation)");
   if (c.roles.empty()) return InvalidArgument("no roles to run");
   if (::mkdir(c.data_dir.c_str(), 0700) != 0 && errno != EEXIST)
     return Unavailable("cannot create data directory " + c.data_dir + ": " + std::strerror(errno));
@@ -87,6 +87,24 @@ Result<std::unique_ptr<Node>> Node::Create(const NodeConfig& config) {
     if (KeyService* svc = n->key_service_.get()) services.rekey = [svc](EventId e) { return svc->TriggerRekey(e); };
     n->api_ = std::make_unique<ApiServer>(services, ao);
   }
+  NodeContext ctx;
+  ctx.config = &n->config_;
+  ctx.store = n->store_.get();
+  ctx.sealer = n->sealer_.get();
+  ctx.directory = n->directory_.get();
+  ctx.keys = n->keys_.get();
+  ctx.tickets = n->tickets_.get();
+  ctx.key_service = n->key_service_.get();
+  ctx.api = n->api_.get();
+  if (ctx.key_service) {
+    KC_ASSIGN_OR_RETURN(auto push, CreatePushPart(ctx));
+    if (push) n->parts_.push_back(std::move(push));
+  }
+  if (Has(c.roles, "reservation")) {
+    if (!ctx.api) return InvalidArgument("the reservation role needs the directory or ticket role (its HTTP API)");
+    KC_ASSIGN_OR_RETURN(auto res, CreateReservationPart(ctx));
+    if (res) n->parts_.push_back(std::move(res));
+  }
   return n;
 }
 
@@ -100,6 +118,9 @@ Status Node::Start() {
     auto ks = *Endpoint::Parse(config_.key_advertise, true);
     if (ks.port == 0 && key_service_) ks = *Endpoint::Parse(key_service_->endpoint());
     if (ks.port != 0) api_->set_default_key_servers({ks});
+  }
+  for (auto& p : parts_) KC_RETURN_IF_ERROR(p->Start());
+  if (api_) {
     KC_RETURN_IF_ERROR(api_->Start());
   }
   return Status::Ok();
@@ -107,6 +128,7 @@ Status Node::Start() {
 
 void Node::Stop() {
   if (api_) api_->Stop();
+  for (auto it = parts_.rbegin(); it != parts_.rend(); ++it) (*it)->Stop();
   if (key_service_) key_service_->Stop();
 }
 
