@@ -29,11 +29,18 @@ TEST_PKGS=(
   ffmpeg                     # a real media stream through the agents
   python3                    # test helpers
   postgresql                 # multi-node store tests
-  chromium nodejs npm        # web page tests (headless Chromium + playwright-core)
+  chromium                   # web page tests (headless Chromium driven by playwright-core)
 )
 
 want=("${BUILD_PKGS[@]}")
 [[ "${1:-}" == "--build" ]] || want+=("${TEST_PKGS[@]}")
+
+# Node.js and npm for playwright-core: Debian's, unless the machine already
+# has a Node.js with npm (e.g. from NodeSource, whose nodejs conflicts with
+# Debian's npm package).
+if [[ "${1:-}" != "--build" ]] && ! command -v npm >/dev/null 2>&1; then
+  want+=(nodejs npm)
+fi
 
 missing=()
 for p in "${want[@]}"; do

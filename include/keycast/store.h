@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "keycast/model.h"
+#include "keycast/reservation/model.h"
 #include "keycast/status.h"
 
 namespace keycast {
@@ -66,6 +67,22 @@ class StoreTxn {
   // Returns the assigned sequence number.
   virtual Result<int64_t> AppendAudit(const AuditRecord& r) = 0;
 
+  // ---- reservation platform (keycast/reservation/model.h) ----
+  // AlreadyExists when the name is taken.
+  virtual Result<ReservationId> InsertReservation(const Reservation& r) = 0;
+  virtual Status UpdateReservation(const Reservation& r) = 0;
+  // Replace the reservation's list of authorised receivers / admitted groups.
+  virtual Status ReplaceReservationReceivers(ReservationId id, const std::vector<ReservationReceiver>& list) = 0;
+  virtual Status ReplaceReservationGroups(ReservationId id, const std::vector<GroupId>& groups) = 0;
+  // AlreadyExists when the receiver already holds a live grant.
+  virtual Result<int64_t> InsertAccessGrant(const AccessGrant& g) = 0;
+  virtual Status RevokeAccessGrant(int64_t id, int64_t at) = 0;
+  // AlreadyExists when the idempotency key (charges) or the refunded charge
+  // (refunds) is already in the ledger: a retried request charges once.
+  virtual Result<int64_t> InsertLedgerEntry(const LedgerEntry& e) = 0;
+  // Changes status, provider_ref, reason and updated_at; rows are never deleted.
+  virtual Status UpdateLedgerEntry(const LedgerEntry& e) = 0;
+
   virtual Status Commit() = 0;
 };
 
@@ -86,6 +103,21 @@ class Store {
 
   // Records with seq > after, oldest first, at most limit.
   virtual Result<std::vector<AuditRecord>> ReadAudit(int64_t after, size_t limit) = 0;
+
+  // ---- reservation platform reads (NotFound when missing) ----
+  virtual Result<Reservation> GetReservation(ReservationId id) = 0;
+  virtual Result<Reservation> FindReservation(const std::string& name) = 0;
+  // Ordered by name, names > after, at most limit. A valid sender restricts
+  // to that sender's reservations; active_only leaves out cancelled ones.
+  virtual Result<std::vector<Reservation>> ListReservations(ClientId sender, bool active_only,
+                                                            const std::string& after, size_t limit) = 0;
+  virtual Result<std::vector<ReservationReceiver>> LoadReservationReceivers(ReservationId id) = 0;
+  virtual Result<std::vector<GroupId>> LoadReservationGroups(ReservationId id) = 0;
+  // Oldest first, revoked ones included.
+  virtual Result<std::vector<AccessGrant>> LoadAccessGrants(ReservationId id) = 0;
+  // Oldest first.
+  virtual Result<std::vector<LedgerEntry>> LoadLedger(ReservationId id) = 0;
+  virtual Result<LedgerEntry> FindLedgerEntry(const std::string& idempotency_key) = 0;
 
   // Backend name and schema version, for /v1/health.
   virtual std::string Describe() const = 0;

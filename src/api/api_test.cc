@@ -315,3 +315,59 @@ TEST_F(ApiTest, HealthMetricsAndOpenApiCoverEveryRoute) {
 
 }  // namespace
 }  // namespace keycast
+
+namespace keycast {
+namespace {
+
+// The API over TLS with a self-signed certificate made by the openssl tool.
+TEST(ApiTls, ServesHttpsAndRefusesPlainHttpOffLoopback) {
+  std::string dir = ::testing::TempDir() + "/tls-" + std::to_string(::getpid());
+  std::system(("mkdir -p " + dir).c_str());
+  std::string cmd = "openssl req -x509 -newkey ed25519 -nodes -days 1 -subj /CN=localhost "
+                    "-addext subjectAltName=IP:127.0.0.1 -keyout " + dir + "/key.pem -out " + dir +
+                    "/cert.pem 2>/dev/null";
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  auto store = std::move(OpenSqliteStore(":memory:")).value();
+  Sealer sealer = *Sealer::FromKey(crypto::RandomSecret(32));
+  auto dir_ = std::move(Directory::Open(store.get(), &sealer, &SystemClock::Get(), {PasswordCost::kTestOnly})).value();
+  auto keys = std::move(ServiceKeys::Open(store.get(), &sealer, &SystemClock::Get(), 3600, true)).value();
+  TicketService tickets(dir_.get(), keys.get(), &SystemClock::Get(), {});
+  ApiServices s{dir_.get(), &tickets, keys.get(), store.get(), nullptr};
+  ApiServerOptions o;
+  o.port = 0;
+  o.tls_cert_file = dir + "/cert.pem";
+  o.tls_key_file = dir + "/key.pem";
+  ApiServer server(s, o);
+  ASSERT_TRUE(server.Start().ok());
+  EXPECT_EQ(server.url().substr(0, 8), "https://");
+  httplib::SSLClient tls("127.0.0.1", server.port());
+  tls.set_ca_cert_path((dir + "/cert.pem").c_str());
+  tls.enable_server_certificate_verification(true);
+  auto r = tls.Get("/v1/health");
+  ASSERT_TRUE(r) << httplib::to_string(r.error());
+  EXPECT_EQ(r->status, 200);
+  // A client that does not trust the certificate gets no answer.
+  httplib::SSLClient untrusting("127.0.0.1", server.port());
+  untrusting.enable_server_certificate_verification(true);
+  untrusting.set_ca_cert_path("/nonexistent");
+  EXPECT_FALSE(untrusting.Get("/v1/health"));
+  // Plain HTTP to the TLS port gets nothing usable.
+  httplib::Client plain("127.0.0.1", server.port());
+  plain.set_read_timeout(2, 0);
+  auto p = plain.Get("/v1/health");
+  EXPECT_TRUE(!p || p->status != 200);
+  server.Stop();
+
+  // Plain HTTP on a non-loopback address is refused unless allowed.
+  ApiServerOptions open;
+  open.host = "0.0.0.0";
+  open.port = 0;
+  ApiServer refused(s, open);
+  Status st = refused.Start();
+  EXPECT_EQ(st.code(), Code::kFailedPrecondition);
+  EXPECT_NE(st.message().find("tls"), std::string::npos);
+  std::system(("rm -rf " + dir).c_str());
+}
+
+}  // namespace
+}  // namespace keycast

@@ -25,6 +25,9 @@ CLI::App* Subcommand(CLI::App& parent, const std::string& name, const std::strin
 // Applies a TOML config file to a subcommand's options as their defaults,
 // so flags and environment variables still win. Unknown keys are errors.
 Status ApplyConfigFile(CLI::App* command, const std::string& path);
+// The same for text already read; `origin` names it in messages.
+inline constexpr size_t kMaxConfigBytes = 1 << 20;
+Status ApplyConfigText(CLI::App* command, std::string_view text, const std::string& origin);
 
 // Prints "keycast: <message>" to stderr and returns the exit code for it
 // (2 usage, 3 auth, 4 not found, 5 conflict, 1 otherwise).

@@ -4,6 +4,8 @@
 // so a flag or an environment variable still wins.
 #include <toml++/toml.h>
 
+#include <fstream>
+#include <iterator>
 #include <sstream>
 
 #include "cli/commands.h"
@@ -59,16 +61,25 @@ Status Apply(CLI::App* cmd, const toml::table& t, const std::string& prefix, con
 
 }  // namespace
 
-Status ApplyConfigFile(CLI::App* command, const std::string& path) {
+Status ApplyConfigText(CLI::App* command, std::string_view text, const std::string& origin) {
+  if (text.size() > kMaxConfigBytes)
+    return InvalidArgument("config file " + origin + " is larger than " + std::to_string(kMaxConfigBytes) + " bytes");
   toml::table t;
   try {
-    t = toml::parse_file(path);
+    t = toml::parse(text, origin);
   } catch (const toml::parse_error& e) {
     std::ostringstream o;
-    o << path << ":" << e.source().begin.line << ":" << e.source().begin.column << ": " << e.description();
+    o << origin << ":" << e.source().begin.line << ":" << e.source().begin.column << ": " << e.description();
     return InvalidArgument("config file: " + o.str());
   }
-  return Apply(command, t, "", path);
+  return Apply(command, t, "", origin);
+}
+
+Status ApplyConfigFile(CLI::App* command, const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return NotFound("cannot read config file " + path);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return ApplyConfigText(command, text, path);
 }
 
 }  // namespace keycast::cli

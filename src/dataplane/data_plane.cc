@@ -18,6 +18,9 @@ Result<std::unique_ptr<DataPlane>> DataPlane::Create(DataPlaneOptions o) {
       o.max_senders_per_sa > SecurityAssociationDatabase::kMaxSendersPerSa)
     return InvalidArgument("max senders per SA " + std::to_string(o.max_senders_per_sa) +
                            " is not in [1, 4096]");
+  if (o.clear_grace < 0 || o.clear_grace > kMaxClearGrace)
+    return InvalidArgument("clear grace " + std::to_string(o.clear_grace) +
+                           " us is not in [0, 10 s]");
   if (!IsValidPadBlock(o.pad_block))
     return InvalidArgument("pad block " + std::to_string(o.pad_block) +
                            " is not a power of two in [4, 256]");

@@ -614,6 +614,58 @@ TEST(DataPlane, ClearIntervalAcceptedOnlyWhileCurrentSaIsClear) {
             DropReason::kMalformed);
 }
 
+// Late join (seed 000 claim 18): the sender leaves the clear exactly at the
+// boundary and never sends a clear packet after it, even without the next
+// key; a receiver accepts clear packets in flight at the boundary only
+// within clear_grace (capped at the SA's grace), and never once it is over.
+TEST(DataPlane, ClearGraceCoversPacketsInFlightAtTheBoundaryOnly) {
+  SecretBytes key = crypto::RandomSecret(32);
+  const Micros boundary = kT0 + kInterval;
+  const Micros clear_grace = 300'000;
+  auto tx = NewEventDataPlane();
+  auto rx = NewEventDataPlane(DataPlaneOptions{.clear_grace = clear_grace});
+  ASSERT_TRUE(tx->InstallSa(MakeClearSa(0, Role::kSender, SenderId{1})).ok());
+  ASSERT_TRUE(rx->InstallSa(MakeClearSa(0)).ok());
+  ASSERT_TRUE(rx->InstallSa(MakeSa(1, key)).ok());
+  Bytes payload = Payload(64);
+  Bytes clear_packet = Seal(*tx, payload, boundary - 1);
+  ASSERT_EQ(clear_packet.size(), kClearHeaderSize + payload.size());
+
+  // The sender has no key for interval 1 yet: it drops, it does not leak.
+  Bytes out(DataPlane::kMaxPacketSize);
+  ProtectResult late = tx->Protect(EventFlow(), payload, out, boundary);
+  EXPECT_EQ(late.verdict, Verdict::kDrop);
+  EXPECT_EQ(late.reason, DropReason::kNoSa);
+  EXPECT_EQ(tx->counters().count(Outcome::kClearSent), 1u);
+  // With the key it protects from the first microsecond of interval 1.
+  ASSERT_TRUE(tx->InstallSa(MakeSenderSa(1, key)).ok());
+  Bytes sealed = Seal(*tx, payload, boundary);
+  ASSERT_FALSE(sealed.empty());
+  EXPECT_NE(LoadBe32(sealed.data()), 0u);
+
+  // Receiver: in flight across the boundary -> accepted within the grace.
+  Bytes got;
+  EXPECT_EQ(OpenCopy(*rx, clear_packet, boundary + clear_grace - 1, &got).verdict, Verdict::kClear);
+  EXPECT_EQ(got, payload);
+  EXPECT_EQ(OpenCopy(*rx, sealed, boundary + 1).verdict, Verdict::kOpened);
+  // After it: refused, and counted.
+  OpenResult r = OpenCopy(*rx, clear_packet, boundary + clear_grace);
+  EXPECT_EQ(r.verdict, Verdict::kDrop);
+  EXPECT_EQ(r.reason, DropReason::kClearNotAllowed);
+  EXPECT_EQ(rx->counters().dropped(DropReason::kClearNotAllowed), 1u);
+  // Before the clear interval starts nothing is accepted either.
+  EXPECT_EQ(OpenCopy(*rx, clear_packet, kT0 - 1).verdict, Verdict::kDrop);
+
+  // The grace never exceeds the SA's own grace.
+  auto wide = NewEventDataPlane(DataPlaneOptions{.clear_grace = 5 * kSecond});
+  ASSERT_TRUE(wide->InstallSa(MakeClearSa(0)).ok());
+  EXPECT_EQ(OpenCopy(*wide, clear_packet, boundary + kGrace - 1).verdict, Verdict::kClear);
+  EXPECT_EQ(OpenCopy(*wide, clear_packet, boundary + kGrace).verdict, Verdict::kDrop);
+  // Out of range options are refused.
+  EXPECT_FALSE(DataPlane::Create(DataPlaneOptions{.clear_grace = -1}).ok());
+  EXPECT_FALSE(DataPlane::Create(DataPlaneOptions{.clear_grace = 11 * kSecond}).ok());
+}
+
 TEST(DataPlane, OptionsAreValidated) {
   EXPECT_FALSE(DataPlane::Create(DataPlaneOptions{.replay_window = 100}).ok());
   EXPECT_FALSE(DataPlane::Create(DataPlaneOptions{.replay_window = 0}).ok());

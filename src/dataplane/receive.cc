@@ -43,15 +43,18 @@ OpenResult DataPlane::Open(const Flow& flow, MutableByteView packet, Micros now)
     return DropIn(DropReason::kMalformed, event);
   uint8_t* p = packet.data();
 
-  // 2a. SPI 0: a clear packet, acceptable only while the event's current SA
-  //     is a clear one (its unencrypted first intervals).
+  // 2a. SPI 0: a clear packet, acceptable only while one of the event's
+  //     clear SAs (its unencrypted first intervals) holds now, give or take
+  //     the clear grace for packets in flight at the boundary.
   if (LoadBe32(p + kSpiOffset) == 0) {
     if (packet.size() - kClearHeaderSize > kMaxPayloadSize)
       return DropIn(DropReason::kMalformed, event);
-    DropReason why = DropReason::kNoSa;
-    SaState* s = sad_.Active(event, now, &why);
-    if (s == nullptr) return DropIn(why, event);
-    if (!s->sa.clear) return DropIn(DropReason::kClearNotAllowed, event);
+    SaState* s = sad_.ClearAt(event, now, options_.clear_grace);
+    if (s == nullptr) {
+      DropReason why = DropReason::kNoSa;
+      bool keyed = sad_.Active(event, now, &why) != nullptr;
+      return DropIn(keyed ? DropReason::kClearNotAllowed : why, event);
+    }
     if (!SelectorAdmits(s->sa, flow)) return DropIn(DropReason::kSelectorMismatch, event);
     metrics_.Count(Outcome::kClearReceived);
     OpenResult res;

@@ -207,6 +207,17 @@ SaState* SecurityAssociationDatabase::Active(EventId event, Micros now, DropReas
   return nullptr;
 }
 
+SaState* SecurityAssociationDatabase::ClearAt(EventId event, Micros now, Micros clear_grace) const {
+  auto it = events_.find(event);
+  if (it == events_.end()) return nullptr;
+  for (const auto& s : it->second.sas) {
+    const SecurityAssociation& sa = s->sa;
+    if (sa.clear && sa.initiation <= now && now < IntervalEnd(sa) + std::min(clear_grace, sa.grace))
+      return s.get();
+  }
+  return nullptr;
+}
+
 SaState* SecurityAssociationDatabase::FindBySpi(Spi spi, EventId event,
                                                 const IpAddress& destination) const {
   auto range = std::equal_range(by_spi_.begin(), by_spi_.end(),

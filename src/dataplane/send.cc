@@ -36,8 +36,11 @@ ProtectResult DataPlane::Protect(const Flow& flow, ByteView datagram, MutableByt
   if (!IsKnownNextHeader(uint8_t(next_header))) return DropOut(DropReason::kMalformed, event);
   uint8_t* p = out.data();
 
-  // 3a. Clear interval: SPI 0 || payload.
+  // 3a. Clear interval: SPI 0 || payload. Only inside the interval itself:
+  //     past its end the event is encrypted, and a sender still waiting for
+  //     the key drops rather than send in the clear.
   if (sa.clear) {
+    if (now >= sa.initiation + sa.lifetime) return DropOut(DropReason::kNoSa, event);
     size_t n = kClearHeaderSize + datagram.size();
     if (out.size() < n) return DropOut(DropReason::kTooLarge, event);
     if (!datagram.empty()) std::memmove(p + kClearHeaderSize, datagram.data(), datagram.size());

@@ -33,6 +33,18 @@ class FaultTxn final : public StoreTxn {
     return t_->RetireServiceKey(k, v, at);
   }
   Result<int64_t> AppendAudit(const AuditRecord& r) override { return t_->AppendAudit(r); }
+  Result<ReservationId> InsertReservation(const Reservation& r) override { return t_->InsertReservation(r); }
+  Status UpdateReservation(const Reservation& r) override { return t_->UpdateReservation(r); }
+  Status ReplaceReservationReceivers(ReservationId id, const std::vector<ReservationReceiver>& l) override {
+    return t_->ReplaceReservationReceivers(id, l);
+  }
+  Status ReplaceReservationGroups(ReservationId id, const std::vector<GroupId>& g) override {
+    return t_->ReplaceReservationGroups(id, g);
+  }
+  Result<int64_t> InsertAccessGrant(const AccessGrant& g) override { return t_->InsertAccessGrant(g); }
+  Status RevokeAccessGrant(int64_t id, int64_t at) override { return t_->RevokeAccessGrant(id, at); }
+  Result<int64_t> InsertLedgerEntry(const LedgerEntry& e) override { return t_->InsertLedgerEntry(e); }
+  Status UpdateLedgerEntry(const LedgerEntry& e) override { return t_->UpdateLedgerEntry(e); }
   Status Commit() override {
     if (s_->fail_commits_.load() > 0) {
       s_->fail_commits_.fetch_sub(1);

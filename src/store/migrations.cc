@@ -109,6 +109,78 @@ CREATE TABLE sender_ids (
   created_at INTEGER NOT NULL,
   PRIMARY KEY (event_id, sender_id));
 )sql",
+           // 3: the reservation platform (docs/reservations.md): reservations,
+           // their admission policy, access grants and the billing ledger.
+           // Reservations are cancelled, never deleted, so ledger rows always
+           // have theirs; the ledger refuses deletes like the audit log.
+           R"sql(
+CREATE TABLE reservations (
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  title TEXT NOT NULL,
+  sender_id INTEGER,
+  schedule_start INTEGER NOT NULL,
+  schedule_duration INTEGER NOT NULL,
+  rrule TEXT NOT NULL DEFAULT '',
+  group_address TEXT NOT NULL,
+  port INTEGER NOT NULL,
+  source_address TEXT NOT NULL DEFAULT '',
+  sa_mode TEXT NOT NULL,
+  event_id INTEGER NOT NULL DEFAULT 0,
+  group_id INTEGER NOT NULL DEFAULT 0,
+  spi INTEGER NOT NULL DEFAULT 0,
+  algorithm TEXT NOT NULL,
+  sealed_sa_key BLOB NOT NULL,
+  price_cents INTEGER NOT NULL,
+  currency TEXT NOT NULL,
+  status TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  cancelled_at INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX reservations_sender ON reservations(sender_id);
+CREATE TABLE reservation_receivers (
+  reservation_id INTEGER NOT NULL REFERENCES reservations(id) ON DELETE CASCADE,
+  name TEXT NOT NULL,
+  password_hash TEXT NOT NULL,
+  PRIMARY KEY (reservation_id, name));
+CREATE TABLE reservation_groups (
+  reservation_id INTEGER NOT NULL REFERENCES reservations(id) ON DELETE CASCADE,
+  group_id INTEGER NOT NULL REFERENCES dir_groups(id) ON DELETE CASCADE,
+  PRIMARY KEY (reservation_id, group_id));
+CREATE TABLE access_grants (
+  id INTEGER PRIMARY KEY,
+  reservation_id INTEGER NOT NULL REFERENCES reservations(id),
+  receiver TEXT NOT NULL,
+  client_id INTEGER NOT NULL DEFAULT 0,
+  via TEXT NOT NULL,
+  ledger_id INTEGER NOT NULL DEFAULT 0,
+  sealed_credential BLOB NOT NULL,
+  card_fingerprint TEXT NOT NULL DEFAULT '',
+  created_at INTEGER NOT NULL,
+  revoked_at INTEGER NOT NULL DEFAULT 0);
+CREATE UNIQUE INDEX access_grants_live ON access_grants(reservation_id, receiver) WHERE revoked_at = 0;
+CREATE TABLE ledger (
+  id INTEGER PRIMARY KEY,
+  reservation_id INTEGER NOT NULL REFERENCES reservations(id),
+  receiver TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  status TEXT NOT NULL,
+  amount_cents INTEGER NOT NULL,
+  currency TEXT NOT NULL,
+  idempotency_key TEXT UNIQUE,
+  refund_of INTEGER UNIQUE,
+  provider TEXT NOT NULL,
+  provider_ref TEXT NOT NULL DEFAULT '',
+  card_last4 TEXT NOT NULL DEFAULT '',
+  card_fingerprint TEXT NOT NULL DEFAULT '',
+  reason TEXT NOT NULL DEFAULT '',
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL);
+CREATE INDEX ledger_reservation ON ledger(reservation_id);
+CREATE TRIGGER ledger_no_delete BEFORE DELETE ON ledger
+  BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END;
+)sql",
        }},
   };
   auto it = kAll.find(dialect);

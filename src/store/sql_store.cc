@@ -104,6 +104,133 @@ Result<Event> ReadEvent(sql::Stmt* s) {
   return e;
 }
 
+// ---- reservation platform rows ----
+
+// Binds the reservation's columns at 1..22 in the order of kReservationColumns.
+constexpr const char* kReservationColumns =
+    "name, title, sender_id, schedule_start, schedule_duration, rrule, group_address, port, "
+    "source_address, sa_mode, event_id, group_id, spi, algorithm, sealed_sa_key, price_cents, currency, "
+    "status, version, created_at, updated_at, cancelled_at";
+constexpr int kReservationColumnCount = 22;
+
+void BindReservation(sql::Stmt* s, const Reservation& r) {
+  int i = 1;
+  s->BindText(i++, r.name);
+  s->BindText(i++, r.title);
+  if (r.sender.valid()) s->BindInt(i++, r.sender.value); else s->BindNull(i++);
+  s->BindInt(i++, r.schedule.start);
+  s->BindInt(i++, r.schedule.duration);
+  s->BindText(i++, r.schedule.rule ? r.schedule.rule->ToString() : "");
+  s->BindText(i++, r.group_address.ToString());
+  s->BindInt(i++, r.port);
+  s->BindText(i++, r.source_address.empty() ? "" : r.source_address.ToString());
+  s->BindText(i++, SaModeName(r.sa_mode));
+  s->BindInt(i++, r.event.value);
+  s->BindInt(i++, r.group.value);
+  s->BindInt(i++, r.spi.value);
+  s->BindText(i++, crypto::AeadName(r.algorithm));
+  s->BindBlob(i++, r.sealed_sa_key);
+  s->BindInt(i++, r.price_cents);
+  s->BindText(i++, r.currency);
+  s->BindText(i++, ReservationStatusName(r.status));
+  s->BindInt(i++, static_cast<int64_t>(r.version));
+  s->BindInt(i++, r.created_at);
+  s->BindInt(i++, r.updated_at);
+  s->BindInt(i++, r.cancelled_at);
+}
+
+Result<Reservation> ReadReservation(sql::Stmt* s) {
+  // Column 0 is id; the rest follow kReservationColumns.
+  Reservation r;
+  int c = 0;
+  r.id = ReservationId(s->Int(c++));
+  r.name = s->Text(c++);
+  r.title = s->Text(c++);
+  if (!s->IsNull(c)) r.sender = ClientId(s->Int(c));
+  ++c;
+  r.schedule.start = s->Int(c++);
+  r.schedule.duration = s->Int(c++);
+  std::string rrule = s->Text(c++);
+  if (!rrule.empty()) {
+    auto rule = ParseRrule(rrule);
+    if (!rule.ok()) return DataLoss("reservation " + r.name + ": stored RRULE is corrupt");
+    r.schedule.rule = *rule;
+  }
+  auto ga = IpAddress::Parse(s->Text(c++));
+  if (!ga) return DataLoss("reservation " + r.name + ": stored group address is corrupt");
+  r.group_address = *ga;
+  r.port = static_cast<uint16_t>(s->Int(c++));
+  std::string src = s->Text(c++);
+  if (!src.empty()) {
+    auto sa = IpAddress::Parse(src);
+    if (!sa) return DataLoss("reservation " + r.name + ": stored source address is corrupt");
+    r.source_address = *sa;
+  }
+  if (!ParseSaMode(s->Text(c++), &r.sa_mode)) return DataLoss("reservation " + r.name + ": stored SA mode is unknown");
+  r.event = EventId(s->Int(c++));
+  r.group = GroupId(s->Int(c++));
+  r.spi = Spi{static_cast<uint32_t>(s->Int(c++))};
+  if (!crypto::ParseAeadName(s->Text(c++), &r.algorithm))
+    return DataLoss("reservation " + r.name + ": stored algorithm is unknown");
+  r.sealed_sa_key = s->Blob(c++);
+  r.price_cents = s->Int(c++);
+  r.currency = s->Text(c++);
+  if (!ParseReservationStatus(s->Text(c++), &r.status))
+    return DataLoss("reservation " + r.name + ": stored status is unknown");
+  r.version = static_cast<uint64_t>(s->Int(c++));
+  r.created_at = s->Int(c++);
+  r.updated_at = s->Int(c++);
+  r.cancelled_at = s->Int(c++);
+  return r;
+}
+
+constexpr const char* kGrantColumns =
+    "id, reservation_id, receiver, client_id, via, ledger_id, sealed_credential, card_fingerprint, created_at, "
+    "revoked_at";
+
+AccessGrant ReadGrant(sql::Stmt* s) {
+  AccessGrant g;
+  g.id = s->Int(0);
+  g.reservation = ReservationId(s->Int(1));
+  g.receiver = s->Text(2);
+  g.client = ClientId(s->Int(3));
+  g.via = s->Text(4);
+  g.ledger_id = s->Int(5);
+  g.sealed_credential = s->Blob(6);
+  g.card_fingerprint = s->Text(7);
+  g.created_at = s->Int(8);
+  g.revoked_at = s->Int(9);
+  return g;
+}
+
+constexpr const char* kLedgerColumns =
+    "id, reservation_id, receiver, kind, status, amount_cents, currency, idempotency_key, refund_of, provider, "
+    "provider_ref, card_last4, card_fingerprint, reason, created_at, updated_at";
+
+LedgerEntry ReadLedger(sql::Stmt* s) {
+  LedgerEntry e;
+  int c = 0;
+  e.id = s->Int(c++);
+  e.reservation = ReservationId(s->Int(c++));
+  e.receiver = s->Text(c++);
+  e.kind = s->Text(c++);
+  e.status = s->Text(c++);
+  e.amount_cents = s->Int(c++);
+  e.currency = s->Text(c++);
+  e.idempotency_key = s->IsNull(c) ? "" : s->Text(c);
+  ++c;
+  e.refund_of = s->IsNull(c) ? 0 : s->Int(c);
+  ++c;
+  e.provider = s->Text(c++);
+  e.provider_ref = s->Text(c++);
+  e.card_last4 = s->Text(c++);
+  e.card_fingerprint = s->Text(c++);
+  e.reason = s->Text(c++);
+  e.created_at = s->Int(c++);
+  e.updated_at = s->Int(c++);
+  return e;
+}
+
 Status ExpectOneRow(sql::Stmt* s, const std::string& what) {
   if (s->Changes() == 0) return NotFound(what + " does not exist");
   return Status::Ok();
@@ -307,12 +434,126 @@ class SqlStore final : public Store {
     return c;
   }
 
+  Result<Reservation> GetReservation(ReservationId id) override {
+    std::lock_guard<std::mutex> l(mu_);
+    KC_ASSIGN_OR_RETURN(auto* s, conn_->Prepare(std::string("SELECT id, ") + kReservationColumns +
+                                                " FROM reservations WHERE id = ?"));
+    s->BindInt(1, id.value);
+    return OneReservation(s, "reservation " + std::to_string(id.value));
+  }
+
+  Result<Reservation> FindReservation(const std::string& name) override {
+    std::lock_guard<std::mutex> l(mu_);
+    KC_ASSIGN_OR_RETURN(auto* s, conn_->Prepare(std::string("SELECT id, ") + kReservationColumns +
+                                                " FROM reservations WHERE name = ?"));
+    s->BindText(1, name);
+    return OneReservation(s, "reservation '" + name + "'");
+  }
+
+  Result<std::vector<Reservation>> ListReservations(ClientId sender, bool active_only, const std::string& after,
+                                                    size_t limit) override {
+    std::lock_guard<std::mutex> l(mu_);
+    KC_ASSIGN_OR_RETURN(auto* s, conn_->Prepare(
+        std::string("SELECT id, ") + kReservationColumns +
+        " FROM reservations WHERE (? = 0 OR sender_id = ?) AND (? = 0 OR status = 'active') AND name > ? "
+        "ORDER BY name LIMIT ?"));
+    s->BindInt(1, sender.value);
+    s->BindInt(2, sender.value);
+    s->BindInt(3, active_only ? 1 : 0);
+    s->BindText(4, after);
+    s->BindInt(5, static_cast<int64_t>(limit));
+    std::vector<Reservation> out;
+    for (;;) {
+      KC_ASSIGN_OR_RETURN(bool row, s->Step());
+      if (!row) break;
+      KC_ASSIGN_OR_RETURN(Reservation r, ReadReservation(s));
+      out.push_back(std::move(r));
+    }
+    return out;
+  }
+
+  Result<std::vector<ReservationReceiver>> LoadReservationReceivers(ReservationId id) override {
+    std::lock_guard<std::mutex> l(mu_);
+    KC_ASSIGN_OR_RETURN(auto* s, conn_->Prepare(
+        "SELECT name, password_hash FROM reservation_receivers WHERE reservation_id = ? ORDER BY name"));
+    s->BindInt(1, id.value);
+    std::vector<ReservationReceiver> out;
+    for (;;) {
+      KC_ASSIGN_OR_RETURN(bool row, s->Step());
+      if (!row) break;
+      out.push_back(ReservationReceiver{s->Text(0), s->Text(1)});
+    }
+    return out;
+  }
+
+  Result<std::vector<GroupId>> LoadReservationGroups(ReservationId id) override {
+    std::lock_guard<std::mutex> l(mu_);
+    KC_ASSIGN_OR_RETURN(auto* s, conn_->Prepare(
+        "SELECT group_id FROM reservation_groups WHERE reservation_id = ? ORDER BY group_id"));
+    s->BindInt(1, id.value);
+    std::vector<GroupId> out;
+    for (;;) {
+      KC_ASSIGN_OR_RETURN(bool row, s->Step());
+      if (!row) break;
+      out.push_back(GroupId(s->Int(0)));
+    }
+    return out;
+  }
+
+  Result<std::vector<AccessGrant>> LoadAccessGrants(ReservationId id) override {
+    std::lock_guard<std::mutex> l(mu_);
+    KC_ASSIGN_OR_RETURN(auto* s, conn_->Prepare(std::string("SELECT ") + kGrantColumns +
+                                                " FROM access_grants WHERE reservation_id = ? ORDER BY id"));
+    s->BindInt(1, id.value);
+    std::vector<AccessGrant> out;
+    for (;;) {
+      KC_ASSIGN_OR_RETURN(bool row, s->Step());
+      if (!row) break;
+      out.push_back(ReadGrant(s));
+    }
+    return out;
+  }
+
+  Result<std::vector<LedgerEntry>> LoadLedger(ReservationId id) override {
+    std::lock_guard<std::mutex> l(mu_);
+    KC_ASSIGN_OR_RETURN(auto* s, conn_->Prepare(std::string("SELECT ") + kLedgerColumns +
+                                                " FROM ledger WHERE reservation_id = ? ORDER BY id"));
+    s->BindInt(1, id.value);
+    std::vector<LedgerEntry> out;
+    for (;;) {
+      KC_ASSIGN_OR_RETURN(bool row, s->Step());
+      if (!row) break;
+      out.push_back(ReadLedger(s));
+    }
+    return out;
+  }
+
+  Result<LedgerEntry> FindLedgerEntry(const std::string& idempotency_key) override {
+    std::lock_guard<std::mutex> l(mu_);
+    KC_ASSIGN_OR_RETURN(auto* s, conn_->Prepare(std::string("SELECT ") + kLedgerColumns +
+                                                " FROM ledger WHERE idempotency_key = ?"));
+    s->BindText(1, idempotency_key);
+    KC_ASSIGN_OR_RETURN(bool row, s->Step());
+    if (!row) return NotFound("no ledger entry for that idempotency key");
+    LedgerEntry e = ReadLedger(s);
+    s->Reset();
+    return e;
+  }
+
   std::string Describe() const override {
     return conn_->Dialect() + " schema v" + std::to_string(schema_version_);
   }
 
  private:
   friend class SqlTxn;
+  Result<Reservation> OneReservation(sql::Stmt* s, const std::string& what) {
+    KC_ASSIGN_OR_RETURN(bool row, s->Step());
+    if (!row) return NotFound(what + " does not exist");
+    auto r = ReadReservation(s);
+    s->Reset();
+    return r;
+  }
+
   std::mutex mu_;            // guards conn_; held by an open transaction
   std::unique_ptr<sql::Conn> conn_;
   int64_t schema_version_ = 0;
@@ -520,6 +761,109 @@ class SqlTxn final : public StoreTxn {
     return ReturningId(s);
   }
 
+  Result<ReservationId> InsertReservation(const Reservation& r) override {
+    KC_ASSIGN_OR_RETURN(auto* s, c_->Prepare(std::string("INSERT INTO reservations (") + kReservationColumns +
+        ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"));
+    BindReservation(s, r);
+    KC_ASSIGN_OR_RETURN(int64_t id, ReturningId(s));
+    return ReservationId(id);
+  }
+  Status UpdateReservation(const Reservation& r) override {
+    KC_ASSIGN_OR_RETURN(auto* s, c_->Prepare(
+        "UPDATE reservations SET name = ?, title = ?, sender_id = ?, schedule_start = ?, schedule_duration = ?, "
+        "rrule = ?, group_address = ?, port = ?, source_address = ?, sa_mode = ?, event_id = ?, group_id = ?, "
+        "spi = ?, algorithm = ?, sealed_sa_key = ?, price_cents = ?, currency = ?, status = ?, version = ?, "
+        "created_at = ?, updated_at = ?, cancelled_at = ? WHERE id = ?"));
+    BindReservation(s, r);
+    s->BindInt(kReservationColumnCount + 1, r.id.value);
+    return Run(s, "reservation " + r.name);
+  }
+  Status ReplaceReservationReceivers(ReservationId id, const std::vector<ReservationReceiver>& list) override {
+    {
+      KC_ASSIGN_OR_RETURN(auto* s, c_->Prepare("DELETE FROM reservation_receivers WHERE reservation_id = ?"));
+      s->BindInt(1, id.value);
+      KC_RETURN_IF_ERROR(RunAny(s));
+    }
+    for (const auto& r : list) {
+      KC_ASSIGN_OR_RETURN(auto* s, c_->Prepare(
+          "INSERT INTO reservation_receivers (reservation_id, name, password_hash) VALUES (?, ?, ?)"));
+      s->BindInt(1, id.value);
+      s->BindText(2, r.name);
+      s->BindText(3, r.password_hash);
+      KC_RETURN_IF_ERROR(Run(s, "receiver " + r.name));
+    }
+    return Status::Ok();
+  }
+  Status ReplaceReservationGroups(ReservationId id, const std::vector<GroupId>& groups) override {
+    {
+      KC_ASSIGN_OR_RETURN(auto* s, c_->Prepare("DELETE FROM reservation_groups WHERE reservation_id = ?"));
+      s->BindInt(1, id.value);
+      KC_RETURN_IF_ERROR(RunAny(s));
+    }
+    for (GroupId g : groups) {
+      KC_ASSIGN_OR_RETURN(auto* s, c_->Prepare(
+          "INSERT INTO reservation_groups (reservation_id, group_id) VALUES (?, ?)"));
+      s->BindInt(1, id.value);
+      s->BindInt(2, g.value);
+      KC_RETURN_IF_ERROR(Run(s, "admitted group"));
+    }
+    return Status::Ok();
+  }
+  Result<int64_t> InsertAccessGrant(const AccessGrant& g) override {
+    KC_ASSIGN_OR_RETURN(auto* s, c_->Prepare(
+        "INSERT INTO access_grants (reservation_id, receiver, client_id, via, ledger_id, sealed_credential, "
+        "card_fingerprint, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"));
+    s->BindInt(1, g.reservation.value);
+    s->BindText(2, g.receiver);
+    s->BindInt(3, g.client.value);
+    s->BindText(4, g.via);
+    s->BindInt(5, g.ledger_id);
+    s->BindBlob(6, g.sealed_credential);
+    s->BindText(7, g.card_fingerprint);
+    s->BindInt(8, g.created_at);
+    s->BindInt(9, g.revoked_at);
+    return ReturningId(s);
+  }
+  Status RevokeAccessGrant(int64_t id, int64_t at) override {
+    KC_ASSIGN_OR_RETURN(auto* s, c_->Prepare("UPDATE access_grants SET revoked_at = ? WHERE id = ?"));
+    s->BindInt(1, at);
+    s->BindInt(2, id);
+    return Run(s, "access grant " + std::to_string(id));
+  }
+  Result<int64_t> InsertLedgerEntry(const LedgerEntry& e) override {
+    KC_ASSIGN_OR_RETURN(auto* s, c_->Prepare(
+        "INSERT INTO ledger (reservation_id, receiver, kind, status, amount_cents, currency, idempotency_key, "
+        "refund_of, provider, provider_ref, card_last4, card_fingerprint, reason, created_at, updated_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"));
+    int i = 1;
+    s->BindInt(i++, e.reservation.value);
+    s->BindText(i++, e.receiver);
+    s->BindText(i++, e.kind);
+    s->BindText(i++, e.status);
+    s->BindInt(i++, e.amount_cents);
+    s->BindText(i++, e.currency);
+    if (e.idempotency_key.empty()) s->BindNull(i++); else s->BindText(i++, e.idempotency_key);
+    if (e.refund_of == 0) s->BindNull(i++); else s->BindInt(i++, e.refund_of);
+    s->BindText(i++, e.provider);
+    s->BindText(i++, e.provider_ref);
+    s->BindText(i++, e.card_last4);
+    s->BindText(i++, e.card_fingerprint);
+    s->BindText(i++, e.reason);
+    s->BindInt(i++, e.created_at);
+    s->BindInt(i++, e.updated_at);
+    return ReturningId(s);
+  }
+  Status UpdateLedgerEntry(const LedgerEntry& e) override {
+    KC_ASSIGN_OR_RETURN(auto* s, c_->Prepare(
+        "UPDATE ledger SET status = ?, provider_ref = ?, reason = ?, updated_at = ? WHERE id = ?"));
+    s->BindText(1, e.status);
+    s->BindText(2, e.provider_ref);
+    s->BindText(3, e.reason);
+    s->BindInt(4, e.updated_at);
+    s->BindInt(5, e.id);
+    return Run(s, "ledger entry " + std::to_string(e.id));
+  }
+
   // Ends the transaction either way and releases the store for others.
   Status Commit() override {
     if (done_) return FailedPrecondition("transaction already ended");
@@ -550,6 +894,13 @@ class SqlTxn final : public StoreTxn {
     Status st = ExpectOneRow(s, what);
     s->Reset();
     return st;
+  }
+  // Like Run, but zero changed rows is fine.
+  Status RunAny(sql::Stmt* s) {
+    auto row = s->Step();
+    s->Reset();
+    if (!row.ok()) return Remember(row.status());
+    return Status::Ok();
   }
   Status RunById(const char* q, int64_t id, const std::string& what) {
     KC_ASSIGN_OR_RETURN(auto* s, c_->Prepare(q));

@@ -161,7 +161,7 @@ TEST(StoreFile, MigrationsAreIdempotentAndDataPersists) {
   {
     auto s = OpenSqliteStore(path);
     ASSERT_TRUE(s.ok()) << s.status().ToString();
-    EXPECT_EQ((*s)->Describe(), "sqlite schema v2");
+    EXPECT_EQ((*s)->Describe(), "sqlite schema v3");
     auto t = (*s)->Begin();
     ASSERT_TRUE((*t)->InsertGroup(Group{GroupId(), "kept", "", 1, 1}).ok());
     ASSERT_TRUE((*t)->Commit().ok());

@@ -56,6 +56,11 @@ struct DataPlaneOptions {
   size_t pad_block = kMinPadBlock;
   // Also count into keycast::Metrics::Global(). Default true.
   bool export_metrics = true;
+  // SPI-0 (clear) packets are accepted during the event's clear intervals
+  // and for this long after the last one ends, for packets that were in
+  // flight at the boundary (capped at the clear SA's grace). Senders never
+  // send clear packets past a clear interval's end. In [0, 10 s]. Default 0.
+  Micros clear_grace = 0;
 };
 
 enum class Verdict : uint8_t {
@@ -92,6 +97,8 @@ class DataPlane {
  public:
   // An `out` buffer of this size always suffices for Protect.
   static constexpr size_t kMaxPacketSize = kMaxDatagramSize;
+  // Upper bound of DataPlaneOptions::clear_grace.
+  static constexpr Micros kMaxClearGrace = 10 * kMicrosPerSecond;
 
   // Fails with a reason on options out of range.
   static Result<std::unique_ptr<DataPlane>> Create(DataPlaneOptions options = {});
@@ -118,7 +125,9 @@ class DataPlane {
   // Outbound. SPD lookup: no match or bypass -> kBypass with the datagram
   // unchanged; discard -> dropped. Protect -> the event's SA at now (see
   // SecurityAssociationDatabase::Active): a clear SA gives the SPI-0
-  // envelope, otherwise the packet is sealed into `out`.
+  // envelope while its interval holds now (never in its grace: an event
+  // leaves the clear only forwards, so a late key drops, kNoSa, rather than
+  // leak), otherwise the packet is sealed into `out`.
   // `datagram` may overlap `out` anywhere; receiving it at
   // out.data() + kHeaderSize avoids any copy.
   // REQUIRES (else kTooLarge): out has room for the result;
@@ -127,8 +136,8 @@ class DataPlane {
                         NextHeader next_header = NextHeader::kUdpPayload);
 
   // Inbound. SPD lookup: no match or bypass -> kBypass, discard -> dropped.
-  // Protect -> SPI 0: accepted (kClear) only while the event's current SA is
-  // a clear one; otherwise parse the header, find the SA by SPI,
+  // Protect -> SPI 0: accepted (kClear) only while one of the event's clear
+  // SAs holds now (its interval, plus options().clear_grace); otherwise parse the header, find the SA by SPI,
   // authenticate and decrypt in place, check the sender's replay window,
   // check the SA's selector against `flow`, check the trailer, and only then
   // record the sequence number. `packet` is overwritten (decrypted in place).

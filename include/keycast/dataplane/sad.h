@@ -105,6 +105,10 @@ class SecurityAssociationDatabase {
   // now is within its grace. nullptr when there is none, with *why = kNoSa
   // (nothing installed or started) or kExpiredSa (the last one is past grace).
   SaState* Active(EventId event, Micros now, DropReason* why) const;
+  // The clear SA of event that admits an SPI-0 packet at now: its
+  // [initiation, initiation + lifetime + min(clear_grace, grace)) holds now.
+  // nullptr when none does.
+  SaState* ClearAt(EventId event, Micros now, Micros clear_grace) const;
   // The non-clear SA with this SPI, preferring one of event whose group is
   // destination (SPIs are 32-bit and may collide across events). nullptr
   // when no SA has this SPI. The caller still checks the selector.
