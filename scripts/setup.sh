@@ -27,6 +27,7 @@ TEST_PKGS=(
   iproute2 iputils-ping      # network namespaces for multicast tests
   tcpdump                    # captures on the test bridge
   ffmpeg                     # a real media stream through the agents
+  gnuplot-nox                # PNG plots of the request-spreading simulation
   python3                    # test helpers
   postgresql                 # multi-node store tests
   chromium                   # web page tests (headless Chromium driven by playwright-core)

@@ -217,11 +217,18 @@ class Directory {
   // current generation.
   uint64_t WaitForChange(uint64_t known, std::chrono::steady_clock::time_point deadline) const;
 
+  // Follows changes other processes made to the shared store (a key
+  // service on its own process or host): when the audit log has records
+  // this index has not seen, reloads the directory and swaps it in. Cheap
+  // when nothing changed (one query). Returns true if it reloaded.
+  Result<bool> Refresh();
+
   Store* store() const { return store_; }
   const Sealer* sealer() const { return sealer_; }
 
  private:
   struct Index;
+  static std::unique_ptr<Index> BuildIndex(DirectoryData data);
   Directory(Store* store, const Sealer* sealer, const Clock* clock, DirectoryOptions options);
 
   // Runs fn inside a store transaction with the audit record; on success,
@@ -240,6 +247,7 @@ class Directory {
   mutable std::mutex wait_mu_;
   mutable std::condition_variable cv_;
   std::atomic<uint64_t> generation_{1};
+  std::atomic<int64_t> audit_seq_{0};  // newest audit record reflected in index_
 };
 
 // Name rules shared by every directory object: 1-64 characters from

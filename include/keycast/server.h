@@ -12,7 +12,10 @@
 // Thread safety: Start and Stop from one thread.
 #pragma once
 
+#include <condition_variable>
 #include <memory>
+#include <mutex>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -44,6 +47,10 @@ struct NodeConfig {
   int64_t key_grace_seconds = 2;
   PasswordCost password_cost = PasswordCost::kInteractive;
   bool create_kek = false;            // create the KEK file when missing (dev, init)
+  // How often to look for changes other processes made to the shared store
+  // (directory, service keys); 0 disables. Revocations made elsewhere reach
+  // this node's key service within this delay.
+  int64_t refresh_ms = 1000;
 };
 
 class KeyService;
@@ -101,6 +108,10 @@ class Node {
   std::unique_ptr<ApiServer> api_;
   std::unique_ptr<KeyService> key_service_;
   std::vector<std::unique_ptr<NodePart>> parts_;
+  std::thread refresher_;
+  std::mutex refresh_mu_;
+  std::condition_variable refresh_cv_;
+  bool stopping_ = false;
 };
 
 // Loads the KEK: KEYCAST_KEK (64 hex chars) if set, else the file (created

@@ -120,6 +120,10 @@ class Store {
   virtual Result<LedgerEntry> FindLedgerEntry(const std::string& idempotency_key) = 0;
 
   // Backend name and schema version, for /v1/health.
+  // The sequence number of the newest audit record (0 when empty). Other
+  // processes sharing the store learn of changes by watching it.
+  virtual Result<int64_t> LastAuditSeq();
+
   virtual std::string Describe() const = 0;
 };
 

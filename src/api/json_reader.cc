@@ -1,6 +1,7 @@
 #include "api/json_reader.h"
 
 #include "keycast/limits.h"
+#include "keycast/schedule.h"
 
 namespace keycast::api {
 
@@ -134,6 +135,42 @@ Status ObjectReader::Finish() {
     if (!seen_.count(it.key())) return InvalidArgument("unknown field '" + where_ + it.key() + "'");
   }
   return Status::Ok();
+}
+
+Result<Schedule> ParseSchedule(const json& j) {
+  if (!j.is_object()) return InvalidArgument("field 'schedule': expected an object with start, duration, rrule");
+  ObjectReader r(j, "schedule.");
+  Schedule s;
+  const json* start = r.Raw("start", true);
+  const json* duration = r.Raw("duration", true);
+  auto rrule = r.Str("rrule", limits::kMaxRruleLength, false);
+  KC_RETURN_IF_ERROR(r.Finish());
+  if (start->is_string()) {
+    auto t = ParseRfc3339(start->get<std::string>());
+    if (!t.ok()) return InvalidArgument("field 'schedule.start': " + t.status().message());
+    s.start = *t;
+  } else if (start->is_number_integer()) {
+    s.start = start->get<int64_t>();
+  } else {
+    return InvalidArgument("field 'schedule.start': expected an RFC 3339 date-time or Unix seconds");
+  }
+  if (duration->is_string()) {
+    auto d = ParseDuration(duration->get<std::string>());
+    if (!d.ok()) return InvalidArgument("field 'schedule.duration': " + d.status().message());
+    s.duration = *d;
+  } else if (duration->is_number_integer()) {
+    s.duration = duration->get<int64_t>();
+  } else {
+    return InvalidArgument("field 'schedule.duration': expected an ISO 8601 duration or seconds");
+  }
+  if (rrule && !rrule->empty()) {
+    auto rule = ParseRrule(*rrule);
+    if (!rule.ok()) return InvalidArgument("field 'schedule.rrule': " + rule.status().message());
+    s.rule = *rule;
+  }
+  Status v = s.Validate();
+  if (!v.ok()) return InvalidArgument("field 'schedule': " + v.message());
+  return s;
 }
 
 }  // namespace keycast::api

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "keycast/schedule.h"
 #include "keycast/status.h"
 
 namespace keycast::api {
@@ -19,6 +20,11 @@ using json = nlohmann::json;
 // Parses a request body: bounded size (checked by the caller), bounded
 // nesting depth, must be a JSON object.
 Result<json> ParseObject(const std::string& body);
+
+// An event schedule object {start, duration, rrule?}: start as RFC 3339 or
+// Unix seconds, duration as ISO 8601 or seconds, rrule in the RFC 5545
+// subset of docs/schedules.md. Shared by every route that takes a schedule.
+Result<Schedule> ParseSchedule(const json& j);
 
 class ObjectReader {
  public:

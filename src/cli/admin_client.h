@@ -5,8 +5,8 @@
 // Security: the admin token travels only in the Authorization header; it is
 // never printed, logged or put into an error message.
 //
-// Header-only: src/cli/CMakeLists.txt compiles only main.cc, config.cc,
-// demo.cc and the *_cmd.cc files, and admin_cmd.cc is the one user.
+// Header-only: the keycast executable is built from the *_cmd.cc files
+// (src/cli/CMakeLists.txt) and the admin commands are its only users.
 //
 // Thread safety: an AdminClient is used from one thread.
 #pragma once

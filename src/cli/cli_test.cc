@@ -488,7 +488,8 @@ TEST_F(CliTest, FullAdminSession) {
   EXPECT_EQ(Row(klist, "ticket-signing").at(2), "active") << klist;
   EXPECT_EQ(Ok({"keys", "rotate", "ticket-signing"}), "Rotated ticket-signing: version 2 is active.\n");
   std::map<int, std::string> versions;
-  for (const auto& k : Json({"keys", "list"})["keys"])
+  json published = Json({"keys", "list"});
+  for (const auto& k : published["keys"])
     if (k["kind"] == "ticket-signing") versions[k["version"]] = k["retired_at"] == 0 ? "active" : "retired";
   EXPECT_EQ(versions, (std::map<int, std::string>{{1, "retired"}, {2, "active"}}));
 
@@ -582,6 +583,9 @@ TEST_F(CliTest, BadInputExitsWithItsCodeAndWritesNothing) {
   EXPECT_EQ(no_group.code, 4) << no_group;
   EXPECT_NE(no_group.err.find("not_found: group 'nosuch' does not exist"), std::string::npos) << no_group;
   EXPECT_EQ(Admin({"event", "show", "ev"}).code, 4) << "the event must not be created";
+  Output update = Admin({"event", "update", "nosuch", "--assign", "g"});
+  EXPECT_EQ(update.code, 4) << update;
+  EXPECT_EQ(update.err, "keycast: not_found: event 'nosuch' does not exist\n") << update;
   Output member = Admin({"member", "add", "alice", "nosuch"});
   EXPECT_EQ(member.code, 4) << member;
   Output parent = Admin({"group", "create", "child", "--parent", "nosuch"});

@@ -106,7 +106,9 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // --help and --version exit 0; every usage error exits 2, as documented.
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
   } catch (const cli::Exit& e) {
     return e.code;
   }

@@ -56,6 +56,9 @@ struct NodeFlags {
         ->envname("KEYCAST_CLOCK_SKEW")->capture_default_str();
     cmd->add_option("--key-grace", c.key_grace_seconds, "Seconds an interval key stays valid after its interval")
         ->envname("KEYCAST_KEY_GRACE")->capture_default_str();
+    cmd->add_option("--refresh-ms", c.refresh_ms,
+                    "How often to pick up changes other processes made to the store (0 = never)")
+        ->envname("KEYCAST_REFRESH_MS")->capture_default_str();
     cmd->add_option("--password-cost", password_cost, "Argon2id cost: interactive or moderate")
         ->envname("KEYCAST_PASSWORD_COST")->capture_default_str();
   }

@@ -394,3 +394,53 @@ TEST_F(DirectoryTest, DeletingASenderClientKeepsItsEvents) {
 
 }  // namespace
 }  // namespace keycast
+
+namespace keycast {
+namespace {
+
+// Two directories over one store, as two processes sharing a database: a
+// change made through one reaches the other on Refresh.
+TEST(DirectoryFollower, RefreshPicksUpChangesMadeElsewhere) {
+  std::string path = ::testing::TempDir() + "/follow-" + std::to_string(::getpid()) + ".db";
+  std::remove(path.c_str());
+  auto s1 = std::move(OpenSqliteStore(path)).value();
+  auto s2 = std::move(OpenSqliteStore(path)).value();
+  Sealer sealer = *Sealer::FromKey(crypto::RandomSecret(32));
+  FakeClock clock(1'800'000'000LL * kMicrosPerSecond);
+  auto writer = std::move(Directory::Open(s1.get(), &sealer, &clock, {PasswordCost::kTestOnly})).value();
+  auto follower = std::move(Directory::Open(s2.get(), &sealer, &clock, {PasswordCost::kTestOnly})).value();
+  const Actor a{"admin:test"};
+  ASSERT_TRUE(writer->CreateGroup(a, {"g", ""}).ok());
+  ASSERT_TRUE(writer->CreateClient(a, ClientSpec{"c", "", std::nullopt, true}).ok());
+  ASSERT_TRUE(writer->SetMembership(a, "c", "g", Role::kReceiver, true).ok());
+  EventSpec e;
+  e.name = "e";
+  e.title = "E";
+  e.group_address = *IpAddress::Parse("239.0.0.9");
+  e.port = 1;
+  e.schedule.start = 1'900'000'000;
+  e.schedule.duration = 60;
+  e.key_servers = {*Endpoint::Parse("127.0.0.1:1")};
+  ASSERT_TRUE(writer->CreateEvent(a, e).ok());
+  ASSERT_TRUE(writer->AddAssignment(a, "e", "g").ok());
+  EXPECT_FALSE(follower->FindClient("c").has_value());
+  uint64_t gen = follower->generation();
+  auto r = follower->Refresh();
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(*r);
+  EXPECT_NE(follower->generation(), gen);
+  auto c = *follower->FindClient("c");
+  EventId ev = follower->GetEvent("e")->event->id;
+  EXPECT_TRUE(follower->IsAuthorized(c, ev, Role::kReceiver));
+  EXPECT_FALSE(*follower->Refresh());  // nothing new: no reload
+  // A revocation made by the writer is live at the follower after Refresh.
+  ASSERT_TRUE(writer->RemoveMembership(a, "c", "g").ok());
+  ASSERT_TRUE(*follower->Refresh());
+  EXPECT_FALSE(follower->IsAuthorized(c, ev, Role::kReceiver));
+  // The writer does not reload its own changes.
+  EXPECT_FALSE(*writer->Refresh());
+  std::remove(path.c_str());
+}
+
+}  // namespace
+}  // namespace keycast

@@ -120,6 +120,25 @@ Status Node::Start() {
     if (ks.port != 0) api_->set_default_key_servers({ks});
   }
   for (auto& p : parts_) KC_RETURN_IF_ERROR(p->Start());
+  if (config_.refresh_ms > 0) {
+    stopping_ = false;
+    refresher_ = std::thread([this] {
+      std::unique_lock<std::mutex> l(refresh_mu_);
+      for (int tick = 1; !stopping_; ++tick) {
+        refresh_cv_.wait_for(l, std::chrono::milliseconds(config_.refresh_ms));
+        if (stopping_) break;
+        l.unlock();
+        auto r = directory_->Refresh();
+        if (!r.ok()) spdlog::warn("directory refresh failed: {}", r.status().message());
+        else if (*r) spdlog::info("directory reloaded: changed by another process");
+        if (tick % 10 == 0) {
+          Status st = keys_->Reload();
+          if (!st.ok()) spdlog::warn("service key reload failed: {}", st.message());
+        }
+        l.lock();
+      }
+    });
+  }
   if (api_) {
     KC_RETURN_IF_ERROR(api_->Start());
   }
@@ -127,6 +146,12 @@ Status Node::Start() {
 }
 
 void Node::Stop() {
+  {
+    std::lock_guard<std::mutex> l(refresh_mu_);
+    stopping_ = true;
+  }
+  refresh_cv_.notify_all();
+  if (refresher_.joinable()) refresher_.join();
   if (api_) api_->Stop();
   for (auto it = parts_.rbegin(); it != parts_.rend(); ++it) (*it)->Stop();
   if (key_service_) key_service_->Stop();

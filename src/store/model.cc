@@ -1,4 +1,5 @@
 #include "keycast/model.h"
+#include "keycast/store.h"
 
 namespace keycast {
 
@@ -16,6 +17,16 @@ bool ParseKeyDelivery(std::string_view s, KeyDelivery* out) {
   if (s == "push") { *out = KeyDelivery::kPush; return true; }
   if (s == "both") { *out = KeyDelivery::kBoth; return true; }
   return false;
+}
+
+Result<int64_t> Store::LastAuditSeq() {
+  // Portable fallback: page through the log. Backends override it.
+  int64_t last = 0;
+  for (;;) {
+    KC_ASSIGN_OR_RETURN(auto page, ReadAudit(last, 10000));
+    if (page.empty()) return last;
+    last = page.back().seq;
+  }
 }
 
 }  // namespace keycast

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "keycast/store.h"
+#include "store/bulk.h"
 #include "store/sql.h"
 #include "store/sql_store.h"
 #include "store/sqlite_conn.h"
@@ -540,8 +541,30 @@ class SqlStore final : public Store {
     return e;
   }
 
+  Result<int64_t> LastAuditSeq() override {
+    std::lock_guard<std::mutex> l(mu_);
+    KC_ASSIGN_OR_RETURN(auto* s, conn_->Prepare("SELECT COALESCE(MAX(seq), 0) FROM audit"));
+    KC_ASSIGN_OR_RETURN(bool row, s->Step());
+    int64_t seq = row ? s->Int(0) : 0;
+    s->Reset();
+    return seq;
+  }
+
   std::string Describe() const override {
     return conn_->Dialect() + " schema v" + std::to_string(schema_version_);
+  }
+
+  // PRAGMA cache_size: pages when positive, KiB when negative. Returns the
+  // previous setting.
+  Result<int64_t> SetCacheSize(int64_t value) {
+    std::lock_guard<std::mutex> l(mu_);
+    if (conn_->Dialect() != "sqlite") return int64_t{0};
+    KC_ASSIGN_OR_RETURN(auto* q, conn_->Prepare("PRAGMA cache_size"));
+    KC_ASSIGN_OR_RETURN(bool row, q->Step());
+    int64_t previous = row ? q->Int(0) : 0;
+    q->Reset();
+    KC_RETURN_IF_ERROR(conn_->Exec("PRAGMA cache_size = " + std::to_string(value)));
+    return previous;
   }
 
  private:
@@ -925,6 +948,19 @@ Result<std::unique_ptr<StoreTxn>> SqlStore::Begin() {
 }
 
 }  // namespace
+
+BulkLoadScope::BulkLoadScope(Store* store, size_t cache_bytes) {
+  auto* sql = dynamic_cast<SqlStore*>(store);
+  if (!sql) return;
+  auto previous = sql->SetCacheSize(-static_cast<int64_t>(cache_bytes / 1024));
+  if (!previous.ok()) return;  // a hint only: loading works without it
+  store_ = store;
+  previous_ = *previous;
+}
+
+BulkLoadScope::~BulkLoadScope() {
+  if (store_) (void)static_cast<SqlStore*>(store_)->SetCacheSize(previous_);
+}
 
 Result<std::unique_ptr<Store>> OpenSqlStore(std::unique_ptr<sql::Conn> conn) {
   auto store = std::make_unique<SqlStore>(std::move(conn));

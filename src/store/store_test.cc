@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include "keycast/fault_store.h"
+#include "store/bulk.h"
 
 namespace keycast {
 namespace {
@@ -177,6 +178,44 @@ TEST(StoreFile, MigrationsAreIdempotentAndDataPersists) {
   std::remove(path.c_str());
   std::remove((path + "-wal").c_str());
   std::remove((path + "-shm").c_str());
+}
+
+// A bulk load changes only how many pages stay in memory: what it commits
+// is there after a reopen, and ordinary transactions work during and after.
+TEST(StoreFile, BulkLoadScopeKeepsCommitsDurable) {
+  std::string path = ::testing::TempDir() + "/store-bulk-" + std::to_string(::getpid()) + ".db";
+  std::remove(path.c_str());
+  {
+    auto s = OpenSqliteStore(path);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    {
+      BulkLoadScope bulk(s->get(), 64u << 20);
+      for (int batch = 0; batch < 3; ++batch) {
+        auto t = (*s)->Begin();
+        ASSERT_TRUE(t.ok());
+        for (int i = 0; i < 1000; ++i)
+          ASSERT_TRUE((*t)->InsertGroup(Group{GroupId(), "g" + std::to_string(batch * 1000 + i), "", 1, 1}).ok());
+        ASSERT_TRUE((*t)->Commit().ok());
+      }
+    }
+    auto t = (*s)->Begin();
+    ASSERT_TRUE((*t)->InsertGroup(Group{GroupId(), "after", "", 1, 1}).ok());
+    ASSERT_TRUE((*t)->Commit().ok());
+  }
+  {
+    auto s = OpenSqliteStore(path);
+    ASSERT_TRUE(s.ok());
+    DirectoryData d;
+    ASSERT_TRUE((*s)->LoadDirectory(&d).ok());
+    EXPECT_EQ(d.groups.size(), 3001u);
+  }
+  std::remove(path.c_str());
+  std::remove((path + "-wal").c_str());
+  std::remove((path + "-shm").c_str());
+  // Other backends ignore the scope.
+  FaultInjectingStore fs(std::move(OpenSqliteStore(":memory:")).value());
+  BulkLoadScope ignored(&fs, 1u << 20);
+  EXPECT_TRUE(fs.Begin().ok());
 }
 
 TEST(FaultStore, InjectedCommitFailureRollsBack) {

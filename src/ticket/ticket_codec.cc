@@ -1,9 +1,11 @@
 // The ticket and credential formats of docs/ticket-format.md.
 #include <algorithm>
+#include <tuple>
 
 #include "keycast/labels.h"
 #include "keycast/limits.h"
 #include "keycast/ticket.h"
+#include "ticket/ticket_encoding.h"
 
 namespace keycast {
 namespace {
@@ -30,13 +32,17 @@ bool GetAddress(Reader& r, IpAddress* a, const char* field) {
   return true;
 }
 
-void PutEvent(Writer& w, const TicketEvent& e) {
+// One event of the list. E is a TicketEvent or a directory Event: both have
+// the fields of the format under the same names; the role and the sender's
+// name come apart because an Event names its sender by id.
+template <typename E>
+void PutEvent(Writer& w, const E& e, Role role, const std::string& sender_name) {
   w.U64(static_cast<uint64_t>(e.id.value));
   w.U64(e.version);
-  w.U8(static_cast<uint8_t>(e.role));
+  w.U8(static_cast<uint8_t>(role));
   w.Opaque8(e.name);
   w.Opaque16(e.title);
-  w.Opaque8(e.sender_name);
+  w.Opaque8(sender_name);
   PutAddress(w, e.source_address);
   PutAddress(w, e.group_address);
   w.U16(e.port);
@@ -137,8 +143,11 @@ bool DecodeBody(Reader& r, Ticket* t) {
 }
 
 Bytes SignedMessage(ByteView body) {
-  Bytes m(labels::kTicketSignature.begin(), labels::kTicketSignature.end());
-  m.insert(m.end(), body.begin(), body.end());
+  Bytes m;
+  m.reserve(labels::kTicketSignature.size() + body.size());
+  Writer w(&m);
+  w.Raw(labels::kTicketSignature);
+  w.Raw(body);
   return m;
 }
 
@@ -171,10 +180,10 @@ std::optional<Role> CredentialContents::RoleFor(EventId e) const {
   return it->second;
 }
 
-Bytes EncodeAndSignTicket(Ticket* t, const crypto::SigningKey& key) {
-  Bytes out;
-  out.reserve(256 + t->events.size() * 160 + t->credential.size());
-  Writer w(&out);
+namespace {
+
+// Everything up to the event list.
+void PutHead(Writer& w, const Ticket* t) {
   w.Raw(ByteView(kMagic, 3));
   w.U8(kTicketVersion);
   w.U32(t->signing_key.value);
@@ -186,13 +195,81 @@ Bytes EncodeAndSignTicket(Ticket* t, const crypto::SigningKey& key) {
   w.I64(t->expires_at);
   w.U16(static_cast<uint16_t>(t->groups.size()));
   for (GroupId g : t->groups) w.U64(static_cast<uint64_t>(g.value));
-  w.U16(static_cast<uint16_t>(t->events.size()));
-  for (const auto& e : t->events) PutEvent(w, e);
+}
+
+// The credential and the signature over everything before it.
+void PutTail(Writer& w, Bytes& out, Ticket* t, const crypto::SigningKey& key) {
   w.Opaque16(t->credential);
   t->signature = key.Sign(SignedMessage(out));
   w.Raw(t->signature);
+}
+
+// Cache hints for the encoder, which reads events scattered over the
+// heap: the event's own lines first, then (once those are in) the
+// key-server list they point to.
+void PrefetchEvent(const Event& e) {
+  const char* p = reinterpret_cast<const char*>(&e);
+  for (size_t off = 0; off < sizeof(Event); off += 64) __builtin_prefetch(p + off);
+}
+void PrefetchEventHeap(const Event& e) { __builtin_prefetch(e.key_servers.data()); }
+
+template <typename Events, typename Item>
+std::string GrantDigest(const std::vector<GroupId>& groups, const Events& events, Item item) {
+  Bytes b;
+  b.reserve(groups.size() * 8 + 1 + events.size() * 17);
+  Writer w(&b);
+  for (GroupId g : groups) w.U64(static_cast<uint64_t>(g.value));
+  w.U8(0xff);
+  for (const auto& e : events) {
+    auto [id, version, role] = item(e);
+    w.U64(static_cast<uint64_t>(id.value));
+    w.U64(version);
+    w.U8(static_cast<uint8_t>(role));
+  }
+  auto d = crypto::Sha256(b);
+  return ToHex(ByteView(d.data(), 16));
+}
+
+}  // namespace
+
+Bytes EncodeAndSignTicket(Ticket* t, const crypto::SigningKey& key) {
+  Bytes out;
+  out.reserve(256 + t->events.size() * 160 + t->credential.size());
+  Writer w(&out);
+  PutHead(w, t);
+  w.U16(static_cast<uint16_t>(t->events.size()));
+  for (const auto& e : t->events) PutEvent(w, e, e.role, e.sender_name);
+  PutTail(w, out, t, key);
   return out;
 }
+
+namespace internal {
+
+Bytes EncodeAndSignTicketWithEvents(Ticket* t, const std::vector<SummaryEvent>& events,
+                                    const crypto::SigningKey& key) {
+  Bytes out;
+  out.reserve(256 + events.size() * 160 + t->credential.size());
+  Writer w(&out);
+  PutHead(w, t);
+  w.U16(static_cast<uint16_t>(events.size()));
+  constexpr size_t kAhead = 4;
+  const size_t n = events.size();
+  for (size_t i = 0; i < std::min(n, kAhead); ++i) PrefetchEvent(*events[i].event);
+  for (size_t i = 0; i < n; ++i) {
+    if (i + kAhead < n) PrefetchEvent(*events[i + kAhead].event);
+    if (i + kAhead / 2 < n) PrefetchEventHeap(*events[i + kAhead / 2].event);
+    PutEvent(w, *events[i].event, events[i].role, events[i].sender_name);
+  }
+  PutTail(w, out, t, key);
+  return out;
+}
+
+std::string GrantDigestOfEvents(const std::vector<GroupId>& groups, const std::vector<SummaryEvent>& events) {
+  return GrantDigest(groups, events,
+                     [](const SummaryEvent& e) { return std::tuple(e.event->id, e.event->version, e.role); });
+}
+
+}  // namespace internal
 
 Result<Ticket> DecodeTicket(ByteView bytes) {
   if (bytes.size() > limits::kMaxTicketBytes)
@@ -292,17 +369,7 @@ Result<CredentialContents> DecodeCredentialPlaintext(ByteView plain) {
 }
 
 std::string TicketGrantDigest(const std::vector<GroupId>& groups, const std::vector<TicketEvent>& events) {
-  Bytes b;
-  Writer w(&b);
-  for (GroupId g : groups) w.U64(static_cast<uint64_t>(g.value));
-  w.U8(0xff);
-  for (const auto& e : events) {
-    w.U64(static_cast<uint64_t>(e.id.value));
-    w.U64(e.version);
-    w.U8(static_cast<uint8_t>(e.role));
-  }
-  auto d = crypto::Sha256(b);
-  return ToHex(ByteView(d.data(), 16));
+  return GrantDigest(groups, events, [](const TicketEvent& e) { return std::tuple(e.id, e.version, e.role); });
 }
 
 }  // namespace keycast

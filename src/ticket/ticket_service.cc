@@ -1,6 +1,7 @@
 #include "keycast/ticket_service.h"
 
 #include "keycast/metrics.h"
+#include "ticket/ticket_encoding.h"
 
 namespace keycast {
 namespace {
@@ -45,11 +46,13 @@ TicketService::TicketService(const Directory* directory, const ServiceKeys* keys
                              TicketServiceOptions options)
     : directory_(directory), keys_(keys), clock_(clock), options_(options) {}
 
-Result<std::pair<Summary, std::vector<TicketEvent>>> TicketService::Build(ClientId client) const {
-  auto summary = directory_->Summarize(client);
+namespace {
+
+// The client's summary, refused when it does not fit in one ticket.
+Result<Summary> TicketSummary(const Directory* directory, ClientId client) {
+  auto summary = directory->Summarize(client);
   if (!summary.ok()) {
-    if (summary.status().code() == Code::kNotFound)
-      return FailedPrecondition("client no longer exists");
+    if (summary.status().code() == Code::kNotFound) return FailedPrecondition("client no longer exists");
     return summary.status();
   }
   if (summary->events.size() > limits::kMaxEventsPerTicket)
@@ -58,23 +61,32 @@ Result<std::pair<Summary, std::vector<TicketEvent>>> TicketService::Build(Client
                              std::to_string(limits::kMaxEventsPerTicket));
   if (summary->groups.size() > limits::kMaxGroupsPerTicket)
     return ResourceExhausted("client is a member of too many groups for one ticket");
+  return summary;
+}
+
+}  // namespace
+
+Result<std::pair<Summary, std::vector<TicketEvent>>> TicketService::Build(ClientId client) const {
+  KC_ASSIGN_OR_RETURN(Summary summary, TicketSummary(directory_, client));
   std::vector<TicketEvent> events;
-  events.reserve(summary->events.size());
-  for (const auto& s : summary->events) events.push_back(ToTicketEvent(s));
-  return std::make_pair(std::move(summary).value(), std::move(events));
+  events.reserve(summary.events.size());
+  for (const auto& s : summary.events) events.push_back(ToTicketEvent(s));
+  return std::make_pair(std::move(summary), std::move(events));
 }
 
 Result<std::string> TicketService::CurrentGrantDigest(ClientId client) const {
-  KC_ASSIGN_OR_RETURN(auto built, Build(client));
-  return TicketGrantDigest(built.first.groups, built.second);
+  KC_ASSIGN_OR_RETURN(Summary summary, TicketSummary(directory_, client));
+  return internal::GrantDigestOfEvents(summary.groups, summary.events);
 }
 
+// Encodes straight from the summary's shared, immutable events (no copy
+// into TicketEvents): the same bytes as EncodeAndSignTicket would give.
 Result<IssuedTicket> TicketService::Issue(const AuthenticatedClient& client) const {
   auto t0 = std::chrono::steady_clock::now();
-  auto built = Build(client.id);
-  if (!built.ok()) {
+  auto summary = TicketSummary(directory_, client.id);
+  if (!summary.ok()) {
     TicketMetrics::Get().refused.Inc();
-    return built.status();
+    return summary.status();
   }
   auto signer = keys_->ActiveSigner(kTicketSigningKey);
   auto sealing = keys_->ActiveSealingKey();
@@ -85,11 +97,11 @@ Result<IssuedTicket> TicketService::Issue(const AuthenticatedClient& client) con
   t.sealing_key = sealing.version;
   crypto::RandomFill(t.id);
   t.client = client.id;
-  t.client_name = built->first.client_name;
+  t.client_name = std::move(summary->client_name);
   t.issued_at = clock_->NowSeconds();
   t.expires_at = t.issued_at + options_.lifetime_seconds;
-  t.groups = built->first.groups;
-  t.events = std::move(built->second);
+  t.groups = std::move(summary->groups);
+  const std::vector<SummaryEvent>& events = summary->events;
 
   CredentialContents cred;
   cred.ticket_id = t.id;
@@ -97,17 +109,17 @@ Result<IssuedTicket> TicketService::Issue(const AuthenticatedClient& client) con
   cred.issued_at = t.issued_at;
   cred.expires_at = t.expires_at;
   cred.session_key = crypto::RandomSecret(limits::kSessionKeySize);
-  cred.events.reserve(t.events.size());
-  for (const auto& e : t.events) cred.events.emplace_back(e.id, e.role);
+  cred.events.reserve(events.size());
+  for (const auto& e : events) cred.events.emplace_back(e.event->id, e.role);
   t.credential = SealCredential(cred, sealing.version, *sealing.key);
 
   IssuedTicket out;
-  out.ticket = EncodeAndSignTicket(&t, *signer.key);
+  out.ticket = internal::EncodeAndSignTicketWithEvents(&t, events, *signer.key);
   out.session_key = std::move(cred.session_key);
   out.issued_at = t.issued_at;
   out.expires_at = t.expires_at;
-  out.grant_digest = TicketGrantDigest(t.groups, t.events);
-  out.events = t.events.size();
+  out.grant_digest = internal::GrantDigestOfEvents(t.groups, events);
+  out.events = events.size();
   TicketMetrics::Get().issued.Inc();
   TicketMetrics::Get().latency.Observe(
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());

@@ -211,5 +211,34 @@ TEST_F(TicketTest, EventChangeChangesDigest) {
   EXPECT_NE(*d1, *d2);
 }
 
+// Issue encodes straight from the directory's events; the bytes must be
+// those of the public encoder for the ticket they decode to (Ed25519 is
+// deterministic, so the signatures match too), and the digest that of
+// TicketGrantDigest.
+TEST_F(TicketTest, IssuedBytesMatchThePublicEncoder) {
+  ASSERT_TRUE(dir_->CreateClient(kAdmin, ClientSpec{"studio", "", std::nullopt, true}).ok());
+  ASSERT_TRUE(dir_->SetMembership(kAdmin, "alice", "mid", Role::kSender, true).ok());
+  AddEvent("live", "leaf");
+  EventPatch p;
+  p.sender = "studio";
+  p.source_address = IpAddress();
+  p.schedule = Schedule{kT0 + 60, 600, std::nullopt};
+  ASSERT_TRUE(dir_->UpdateEvent(kAdmin, "live", p).ok());
+  auto issued = svc_->Issue(alice_);
+  ASSERT_TRUE(issued.ok()) << issued.status().ToString();
+  auto decoded = DecodeTicket(issued->ticket);
+  ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+  ASSERT_EQ(decoded->events.size(), 3u);
+  EXPECT_EQ(decoded->FindEvent("live")->sender_name, "studio");
+  EXPECT_EQ(decoded->FindEvent("live")->role, Role::kReceiver);
+  EXPECT_EQ(decoded->FindEvent("sports")->role, Role::kSender);
+  EXPECT_EQ(decoded->FindEvent("news")->role, Role::kSender);
+  Ticket again = *decoded;
+  auto signer = keys_->ActiveSigner(kTicketSigningKey);
+  EXPECT_EQ(EncodeAndSignTicket(&again, *signer.key), issued->ticket);
+  EXPECT_EQ(TicketGrantDigest(decoded->groups, decoded->events), issued->grant_digest);
+  EXPECT_EQ(*svc_->CurrentGrantDigest(alice_.id), issued->grant_digest);
+}
+
 }  // namespace
 }  // namespace keycast

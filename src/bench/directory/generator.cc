@@ -5,47 +5,15 @@
 #include <cstdio>
 #include <numeric>
 
+#include "bench/rng.h"
 #include "keycast/clock.h"
 #include "keycast/crypto.h"
 #include "keycast/password.h"
 #include "keycast/schedule.h"
+#include "store/bulk.h"
 
 namespace keycast::bench {
 namespace {
-
-// xoshiro256** seeded by SplitMix64: the same stream for a seed on every
-// platform (std:: distributions differ between standard libraries).
-class Rng {
- public:
-  explicit Rng(uint64_t seed) {
-    for (auto& w : s_) {
-      seed += 0x9e3779b97f4a7c15ULL;
-      uint64_t z = seed;
-      z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-      z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-      w = z ^ (z >> 31);
-    }
-  }
-  uint64_t Next() {
-    uint64_t r = Rotl(s_[1] * 5, 7) * 9;
-    uint64_t t = s_[1] << 17;
-    s_[2] ^= s_[0];
-    s_[3] ^= s_[1];
-    s_[1] ^= s_[2];
-    s_[0] ^= s_[3];
-    s_[2] ^= t;
-    s_[3] = Rotl(s_[3], 45);
-    return r;
-  }
-  // Uniform in [0, n). REQUIRES: n > 0.
-  uint64_t Below(uint64_t n) { return static_cast<uint64_t>((static_cast<unsigned __int128>(Next()) * n) >> 64); }
-  double Unit() { return static_cast<double>(Next() >> 11) * 0x1.0p-53; }
-  bool Chance(double p) { return Unit() < p; }
-
- private:
-  static uint64_t Rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-  uint64_t s_[4];
-};
 
 std::string Padded(char prefix, size_t ordinal, int width) {
   char buf[32];
@@ -408,6 +376,7 @@ Result<WrittenDirectory> WriteDirectory(const Shape& s, const GeneratorOptions& 
   const int64_t now = o.now != 0 ? o.now : SystemClock::Get().NowSeconds();
   auto key_server = Endpoint::Parse(o.key_server);
   if (!key_server) return InvalidArgument("key server '" + o.key_server + "' is not host:port");
+  BulkLoadScope bulk(store, o.bulk_cache_bytes);
   Loader load(store, o.rows_per_transaction, progress);
 
   KC_RETURN_IF_ERROR(load.Phase("groups", s.groups()));

@@ -4,7 +4,7 @@
 //
 // Generation has two steps: BuildShape draws the directory as ordinals
 // (deterministic for the options), WriteDirectory writes it through the
-// Store interface with StoreTxn::Bulk* in large transactions.
+// Store interface in large transactions, inside a BulkLoadScope.
 //
 // The DAG is layered: groups of level l (0 = roots) have one primary parent
 // in level l-1 and, each with extra_parent_probability, further parents in
@@ -40,6 +40,7 @@ struct GeneratorOptions {
   double sender_probability = 0.002;      // memberships with the sender role
   size_t publishers_per_million = 1000;   // clients that send events (event.sender), per 10^6
   size_t rows_per_transaction = 250'000;  // rows per store transaction
+  size_t bulk_cache_bytes = 256u << 20;   // database pages kept in memory while loading
   int64_t now = 0;                        // schedules start after this (Unix s); 0 = current time
   std::string key_server = "127.0.0.1:7400";
 };

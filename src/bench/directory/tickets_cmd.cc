@@ -97,6 +97,7 @@ Status RunTickets(const TicketsCommandOptions& o) {
       Worker& w = workers[i];
       httplib::Client cli("127.0.0.1", port);
       cli.set_keep_alive(true);
+      cli.set_tcp_nodelay(true);
       cli.set_connection_timeout(5, 0);
       cli.set_read_timeout(30, 0);
       size_t k = i % bearer.size();
@@ -178,12 +179,22 @@ Status RunTickets(const TicketsCommandOptions& o) {
               process_cpu, process_cpu / wall, server_cpu, server_cpu / wall,
               ok ? server_cpu / static_cast<double>(ok) * 1e6 : 0.0, client_cpu, client_cpu / wall,
               ok ? client_cpu / static_cast<double>(ok) * 1e6 : 0.0);
+  // On a machine shared with other work the window may not get every core;
+  // CPU per ticket says what the cores it did get would give if whole.
+  unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  double cpu_per_ticket = ok ? process_cpu / static_cast<double>(ok) : 0;
+  double capacity = cpu_per_ticket > 0 ? static_cast<double>(cores) / cpu_per_ticket : 0;
+  std::printf("  CPU-normalised: %.0f tickets per core-second (server and load generator) -> %.0f tickets/s "
+              "on %u whole cores\n",
+              cpu_per_ticket > 0 ? 1 / cpu_per_ticket : 0.0, capacity, cores);
   std::printf("\nTargets:\n%s\n", TargetLine("tickets/s", rate, kTicketsPerSecondTarget, "/s", false).c_str());
   std::printf("\nresult: tickets_per_second=%.0f ticket_p50_us=%.1f ticket_p99_us=%.1f ticket_max_us=%.1f "
-              "failed=%zu server_cores=%.2f server_us_per_ticket=%.1f client_cores=%.2f threads=%zu\n",
+              "failed=%zu server_cores=%.2f server_us_per_ticket=%.1f client_cores=%.2f client_us_per_ticket=%.1f "
+              "process_cores=%.2f capacity_per_second=%.0f threads=%zu\n",
               rate, static_cast<double>(all.Percentile(0.5)) / 1e3, static_cast<double>(all.Percentile(0.99)) / 1e3,
               static_cast<double>(all.Max()) / 1e3, failed, server_cpu / wall,
-              ok ? server_cpu / static_cast<double>(ok) * 1e6 : 0.0, client_cpu / wall, o.threads);
+              ok ? server_cpu / static_cast<double>(ok) * 1e6 : 0.0, client_cpu / wall,
+              ok ? client_cpu / static_cast<double>(ok) * 1e6 : 0.0, process_cpu / wall, capacity, o.threads);
   if (ok == 0) return Internal("no ticket was issued" + (first_error.empty() ? "" : ": " + first_error));
   return Status::Ok();
 }
