@@ -25,12 +25,14 @@
 #pragma once
 
 #include <array>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "keycast/bytes.h"
 #include "keycast/clock.h"
+#include "keycast/crypto.h"
 #include "keycast/sa.h"
 #include "keycast/status.h"
 #include "keycast/ticket.h"
@@ -133,5 +135,92 @@ bool VerifyWakeup(ByteView bytes, const SessionKeys& keys);
 
 // The type byte of a well-formed header, or nullopt.
 std::optional<MessageType> PeekType(ByteView bytes);
+
+// ---- Hot-path primitives (docs/bench-keys.md) ----
+//
+// OpenSSL 3 sets up and tears down a provider context in every one-shot call
+// (HMAC(), HKDF through EVP_PKEY, a fresh EVP_CIPHER_CTX), which costs more
+// than the cryptography on messages this small. These keep their contexts:
+// the free functions above use one of each per thread, the key service uses
+// them for its own derivations, and SessionContext keeps one per session.
+// They compute exactly the same bytes as crypto::HmacSha256, crypto::Hkdf and
+// crypto::Aead (AES-256-GCM).
+// Thread safety: not safe for concurrent use; one per thread.
+
+class HmacSha256 {
+ public:
+  HmacSha256();
+  ~HmacSha256();
+  HmacSha256(const HmacSha256&) = delete;
+  HmacSha256& operator=(const HmacSha256&) = delete;
+
+  // Hashes the padded key into the inner and outer states (an empty key is
+  // the all-zero key, as in HKDF). A new HmacSha256 has the empty key.
+  void SetKey(ByteView key);
+  // HMAC-SHA256(key, a || b || c) under the key last set.
+  crypto::Digest Mac(ByteView a, ByteView b = {}, ByteView c = {});
+
+ private:
+  struct Ctx;
+  std::unique_ptr<Ctx> ctx_;
+};
+
+// HKDF-SHA256 (RFC 5869) split in its two steps, for several outputs of one
+// input key: Extract once, then one Expand per label. Outputs are limited to
+// one hash block (32 bytes), which is all Keycast derives; the result equals
+// crypto::Hkdf(ikm, salt, label, context, length).
+class HkdfSha256 {
+ public:
+  // Extract: PRK = HMAC(salt, ikm), on `hmac` (which it keeps keyed by PRK).
+  HkdfSha256(HmacSha256* hmac, ByteView ikm, ByteView salt);
+  // Expand: T(1) = HMAC(PRK, label || context || 0x01), first `length` bytes.
+  // REQUIRES: 1 <= length <= 32; nothing else used `hmac` since the last call.
+  SecretBytes Expand(std::string_view label, ByteView context, size_t length);
+  // Same, into out (for fixed-size buffers). REQUIRES: 1 <= out.size() <= 32.
+  void Expand(std::string_view label, ByteView context, MutableByteView out);
+
+ private:
+  HmacSha256* hmac_;
+};
+
+// AES-256-GCM with 96-bit nonces and 128-bit tags on a reusable context.
+class AesGcm {
+ public:
+  AesGcm();
+  ~AesGcm();
+  AesGcm(const AesGcm&) = delete;
+  AesGcm& operator=(const AesGcm&) = delete;
+
+  // REQUIRES: key.size() == 32. The key schedule of each direction runs on
+  // its first use.
+  void SetKey(ByteView key);
+  // As crypto::Aead::Seal / Open. REQUIRES: SetKey was called.
+  bool Seal(ByteView nonce, ByteView aad, ByteView plaintext, uint8_t* out);
+  bool Open(ByteView nonce, ByteView aad, ByteView ciphertext_and_tag, uint8_t* out);
+
+ private:
+  struct Ctx;
+  std::unique_ptr<Ctx> ctx_;
+};
+
+// The keyed contexts of one session, for code that talks for many sessions
+// at once (load generators, gateways): the HMAC and AES key schedules run
+// once here instead of once per message. Same bytes on the wire as
+// EncodeRequest and OpenReply.
+// Thread safety: not safe for concurrent use.
+class SessionContext {
+ public:
+  explicit SessionContext(const SessionKeys& keys);
+  ~SessionContext();
+  SessionContext(SessionContext&&) noexcept;
+  SessionContext& operator=(SessionContext&&) noexcept;
+
+  Bytes EncodeRequest(const Request& r);
+  Result<Reply> OpenReply(ByteView bytes, const Nonce& expected);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
 
 }  // namespace keycast::keyproto

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -107,6 +108,95 @@ struct IssuedNonce {
 
 Micros Sec(int64_t s) { return s * kMicrosPerSecond; }
 
+std::atomic<uint64_t> g_engine_serial{0};
+
+// What one thread keeps for one engine (docs/bench-keys.md, "the hot path").
+// Everything here is a pure function of its key, so a hit answers exactly
+// what the uncached path would:
+//  - the AES-GCM context keyed with the ticket-sealing key (the key schedule
+//    runs when the key changes, not per request);
+//  - Directory::IsAuthorized and FindEvent answers, stamped with the
+//    directory generation read *before* asking; any directory change bumps
+//    the generation after it is applied, so a stamp never outlives the state
+//    it was computed from and a revocation takes effect at once;
+//  - interval keys and SPIs per (event snapshot, epoch); the snapshot is
+//    immutable and held, so its address cannot be reused while cached.
+// Direct-mapped and fixed-size: a miss evicts one slot, memory stays bounded.
+struct ThreadCache {
+  static constexpr size_t kAuthSlots = 16384;
+  static constexpr size_t kEventSlots = 256;
+  static constexpr size_t kSaSlots = 512;
+
+  uint64_t engine = 0;
+  keyproto::HmacSha256 hmac;
+  keyproto::AesGcm credential_gcm;
+  std::shared_ptr<const SecretBytes> credential_key;  // what credential_gcm is keyed with
+
+  struct Auth {
+    uint64_t generation = 0;  // 0 = empty (generations start at 1)
+    int64_t client = 0, event = 0;
+    Role role = Role::kReceiver;
+    bool allowed = false;
+  };
+  struct EventSlot {
+    uint64_t generation = 0;
+    int64_t id = 0;
+    std::shared_ptr<const Event> event;
+  };
+  struct SaSlot {
+    std::shared_ptr<const Event> event;  // held: its address stays unique
+    uint64_t epoch = 0;
+    SecurityAssociation sa;              // role-independent fields
+  };
+  std::array<Auth, kAuthSlots> auth;
+  std::array<EventSlot, kEventSlots> events;
+  std::array<SaSlot, kSaSlots> sas;
+
+  static size_t Mix(uint64_t a, uint64_t b) {
+    uint64_t h = (a * 0x9e3779b97f4a7c15ULL) ^ (b + 0x632be59bd9b4e019ULL + (a << 6) + (a >> 2));
+    h ^= h >> 29;
+    h *= 0xbf58476d1ce4e5b9ULL;
+    return static_cast<size_t>(h ^ (h >> 32));
+  }
+};
+
+// The thread's cache for `engine`; a thread serving another engine since
+// starts afresh.
+ThreadCache& CacheFor(uint64_t engine) {
+  thread_local std::unique_ptr<ThreadCache> cache;
+  if (!cache || cache->engine != engine) {
+    cache = std::make_unique<ThreadCache>();
+    cache->engine = engine;
+  }
+  return *cache;
+}
+
+// OpenCredential on this thread's keyed context. The credential is
+//   u8 version || u32 key_version || nonce[12] || ciphertext || tag[16]
+// sealed with aad = label || u8 version || u32 key_version
+// (docs/ticket-format.md, "Credential"); the result is the same.
+Result<CredentialContents> OpenCredentialCached(ThreadCache& t, ByteView credential, KeyVersion v,
+                                                const std::shared_ptr<const SecretBytes>& key) {
+  if (credential.size() > limits::kMaxSealedPartBytes) return InvalidArgument("credential too large");
+  constexpr size_t kPrefix = 5;
+  if (credential.size() < kPrefix + crypto::kAeadNonceSize + crypto::kAeadTagSize)
+    return Unauthenticated("credential does not authenticate");
+  if (t.credential_key != key) {
+    t.credential_gcm.SetKey(key->reveal());
+    t.credential_key = key;
+  }
+  uint8_t aad[labels::kTicketSealedPart.size() + kPrefix];
+  std::memcpy(aad, labels::kTicketSealedPart.data(), labels::kTicketSealedPart.size());
+  aad[labels::kTicketSealedPart.size()] = kCredentialVersion;
+  StoreBe32(aad + labels::kTicketSealedPart.size() + 1, v.value);
+  ByteView sealed = credential.subspan(kPrefix);
+  SecretBytes plain(sealed.size() - crypto::kAeadNonceSize - crypto::kAeadTagSize);
+  if (!t.credential_gcm.Open(sealed.first(crypto::kAeadNonceSize), ByteView(aad, sizeof aad),
+                             sealed.subspan(crypto::kAeadNonceSize), plain.reveal_mutable().data()))
+    return Unauthenticated("credential does not authenticate");
+  return DecodeCredentialPlaintext(plain.reveal());
+}
+
 }  // namespace
 
 struct KeyEngine::Impl {
@@ -127,11 +217,44 @@ struct KeyEngine::Impl {
   std::mutex senders_mu;
   std::map<std::pair<int64_t, uint32_t>, ClientId> sender_owner;
 
-  std::mutex requesters_mu;
-  std::map<std::pair<int64_t, int64_t>, Requester> requesters;  // (event, client)
+  // Recent requesters per (event, client), for wakeups. Sharded: every
+  // granted request updates its entry, from every worker thread.
+  struct RequesterShard {
+    std::mutex mu;
+    std::map<std::pair<int64_t, int64_t>, Requester> map;  // (event, client)
+  };
+  static constexpr size_t kRequesterShards = 16;
+  std::array<RequesterShard, kRequesterShards> requesters;
 
   std::mutex nonces_mu;
   std::unordered_map<uint64_t, IssuedNonce> nonces;
+
+  const uint64_t serial = g_engine_serial.fetch_add(1) + 1;
+
+  // Directory::IsAuthorized through the thread's generation-stamped cache.
+  bool Authorized(ThreadCache& t, ClientId client, EventId event, Role role) {
+    uint64_t gen = directory->generation();  // before asking: see ThreadCache
+    auto& a = t.auth[ThreadCache::Mix(static_cast<uint64_t>(client.value),
+                                      static_cast<uint64_t>(event.value) * 2 + (role == Role::kSender)) %
+                     ThreadCache::kAuthSlots];
+    if (a.generation == gen && a.client == client.value && a.event == event.value && a.role == role)
+      return a.allowed;
+    bool allowed = directory->IsAuthorized(client, event, role);
+    a = ThreadCache::Auth{gen, client.value, event.value, role, allowed};
+    return allowed;
+  }
+
+  // Directory::FindEvent through the same cache.
+  std::shared_ptr<const Event> FindEvent(ThreadCache& t, EventId id) {
+    uint64_t gen = directory->generation();
+    auto& e = t.events[ThreadCache::Mix(static_cast<uint64_t>(id.value), 0) % ThreadCache::kEventSlots];
+    if (e.generation == gen && e.id == id.value) return e.event;
+    auto ev = directory->FindEvent(id);
+    e.generation = gen;
+    e.id = id.value;
+    e.event = ev;
+    return ev;
+  }
 
   Impl(const Directory* d, const ServiceKeys* k, Store* s, const Sealer* se, const Clock* c, KeyServiceOptions o)
       : directory(d), keys(k), store(s), sealer(se), clock(c), options(o), replay(o.replay_cache_entries) {
@@ -182,8 +305,11 @@ struct KeyEngine::Impl {
   void Remember(EventId event, ClientId client, const TicketId& ticket, const keyproto::SessionKeys& sk,
                 const sockaddr_storage& from, socklen_t from_len, Micros now) {
     if (from_len == 0) return;
-    std::lock_guard<std::mutex> l(requesters_mu);
-    Requester& r = requesters[{event.value, client.value}];
+    RequesterShard& shard =
+        requesters[ThreadCache::Mix(static_cast<uint64_t>(event.value), static_cast<uint64_t>(client.value)) %
+                   kRequesterShards];
+    std::lock_guard<std::mutex> l(shard.mu);
+    Requester& r = shard.map[{event.value, client.value}];
     if (r.ticket_id != ticket) {
       r.ticket_id = ticket;
       r.wakeup_key = sk.wakeup;
@@ -227,10 +353,13 @@ Result<SecurityAssociation> KeyEngine::DeriveSa(const Event& event, Epoch epoch,
   StoreBe64(ctx, static_cast<uint64_t>(event.id.value));
   StoreBe64(ctx + 8, epoch.packed());
   // Key k is a PRF of the event secret: knowing key k says nothing of k+1.
-  sa.key = crypto::Hkdf(secret->reveal(), {}, labels::kIntervalKey, ByteView(ctx, 16), 32);
-  SecretBytes spi = crypto::Hkdf(secret->reveal(), {}, labels::kIntervalSpi, ByteView(ctx, 16), 4);
+  // One HKDF Extract of the secret, two Expands (docs/key-protocol.md).
+  keyproto::HkdfSha256 kdf(&CacheFor(impl_->serial).hmac, secret->reveal(), {});
+  sa.key = kdf.Expand(labels::kIntervalKey, ByteView(ctx, 16), 32);
+  uint8_t spi[4];
+  kdf.Expand(labels::kIntervalSpi, ByteView(ctx, 16), MutableByteView(spi, 4));
   // SPIs 0-255 are reserved (RFC 4303 section 2.1).
-  sa.spi.value = std::max<uint32_t>(LoadBe32(spi.reveal().data()), 256);
+  sa.spi.value = std::max<uint32_t>(LoadBe32(spi), 256);
   return sa;
 }
 
@@ -264,7 +393,8 @@ Bytes KeyEngine::Handle(ByteView request, const sockaddr_storage& from, socklen_
     outcome = KeyOutcome::kUnknownKeyVersion;
     return {};
   }
-  auto cred = OpenCredential(q.credential, *sealing);
+  ThreadCache& tc = CacheFor(x.serial);
+  auto cred = OpenCredentialCached(tc, q.credential, *version, sealing);
   if (!cred.ok()) {
     outcome = KeyOutcome::kBadCredential;
     return {};
@@ -319,11 +449,11 @@ Bytes KeyEngine::Handle(ByteView request, const sockaddr_storage& from, socklen_
   auto ticket_role = cred->RoleFor(q.event);
   if (!ticket_role) return refuse(KeyOutcome::kNotInTicket, ReplyStatus::kNotAuthorized, "event is not in the ticket");
   Role role = *ticket_role;
-  if (role == Role::kSender && !x.directory->IsAuthorized(cred->client, q.event, Role::kSender)) role = Role::kReceiver;
-  if (!x.directory->IsAuthorized(cred->client, q.event, role))
+  if (role == Role::kSender && !x.Authorized(tc, cred->client, q.event, Role::kSender)) role = Role::kReceiver;
+  if (!x.Authorized(tc, cred->client, q.event, role))
     return refuse(KeyOutcome::kNotAuthorized, ReplyStatus::kNotAuthorized,
                   "not authorised for this event (revoked, disabled or deleted)");
-  auto event = x.directory->FindEvent(q.event);
+  auto event = x.FindEvent(tc, q.event);
   if (!event) return refuse(KeyOutcome::kUnknownEvent, ReplyStatus::kNotAuthorized, "event does not exist");
   const Event& ev = *event;
   int64_t now_s = now / kMicrosPerSecond;
@@ -367,9 +497,18 @@ Bytes KeyEngine::Handle(ByteView request, const sockaddr_storage& from, socklen_
   }
 
   // ---- issue
-  auto sa = DeriveSa(ev, epoch, role, sender);
-  if (!sa.ok()) return refuse(KeyOutcome::kInternal, ReplyStatus::kUnavailable, "cannot derive the key");
-  reply.sas.push_back(std::move(sa).value());
+  auto& slot = tc.sas[ThreadCache::Mix(reinterpret_cast<uintptr_t>(event.get()), epoch.packed()) %
+                      ThreadCache::kSaSlots];
+  if (slot.event != event || slot.epoch != epoch.packed()) {
+    auto sa = DeriveSa(ev, epoch, Role::kReceiver, SenderId{});
+    if (!sa.ok()) return refuse(KeyOutcome::kInternal, ReplyStatus::kUnavailable, "cannot derive the key");
+    slot.event = event;
+    slot.epoch = epoch.packed();
+    slot.sa = std::move(sa).value();
+  }
+  reply.sas.push_back(slot.sa);
+  reply.sas.back().role = role;
+  reply.sas.back().sender = role == Role::kSender ? sender : SenderId{};
   if (x.grant_hook) reply.extra = x.grant_hook(ev, cred->client, role, epoch);
   Bytes out = keyproto::EncodeReply(reply, sk);
   if (!over_tcp && out.size() > x.options.max_udp_reply) {
@@ -387,11 +526,14 @@ std::vector<KeyEngine::OutgoingWakeup> KeyEngine::MakeWakeups(EventId event) {
   std::vector<OutgoingWakeup> out;
   std::vector<std::pair<ClientId, Requester>> targets;
   {
-    std::lock_guard<std::mutex> l(x.requesters_mu);
-    for (auto it = x.requesters.lower_bound({event.value, 0});
-         it != x.requesters.end() && it->first.first == event.value; ++it)
-      targets.emplace_back(ClientId(it->first.second), it->second);
+    for (auto& shard : x.requesters) {
+      std::lock_guard<std::mutex> l(shard.mu);
+      for (auto it = shard.map.lower_bound({event.value, 0}); it != shard.map.end() && it->first.first == event.value;
+           ++it)
+        targets.emplace_back(ClientId(it->first.second), it->second);
+    }
   }
+  std::sort(targets.begin(), targets.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
   std::lock_guard<std::mutex> l(x.nonces_mu);
   for (auto it = x.nonces.begin(); it != x.nonces.end();) {
     if (it->second.expires < now) it = x.nonces.erase(it);

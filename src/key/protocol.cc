@@ -1,5 +1,21 @@
 // Encoding and decoding of the key protocol (docs/key-protocol.md).
+//
+// HMAC-SHA256 runs on OpenSSL's SHA-256 block functions (SHA256_Init/Update/
+// Final, deprecated in OpenSSL 3 in favour of EVP but kept, and using the
+// same SHA-NI / AVX2 code): the keyed inner and outer states are plain
+// structs copied per message, where EVP_MAC re-initialises provider
+// contexts and looks up parameters by name on every key and message. The
+// equivalence with crypto::HmacSha256 is tested (src/bench/keys/hot_path_test.cc).
+#define OPENSSL_SUPPRESS_DEPRECATED
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/sha.h>
+#include <pthread.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 
 #include "keycast/codec.h"
 #include "keycast/crypto.h"
@@ -51,9 +67,256 @@ bool GetAddress(Reader& r, IpAddress* a, const char* field) {
   return true;
 }
 
-crypto::Digest Mac(const SecretBytes& key, ByteView data) { return crypto::HmacSha256(key.reveal(), data); }
+[[noreturn]] void Die(const char* what) {
+  std::fprintf(stderr, "keycast: fatal crypto failure: %s\n", what);
+  std::abort();
+}
+
+// Fetched once per process: an implicit fetch on every init is part of what
+// makes OpenSSL 3's one-shot calls slow.
+EVP_CIPHER* GcmAlgorithm() {
+  static EVP_CIPHER* cipher = [] {
+    EVP_CIPHER* c = EVP_CIPHER_fetch(nullptr, "AES-256-GCM", nullptr);
+    if (!c) Die("EVP_CIPHER_fetch(AES-256-GCM)");
+    return c;
+  }();
+  return cipher;
+}
+
+// One of each per thread for the free functions, whose keys change with
+// every call.
+HmacSha256& ThreadHmac() {
+  thread_local HmacSha256 h;
+  return h;
+}
+AesGcm& ThreadGcm() {
+  thread_local AesGcm g;
+  return g;
+}
+
+// Random AEAD nonces for replies, drawn from OpenSSL's CSPRNG 4 KiB at a
+// time per thread (one RAND_bytes call per 341 replies instead of one each).
+// A fork bumps the generation, so a child never reuses its parent's pool.
+std::atomic<uint64_t> g_fork_generation{0};
+
+void RandomNonce(uint8_t* out) {
+  struct Pool {
+    uint8_t buf[4096 - 4096 % crypto::kAeadNonceSize];
+    size_t pos = sizeof buf;
+    uint64_t generation = 0;
+  };
+  static const bool registered = [] {
+    pthread_atfork(nullptr, nullptr, [] { g_fork_generation.fetch_add(1); });
+    return true;
+  }();
+  (void)registered;
+  thread_local Pool pool;
+  uint64_t gen = g_fork_generation.load(std::memory_order_relaxed);
+  if (pool.pos + crypto::kAeadNonceSize > sizeof pool.buf || pool.generation != gen) {
+    crypto::RandomFill(MutableByteView(pool.buf, sizeof pool.buf));
+    pool.pos = 0;
+    pool.generation = gen;
+  }
+  std::memcpy(out, pool.buf + pool.pos, crypto::kAeadNonceSize);
+  pool.pos += crypto::kAeadNonceSize;
+}
+
+crypto::Digest Mac(const SecretBytes& key, ByteView data) {
+  HmacSha256& h = ThreadHmac();
+  h.SetKey(key.reveal());
+  return h.Mac(data);
+}
+
+Bytes EncodeRequestWith(const Request& q, HmacSha256& auth) {
+  Bytes out;
+  out.reserve(kHeaderSize + 2 + q.credential.size() + kNonceSize + 45 + kTagSize);
+  Writer w(&out);
+  PutHeader(w, MessageType::kRequest);
+  w.Opaque16(q.credential);
+  w.Raw(ByteView(q.client_nonce.data(), q.client_nonce.size()));
+  w.I64(q.timestamp);
+  w.U64(q.server_nonce);
+  w.U64(static_cast<uint64_t>(q.event.value));
+  w.U8(static_cast<uint8_t>(q.kind));
+  w.U64(q.epoch.packed());
+  w.U32(q.sender.value);
+  auto tag = auth.Mac(out);
+  w.Raw(ByteView(tag.data(), kTagSize));
+  return out;
+}
+
+Result<Reply> OpenReplyWith(ByteView bytes, AesGcm& reply_key, const Nonce& expected) {
+  if (bytes.size() > kMaxMessageBytes) return InvalidArgument("reply too large");
+  Reader r(bytes);
+  ByteView nonce;
+  if (!GetHeader(r, MessageType::kReply) || !r.Raw(kNonceSize, &nonce, "client nonce"))
+    return InvalidArgument("malformed key reply: " + r.error());
+  if (!std::equal(nonce.begin(), nonce.end(), expected.begin()))
+    return InvalidArgument("reply answers another request");
+  ByteView aad = bytes.first(kHeaderSize + kNonceSize);
+  ByteView sealed = r.rest();
+  if (sealed.size() < crypto::kAeadNonceSize + crypto::kAeadTagSize)
+    return Unauthenticated("key reply does not authenticate");
+  SecretBytes plain(sealed.size() - crypto::kAeadNonceSize - crypto::kAeadTagSize);
+  if (!reply_key.Open(sealed.first(crypto::kAeadNonceSize), aad, sealed.subspan(crypto::kAeadNonceSize),
+                      plain.reveal_mutable().data()))
+    return Unauthenticated("key reply does not authenticate");
+  KC_ASSIGN_OR_RETURN(Reply rep, DecodeReplyBody(plain.reveal()));
+  rep.client_nonce = expected;
+  return rep;
+}
 
 }  // namespace
+
+// ---- hot-path primitives
+
+struct HmacSha256::Ctx {
+  SHA256_CTX inner, outer;  // after the key XOR ipad / opad block
+  ~Ctx() { OPENSSL_cleanse(this, sizeof *this); }
+};
+
+HmacSha256::HmacSha256() : ctx_(new Ctx) { SetKey({}); }
+
+HmacSha256::~HmacSha256() = default;
+
+void HmacSha256::SetKey(ByteView key) {
+  // RFC 2104: a key longer than the block is hashed; a shorter one (the empty
+  // key included) is padded with zeros.
+  constexpr size_t kBlock = 64;
+  uint8_t k[kBlock] = {};
+  if (key.size() > kBlock) SHA256(key.data(), key.size(), k);
+  else if (!key.empty()) std::memcpy(k, key.data(), key.size());
+  uint8_t pad[kBlock];
+  for (size_t i = 0; i < kBlock; ++i) pad[i] = k[i] ^ 0x36;
+  if (SHA256_Init(&ctx_->inner) != 1 || SHA256_Update(&ctx_->inner, pad, kBlock) != 1) Die("HMAC key");
+  for (size_t i = 0; i < kBlock; ++i) pad[i] = k[i] ^ 0x5c;
+  if (SHA256_Init(&ctx_->outer) != 1 || SHA256_Update(&ctx_->outer, pad, kBlock) != 1) Die("HMAC key");
+  OPENSSL_cleanse(k, sizeof k);
+  OPENSSL_cleanse(pad, sizeof pad);
+}
+
+crypto::Digest HmacSha256::Mac(ByteView a, ByteView b, ByteView c) {
+  SHA256_CTX h = ctx_->inner;
+  crypto::Digest inner, d;
+  if ((!a.empty() && SHA256_Update(&h, a.data(), a.size()) != 1) ||
+      (!b.empty() && SHA256_Update(&h, b.data(), b.size()) != 1) ||
+      (!c.empty() && SHA256_Update(&h, c.data(), c.size()) != 1) || SHA256_Final(inner.data(), &h) != 1)
+    Die("HMAC");
+  h = ctx_->outer;
+  if (SHA256_Update(&h, inner.data(), inner.size()) != 1 || SHA256_Final(d.data(), &h) != 1) Die("HMAC");
+  OPENSSL_cleanse(&h, sizeof h);
+  OPENSSL_cleanse(inner.data(), inner.size());
+  return d;
+}
+
+HkdfSha256::HkdfSha256(HmacSha256* hmac, ByteView ikm, ByteView salt) : hmac_(hmac) {
+  hmac_->SetKey(salt);
+  crypto::Digest prk = hmac_->Mac(ikm);
+  hmac_->SetKey(ByteView(prk.data(), prk.size()));
+  OPENSSL_cleanse(prk.data(), prk.size());
+}
+
+void HkdfSha256::Expand(std::string_view label, ByteView context, MutableByteView out) {
+  if (out.empty() || out.size() > crypto::kSha256Size) Die("HKDF output length");
+  static const uint8_t kCounter = 1;
+  crypto::Digest t = hmac_->Mac(AsBytes(label), context, ByteView(&kCounter, 1));
+  std::memcpy(out.data(), t.data(), out.size());
+  OPENSSL_cleanse(t.data(), t.size());
+}
+
+SecretBytes HkdfSha256::Expand(std::string_view label, ByteView context, size_t length) {
+  SecretBytes out(length);
+  Expand(label, context, out.reveal_mutable());
+  return out;
+}
+
+struct AesGcm::Ctx {
+  EVP_CIPHER_CTX* enc = nullptr;
+  EVP_CIPHER_CTX* dec = nullptr;
+  // Each direction runs its key schedule on first use after SetKey: the key
+  // service seals under a reply key it never opens with.
+  uint8_t key[crypto::kAeadKeySize] = {};
+  bool enc_keyed = false, dec_keyed = false;
+  ~Ctx() {
+    EVP_CIPHER_CTX_free(enc);
+    EVP_CIPHER_CTX_free(dec);
+    OPENSSL_cleanse(key, sizeof key);
+  }
+};
+
+AesGcm::AesGcm() : ctx_(new Ctx) {
+  ctx_->enc = EVP_CIPHER_CTX_new();
+  ctx_->dec = EVP_CIPHER_CTX_new();
+  if (!ctx_->enc || !ctx_->dec || EVP_EncryptInit_ex(ctx_->enc, GcmAlgorithm(), nullptr, nullptr, nullptr) != 1 ||
+      EVP_DecryptInit_ex(ctx_->dec, GcmAlgorithm(), nullptr, nullptr, nullptr) != 1)
+    Die("AES-GCM context");
+}
+
+AesGcm::~AesGcm() = default;
+
+void AesGcm::SetKey(ByteView key) {
+  if (key.size() != crypto::kAeadKeySize) Die("AES-GCM key size");
+  std::memcpy(ctx_->key, key.data(), sizeof ctx_->key);
+  ctx_->enc_keyed = ctx_->dec_keyed = false;
+}
+
+bool AesGcm::Seal(ByteView nonce, ByteView aad, ByteView plaintext, uint8_t* out) {
+  if (nonce.size() != crypto::kAeadNonceSize) return false;
+  EVP_CIPHER_CTX* c = ctx_->enc;
+  int n = 0, len = 0, fin = 0;
+  if (!ctx_->enc_keyed) {
+    if (EVP_EncryptInit_ex(c, nullptr, nullptr, ctx_->key, nonce.data()) != 1) return false;
+    ctx_->enc_keyed = true;
+  } else if (EVP_EncryptInit_ex(c, nullptr, nullptr, nullptr, nonce.data()) != 1) {
+    return false;
+  }
+  if (!aad.empty() && EVP_EncryptUpdate(c, nullptr, &n, aad.data(), static_cast<int>(aad.size())) != 1) return false;
+  if (!plaintext.empty() &&
+      EVP_EncryptUpdate(c, out, &len, plaintext.data(), static_cast<int>(plaintext.size())) != 1)
+    return false;
+  if (EVP_EncryptFinal_ex(c, out + len, &fin) != 1) return false;
+  return EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_GET_TAG, crypto::kAeadTagSize, out + plaintext.size()) == 1;
+}
+
+bool AesGcm::Open(ByteView nonce, ByteView aad, ByteView ct, uint8_t* out) {
+  if (nonce.size() != crypto::kAeadNonceSize || ct.size() < crypto::kAeadTagSize) return false;
+  EVP_CIPHER_CTX* c = ctx_->dec;
+  size_t body = ct.size() - crypto::kAeadTagSize;
+  uint8_t tag[crypto::kAeadTagSize];  // first: out may alias ct
+  std::memcpy(tag, ct.data() + body, sizeof tag);
+  int n = 0, len = 0, fin = 0;
+  if (!ctx_->dec_keyed) {
+    if (EVP_DecryptInit_ex(c, nullptr, nullptr, ctx_->key, nonce.data()) != 1) return false;
+    ctx_->dec_keyed = true;
+  } else if (EVP_DecryptInit_ex(c, nullptr, nullptr, nullptr, nonce.data()) != 1) {
+    return false;
+  }
+  if (!aad.empty() && EVP_DecryptUpdate(c, nullptr, &n, aad.data(), static_cast<int>(aad.size())) != 1) return false;
+  if (body > 0 && EVP_DecryptUpdate(c, out, &len, ct.data(), static_cast<int>(body)) != 1) return false;
+  if (EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_SET_TAG, sizeof tag, tag) != 1) return false;
+  return EVP_DecryptFinal_ex(c, out + len, &fin) == 1;
+}
+
+struct SessionContext::Impl {
+  HmacSha256 auth;
+  AesGcm reply;
+};
+
+SessionContext::SessionContext(const SessionKeys& keys) : impl_(new Impl) {
+  impl_->auth.SetKey(keys.auth.reveal());
+  impl_->reply.SetKey(keys.reply.reveal());
+}
+SessionContext::~SessionContext() = default;
+SessionContext::SessionContext(SessionContext&&) noexcept = default;
+SessionContext& SessionContext::operator=(SessionContext&&) noexcept = default;
+
+Bytes SessionContext::EncodeRequest(const Request& r) { return EncodeRequestWith(r, impl_->auth); }
+
+Result<Reply> SessionContext::OpenReply(ByteView bytes, const Nonce& expected) {
+  return OpenReplyWith(bytes, impl_->reply, expected);
+}
+
+// ---- messages
 
 std::string_view ReplyStatusName(ReplyStatus s) {
   switch (s) {
@@ -70,10 +333,13 @@ std::string_view ReplyStatusName(ReplyStatus s) {
 }
 
 SessionKeys SessionKeys::Derive(const SecretBytes& session_key, const TicketId& ticket_id) {
-  ByteView salt(ticket_id.data(), ticket_id.size());
-  return SessionKeys{crypto::Hkdf(session_key.reveal(), salt, labels::kKeyRequestAuth, {}, 32),
-                     crypto::Hkdf(session_key.reveal(), salt, labels::kKeyReply, {}, 32),
-                     crypto::Hkdf(session_key.reveal(), salt, labels::kWakeup, {}, 32)};
+  // One Extract, three Expands: the same keys as three crypto::Hkdf calls.
+  HkdfSha256 kdf(&ThreadHmac(), session_key.reveal(), ByteView(ticket_id.data(), ticket_id.size()));
+  SessionKeys k;
+  k.auth = kdf.Expand(labels::kKeyRequestAuth, {}, 32);
+  k.reply = kdf.Expand(labels::kKeyReply, {}, 32);
+  k.wakeup = kdf.Expand(labels::kWakeup, {}, 32);
+  return k;
 }
 
 std::optional<MessageType> PeekType(ByteView b) {
@@ -83,21 +349,9 @@ std::optional<MessageType> PeekType(ByteView b) {
 }
 
 Bytes EncodeRequest(const Request& q, const SessionKeys& keys) {
-  Bytes out;
-  out.reserve(96 + q.credential.size());
-  Writer w(&out);
-  PutHeader(w, MessageType::kRequest);
-  w.Opaque16(q.credential);
-  w.Raw(ByteView(q.client_nonce.data(), q.client_nonce.size()));
-  w.I64(q.timestamp);
-  w.U64(q.server_nonce);
-  w.U64(static_cast<uint64_t>(q.event.value));
-  w.U8(static_cast<uint8_t>(q.kind));
-  w.U64(q.epoch.packed());
-  w.U32(q.sender.value);
-  auto tag = Mac(keys.auth, out);
-  w.Raw(ByteView(tag.data(), kTagSize));
-  return out;
+  HmacSha256& h = ThreadHmac();
+  h.SetKey(keys.auth.reveal());
+  return EncodeRequestWith(q, h);
 }
 
 Result<ParsedRequest> ParseRequest(ByteView bytes) {
@@ -133,41 +387,46 @@ bool VerifyRequestTag(const ParsedRequest& p, const SessionKeys& keys) {
 }
 
 Bytes EncodeReply(const Reply& rep, const SessionKeys& keys) {
-  SecretBytes plain;
-  {
-    Bytes b;
-    b.reserve(64 + rep.sas.size() * 128 + rep.extra.size());
-    Writer w(&b);
-    w.U8(static_cast<uint8_t>(rep.status));
-    w.Opaque8(std::string_view(rep.reason).substr(0, kMaxReasonLength));
-    w.I64(rep.server_time);
-    w.I64(rep.retry_after);
-    w.U64(static_cast<uint64_t>(rep.event.value));
-    w.U8(static_cast<uint8_t>(rep.sas.size()));
-    for (const auto& sa : rep.sas) {
-      w.U64(sa.epoch.packed());
-      w.U32(sa.spi.value);
-      w.U8(static_cast<uint8_t>(sa.algorithm));
-      w.U8(static_cast<uint8_t>((sa.clear ? 1 : 0) | (sa.role == Role::kSender ? 2 : 0)));
-      w.I64(sa.initiation);
-      w.I64(sa.lifetime);
-      w.I64(sa.grace);
-      w.U32(sa.sender.value);
-      w.Opaque8(sa.key.reveal());
-      PutAddress(w, sa.group);
-      w.U16(sa.port);
-      PutAddress(w, sa.source);
-    }
-    w.Opaque16(rep.extra);
-    plain = SecretBytes(b);
-    SecureWipe(b.data(), b.size());
-  }
+  // The body is written straight after the header and the AEAD nonce and
+  // encrypted in place, so the plaintext keys exist nowhere else; the
+  // reservation means no reallocation leaves a copy behind.
+  constexpr size_t kPrefix = kHeaderSize + kNonceSize + crypto::kAeadNonceSize;
   Bytes out;
+  out.reserve(kPrefix + 64 + rep.sas.size() * 128 + rep.extra.size() + crypto::kAeadTagSize);
   Writer w(&out);
   PutHeader(w, MessageType::kReply);
   w.Raw(ByteView(rep.client_nonce.data(), rep.client_nonce.size()));
-  auto aead = crypto::Aead::Create(crypto::AeadAlgorithm::kAes256Gcm, keys.reply);
-  w.Raw(aead->SealRandomNonce(out, plain.reveal()));
+  out.resize(kPrefix);
+  RandomNonce(out.data() + kHeaderSize + kNonceSize);
+  w.U8(static_cast<uint8_t>(rep.status));
+  w.Opaque8(std::string_view(rep.reason).substr(0, kMaxReasonLength));
+  w.I64(rep.server_time);
+  w.I64(rep.retry_after);
+  w.U64(static_cast<uint64_t>(rep.event.value));
+  w.U8(static_cast<uint8_t>(rep.sas.size()));
+  for (const auto& sa : rep.sas) {
+    w.U64(sa.epoch.packed());
+    w.U32(sa.spi.value);
+    w.U8(static_cast<uint8_t>(sa.algorithm));
+    w.U8(static_cast<uint8_t>((sa.clear ? 1 : 0) | (sa.role == Role::kSender ? 2 : 0)));
+    w.I64(sa.initiation);
+    w.I64(sa.lifetime);
+    w.I64(sa.grace);
+    w.U32(sa.sender.value);
+    w.Opaque8(sa.key.reveal());
+    PutAddress(w, sa.group);
+    w.U16(sa.port);
+    PutAddress(w, sa.source);
+  }
+  w.Opaque16(rep.extra);
+  size_t body = out.size() - kPrefix;
+  out.resize(out.size() + crypto::kAeadTagSize);
+  AesGcm& gcm = ThreadGcm();
+  gcm.SetKey(keys.reply.reveal());
+  uint8_t* p = out.data();
+  if (!gcm.Seal(ByteView(p + kHeaderSize + kNonceSize, crypto::kAeadNonceSize), ByteView(p, kHeaderSize + kNonceSize),
+                ByteView(p + kPrefix, body), p + kPrefix))
+    Die("AES-GCM seal");
   return out;
 }
 
@@ -213,20 +472,9 @@ Result<Reply> DecodeReplyBody(ByteView plain) {
 }
 
 Result<Reply> OpenReply(ByteView bytes, const SessionKeys& keys, const Nonce& expected) {
-  if (bytes.size() > kMaxMessageBytes) return InvalidArgument("reply too large");
-  Reader r(bytes);
-  ByteView nonce;
-  if (!GetHeader(r, MessageType::kReply) || !r.Raw(kNonceSize, &nonce, "client nonce"))
-    return InvalidArgument("malformed key reply: " + r.error());
-  if (!std::equal(nonce.begin(), nonce.end(), expected.begin()))
-    return InvalidArgument("reply answers another request");
-  ByteView aad = bytes.first(kHeaderSize + kNonceSize);
-  auto aead = crypto::Aead::Create(crypto::AeadAlgorithm::kAes256Gcm, keys.reply);
-  auto plain = aead->OpenRandomNonce(aad, r.rest());
-  if (!plain.ok()) return Unauthenticated("key reply does not authenticate");
-  KC_ASSIGN_OR_RETURN(Reply rep, DecodeReplyBody(plain->reveal()));
-  rep.client_nonce = expected;
-  return rep;
+  AesGcm& gcm = ThreadGcm();
+  gcm.SetKey(keys.reply.reveal());
+  return OpenReplyWith(bytes, gcm, expected);
 }
 
 Bytes EncodeWakeup(const Wakeup& wk, const SessionKeys& keys) {
