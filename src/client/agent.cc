@@ -1,17 +1,18 @@
 // The client agent's timing (seed 001 Figures 6 and 9): one thread per
 // event, sleeping until the next thing to do, listening for wakeups while it
 // sleeps.
+#include <poll.h>
+
 #include <algorithm>
 #include <chrono>
 
 #include "keycast/client.h"
 #include "keycast/crypto.h"
+#include "keycast/push/member.h"
 #include "keycast/schedule.h"
 
 namespace keycast {
 namespace {
-
-Micros Sec(int64_t s) { return s * kMicrosPerSecond; }
 
 std::string Hex32(uint32_t v) {
   char b[16];
@@ -24,6 +25,22 @@ std::string Describe(const Epoch& e) {
 }
 
 }  // namespace
+
+// Push state of one agent (docs/push.md). Run's thread only.
+struct Agent::Push {
+  std::map<uint32_t, crypto::VerifyKey> keys;  // rekey-signing keys by version
+  std::unique_ptr<push::PushMember> member;
+  std::unique_ptr<PushReceiver> receiver;
+  Micros lead = 0;          // pushes leave this long before their epoch starts
+  Micros member_until = 0;  // renew (pull) before this
+  bool disabled = false;    // the control group cannot be joined: pull
+
+  void SetKeys(const ClientSession& s) {
+    keys.clear();
+    for (const auto& [v, pk] : s.rekey_keys)
+      if (auto vk = crypto::VerifyKey::FromBytes(pk); vk.ok()) keys.emplace(v.value, std::move(vk).value());
+  }
+};
 
 Agent::Agent(ClientSession session, std::string event_name, Options options)
     : session_(std::make_unique<ClientSession>(std::move(session))),
@@ -119,61 +136,157 @@ bool Agent::Fetch(keyproto::RequestKind kind, Epoch epoch, uint64_t server_nonce
     Log("key request refused (" + std::string(keyproto::ReplyStatusName(rep->status)) + "): " + rep->reason);
     if (rep->status == keyproto::ReplyStatus::kNotAuthorized) {
       revoked_ = true;
+      push_->receiver.reset();
       if (options_.sink) options_.sink->Revoked(event_->id, rep->reason);
     }
     return false;
   }
   for (const auto& sa : rep->sas) Accept(sa);
+  if (!rep->extra.empty()) HandleGrant(rep->extra);
+  SecureWipe(rep->extra.data(), rep->extra.size());
   return !rep->sas.empty();
+}
+
+bool Agent::PushActive() const {
+  const Push& p = *push_;
+  return p.receiver && p.member && p.member->has_keys() && !p.member->needs_pull();
+}
+
+// The push grant in a key reply: path keys once admitted, and where and when
+// the pushes come.
+void Agent::HandleGrant(ByteView extra) {
+  if (!options_.use_push || event_->delivery == KeyDelivery::kPull) return;
+  Push& p = *push_;
+  auto g = push::PushGrant::Decode(extra);
+  if (!g.ok()) {
+    Log("ignoring a push grant: " + g.status().message());
+    return;
+  }
+  p.lead = static_cast<Micros>(g->lead_ms) * 1000;
+  p.member_until = g->member_until;
+  if (g->state != push::GrantState::kAdmitted || p.disabled) return;
+  if (!p.member) {
+    push::PushMember::Options mo;
+    mo.max_message_bytes = options_.push_max_message_bytes;
+    Push* pp = &p;
+    p.member = std::make_unique<push::PushMember>(
+        event_->id,
+        [pp](KeyVersion v) -> const crypto::VerifyKey* {
+          auto it = pp->keys.find(v.value);
+          return it == pp->keys.end() ? nullptr : &it->second;
+        },
+        mo);
+  }
+  bool had = p.member->has_keys() && !p.member->needs_pull();
+  if (Status st = p.member->Install(*g); !st.ok()) {
+    Log("ignoring path keys: " + st.message());
+    return;
+  }
+  if (!p.receiver || !(p.receiver->group() == g->control_group) || p.receiver->port() != g->control_port) {
+    if (p.keys.empty()) {
+      Log("no rekey-signing key to verify pushes with; pulling instead");
+      p.disabled = true;
+      return;
+    }
+    auto r = PushReceiver::Open(g->control_group, g->control_port, options_.push_interface);
+    if (!r.ok()) {
+      Log("cannot join the control group " + g->control_group.ToString() + ":" + std::to_string(g->control_port) +
+          " (" + r.status().message() + "); pulling instead");
+      p.disabled = true;
+      return;
+    }
+    p.receiver = std::move(r).value();
+  }
+  if (!had) {
+    Log("following pushes on " + g->control_group.ToString() + ":" + std::to_string(g->control_port) + " from seq " +
+        std::to_string(p.member->last_seq()));
+  }
+}
+
+// One datagram of the control group. Returns true when it completed a push
+// that gave a key.
+bool Agent::OnPushDatagram(ByteView datagram) {
+  Push& p = *push_;
+  if (!p.member) return false;
+  uint64_t rejected = p.member->counters().rejected;
+  auto k = p.member->OnDatagram(datagram);
+  if (p.member->counters().rejected != rejected) {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      ++stats_.push_rejected;
+    }
+    Log("dropped a push (" + std::string(push::PushRejectName(p.member->last_reject())) + ")" +
+        (p.member->needs_pull() ? "; will pull" : ""));
+  }
+  if (!k) return false;
+  SecurityAssociation sa = std::move(k->sa);
+  sa.role = event_->role;
+  if (sa.role == Role::kSender) sa.sender = sender();
+  sa.group = event_->group_address;
+  sa.port = event_->port;
+  sa.source = event_->source_address;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    ++stats_.pushed;
+  }
+  Log("push seq " + std::to_string(k->seq) + ":");
+  Accept(sa);
+  return true;
 }
 
 void Agent::Run() {
   const Schedule& sch = event_->schedule;
   const uint32_t interval = event_->interval_seconds;
-  std::uniform_real_distribution<double> unit(0.0, 1.0);
-  enum class Next { kInitial, kRefresh } next = Next::kInitial;
+  AgentTiming timing(AgentTiming::Of(*event_), rng_());
+  push_ = std::make_unique<Push>();
+  push_->SetKeys(*session_);
+  const bool both = event_->delivery == KeyDelivery::kBoth;
+  enum class Next { kInitial, kRefresh, kAwaitPush } next = Next::kInitial;
   Micros due = 0;
   Epoch want;
-  int backoff_ms = 500;
 
   auto plan_initial = [&] {
-    Micros now = Now();
-    auto occ = NextOccurrence(sch, now / kMicrosPerSecond);
-    if (!occ) {
+    auto at = timing.InitialRequestAt(Now());
+    if (!at) {
       Log("the event is over");
       revoked_ = true;
       if (options_.sink) options_.sink->Revoked(event_->id, "event over");
       return false;
     }
-    Micros start = Sec(occ->start), opens = Sec(occ->start - event_->initial_keying_seconds);
     next = Next::kInitial;
-    if (now >= start) {
-      due = now;  // late join: ask at once (seed 001 Figure 7)
-    } else {
-      // Seed 000 claim 10: a random instant of the initial keying period.
-      Micros from = std::max(now, opens);
-      due = from + static_cast<Micros>(unit(rng_) * static_cast<double>(start - from));
-      Log("initial key request scheduled " + std::to_string((due - now) / 1000) + " ms from now");
-    }
+    due = *at;
+    if (due > Now()) Log("initial key request scheduled " + std::to_string((due - Now()) / 1000) + " ms from now");
     return true;
   };
   auto plan_refresh = [&](const SecurityAssociation& have) {
-    auto nxt = NextEpoch(sch, interval, have.epoch);
-    Micros end = have.initiation + have.lifetime;
-    if (!nxt) return plan_initial();
-    auto w = EpochWindow(sch, interval, *nxt);
-    if (!w.ok() || Sec(w->first) != end) return plan_initial();  // a gap: next occurrence
-    if (refresh_offset_ms_ < 0) {
-      // Seed 000 claim 12: random in the first forward security window,
-      // then the same offset in every later one. The last quarter of the
-      // window is left for retries.
-      refresh_offset_ms_ = static_cast<int64_t>(unit(rng_) * 0.75 * interval * 1000.0);
+    bool first = timing.refresh_offset_ms() < 0;
+    auto r = timing.NextRefresh(have.epoch, have.initiation, have.lifetime, Now());
+    if (!r) return plan_initial();
+    if (first) {
+      refresh_offset_ms_ = timing.refresh_offset_ms();
       Log("refreshing " + std::to_string(refresh_offset_ms_) + " ms into each interval");
     }
+    want = r->epoch;
     next = Next::kRefresh;
-    want = *nxt;
-    due = std::max(have.initiation + refresh_offset_ms_ * 1000, Now());
+    due = r->due;
+    if (PushActive() && !both) {
+      // Push: the key of `want` comes lead before it starts; pull only if
+      // it does not, or to renew a membership that would lapse.
+      auto w = EpochWindow(sch, interval, want);
+      if (w.ok()) {
+        Micros push_at = w->first * kMicrosPerSecond - push_->lead;
+        bool renew = push_->member_until != 0 && w->second * kMicrosPerSecond + push_->lead >= push_->member_until;
+        if (!renew) {
+          next = Next::kAwaitPush;
+          due = timing.PushFallbackAt(push_at, push_->lead);
+        }
+      }
+    }
     return true;
+  };
+  auto latest_key = [&]() -> std::optional<SecurityAssociation> {
+    std::lock_guard<std::mutex> l(mu_);
+    return keys_.next ? keys_.next : keys_.current;
   };
 
   if (!plan_initial()) return;
@@ -188,6 +301,7 @@ void Agent::Run() {
           Micros offset = client_->clock_offset();
           client_ = std::make_unique<KeyClient>(*session_, options_.key_client);
           client_->set_clock_offset(offset);
+          if (!session_->rekey_keys.empty()) push_->SetKeys(*session_);
           Log("switched to a fresh ticket");
         }
       }
@@ -204,34 +318,58 @@ void Agent::Run() {
     Micros now = Now();
     if (revoked_) {
       // Keep answering nothing; keys age out in the data plane.
+      push_->receiver.reset();
       client_->WaitForWakeup(200);
       continue;
     }
     if (now >= due) {
+      if (next == Next::kAwaitPush) {
+        // The push of `want` did not come, or could not be used: pull it.
+        {
+          std::lock_guard<std::mutex> l(mu_);
+          ++stats_.push_fallbacks;
+        }
+        Log("no usable push for " + Describe(want) + "; pulling it");
+        next = Next::kRefresh;
+      }
       bool got;
-      if (next == Next::kInitial) {
+      AgentTiming::FirstRequest first;
+      if (next == Next::kInitial) first = timing.FirstRequestAt(now);
+      if (next == Next::kInitial && first.refresh) {
+        // Figure 7: in the clear interval before the first encrypted one,
+        // ask for that one's key directly; the current interval is clear.
+        auto w = EpochWindow(sch, interval, *first.clear_now);
+        if (w.ok() && !keys().current) {
+          SecurityAssociation clear;
+          clear.event = event_->id;
+          clear.epoch = *first.clear_now;
+          clear.clear = true;
+          clear.algorithm = event_->algorithm;
+          clear.initiation = w->first * kMicrosPerSecond;
+          clear.lifetime = (w->second - w->first) * kMicrosPerSecond;
+          clear.role = event_->role;
+          clear.group = event_->group_address;
+          clear.port = event_->port;
+          clear.source = event_->source_address;
+          Accept(clear);
+        }
+        got = Fetch(keyproto::RequestKind::kRefresh, first.epoch, keyproto::kClientInitiated);
+      } else if (next == Next::kInitial) {
         got = Fetch(keyproto::RequestKind::kInitial, Epoch{}, keyproto::kClientInitiated);
       } else {
         got = Fetch(keyproto::RequestKind::kRefresh, want, keyproto::kClientInitiated);
       }
       if (revoked_) continue;
       if (got) {
-        backoff_ms = 500;
-        std::optional<SecurityAssociation> latest;
-        {
-          std::lock_guard<std::mutex> l(mu_);
-          latest = keys_.next ? keys_.next : keys_.current;
-        }
-        if (!plan_refresh(*latest)) return;
+        timing.ResetBackoff();
+        if (!plan_refresh(*latest_key())) return;
       } else {
         // Retry with jittered exponential backoff; an initial request that
         // was too early waits for the window (retry_after was logged).
-        int wait = static_cast<int>(backoff_ms * (0.5 + unit(rng_)));
-        backoff_ms = std::min(backoff_ms * 2, 5000);
-        due = Now() + static_cast<Micros>(wait) * 1000;
+        due = timing.RetryAt(Now());
         if (next == Next::kRefresh) {
           auto w = EpochWindow(sch, interval, want);
-          if (w.ok() && Now() >= Sec(w->second)) {
+          if (w.ok() && Now() >= w->second * kMicrosPerSecond) {
             if (!plan_initial()) return;
           }
         }
@@ -239,7 +377,24 @@ void Agent::Run() {
       continue;
     }
     int sleep_ms = static_cast<int>(std::clamp<Micros>((due - now) / 1000, 1, 200));
-    auto wakeup = client_->WaitForWakeup(sleep_ms);
+    std::optional<keyproto::Wakeup> wakeup;
+    if (push_->receiver) {
+      pollfd fds[2] = {{push_->receiver->fd(), POLLIN, 0}, {client_->udp_fd(), POLLIN, 0}};
+      ::poll(fds, 2, sleep_ms);
+      if (fds[0].revents & POLLIN) {
+        bool got = false;
+        push_->receiver->Drain([&](ByteView d) { got |= OnPushDatagram(d); });
+        auto latest = latest_key();
+        // A gap or a push it cannot open (needs_pull) leaves the fallback
+        // pull where it is: at this agent's random point after the push.
+        if (got && next == Next::kAwaitPush && latest && latest->epoch >= want) {
+          if (!plan_refresh(*latest)) return;
+        }
+      }
+      wakeup = client_->WaitForWakeup(0);
+    } else {
+      wakeup = client_->WaitForWakeup(sleep_ms);
+    }
     if (wakeup && wakeup->event == event_->id) {
       // Seed 003: answer with the server's nonce; give up after a timeout.
       {

@@ -18,6 +18,7 @@
 
 #include "keycast/key_service.h"
 #include "keycast/server.h"
+#include "testing/node.h"
 
 namespace keycast {
 namespace {
@@ -50,15 +51,8 @@ class RecordingSink : public KeySink {
 class AgentTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = ::testing::TempDir() + "/agent-test-" + std::to_string(::getpid()) + "-" +
-           std::to_string(crypto::RandomU64() % 100000);
-    NodeConfig c;
-    c.data_dir = dir_;
-    c.http_addr = "127.0.0.1:0";
-    c.key_addr = "127.0.0.1:0";
-    c.create_kek = true;
-    c.password_cost = PasswordCost::kTestOnly;
-    c.http_threads = 4;
+    dir_ = keycast::testing::UniqueDir(::testing::TempDir(), "agent-test");
+    NodeConfig c = keycast::testing::LoopbackNodeConfig(dir_);
     auto n = Node::Create(c);
     ASSERT_TRUE(n.ok()) << n.status().ToString();
     node_ = std::move(n).value();

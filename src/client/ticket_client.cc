@@ -52,7 +52,12 @@ std::pair<httplib::Headers, json> AuthParts(const ClientCredentials& c) {
 TicketClient::TicketClient(std::string base_url, Options options)
     : base_url_(std::move(base_url)), options_(std::move(options)) {}
 
-Result<Ticket> TicketClient::Verify(ByteView ticket) const {
+Result<Ticket> TicketClient::Verify(ByteView ticket) const { return VerifyWithKeys(ticket, nullptr); }
+
+// One GET /v1/ticket-keys: verifies the ticket with the ticket-signing keys
+// and, when asked, returns the rekey-signing keys (for pushes) too.
+Result<Ticket> TicketClient::VerifyWithKeys(ByteView ticket,
+                                            std::vector<std::pair<KeyVersion, Bytes>>* rekey_keys) const {
   auto cli = Connect(base_url_, options_);
   auto r = cli->Get("/v1/ticket-keys");
   if (!r || r->status != 200) return HttpError(r, "fetching the ticket verification keys");
@@ -60,11 +65,15 @@ Result<Ticket> TicketClient::Verify(ByteView ticket) const {
   if (!j.is_object() || !j["keys"].is_array()) return Unavailable("malformed verification key list");
   std::map<uint32_t, crypto::VerifyKey> keys;
   for (const auto& k : j["keys"]) {
-    if (k.value("kind", "") != "ticket-signing") continue;
+    if (!k.is_object()) continue;
+    std::string kind = k.value("kind", "");
     Bytes pk;
     if (!Base64Decode(k.value("public_key", ""), &pk)) continue;
     auto vk = crypto::VerifyKey::FromBytes(pk);
-    if (vk.ok()) keys.emplace(k.value("version", 0u), std::move(vk).value());
+    if (!vk.ok()) continue;
+    uint32_t version = k.value("version", 0u);
+    if (kind == "ticket-signing") keys.emplace(version, std::move(vk).value());
+    else if (kind == "rekey-signing" && rekey_keys) rekey_keys->emplace_back(KeyVersion{version}, pk);
   }
   return VerifyTicket(
       ticket,
@@ -73,6 +82,23 @@ Result<Ticket> TicketClient::Verify(ByteView ticket) const {
         return it == keys.end() ? nullptr : &it->second;
       },
       SystemClock::Get().NowSeconds(), kTicketClockSlackSeconds);
+}
+
+Result<std::vector<std::pair<KeyVersion, Bytes>>> TicketClient::RekeyKeys() const {
+  auto cli = Connect(base_url_, options_);
+  auto r = cli->Get("/v1/ticket-keys");
+  if (!r || r->status != 200) return HttpError(r, "fetching the rekey verification keys");
+  json j = json::parse(r->body, nullptr, false);
+  if (!j.is_object() || !j["keys"].is_array()) return Unavailable("malformed verification key list");
+  std::vector<std::pair<KeyVersion, Bytes>> out;
+  for (const auto& k : j["keys"]) {
+    Bytes pk;
+    if (!k.is_object() || k.value("kind", "") != "rekey-signing" || !Base64Decode(k.value("public_key", ""), &pk) ||
+        !crypto::VerifyKey::FromBytes(pk).ok())
+      continue;
+    out.emplace_back(KeyVersion{k.value("version", 0u)}, pk);
+  }
+  return out;
 }
 
 Result<ClientSession> TicketClient::FromReply(const std::string& body) const {
@@ -86,7 +112,7 @@ Result<ClientSession> TicketClient::FromReply(const std::string& body) const {
   s.session_key = SecretBytes(key);
   SecureWipe(key.data(), key.size());
   s.grant_digest = j.value("grant_digest", "");
-  KC_ASSIGN_OR_RETURN(s.ticket, Verify(s.ticket_bytes));
+  KC_ASSIGN_OR_RETURN(s.ticket, VerifyWithKeys(s.ticket_bytes, &s.rekey_keys));
   return s;
 }
 
