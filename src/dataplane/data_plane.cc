@@ -61,6 +61,13 @@ Status DataPlane::InstallSa(SecurityAssociation sa) {
   return sad_.Install(std::move(sa));
 }
 
+Result<bool> DataPlane::InstallSaIfAbsent(SecurityAssociation sa) {
+  std::unique_lock lock(mu_);
+  if (sad_.Has(sa.event, sa.epoch)) return false;
+  KC_RETURN_IF_ERROR(sad_.Install(std::move(sa)));
+  return true;
+}
+
 size_t DataPlane::RemoveSas(EventId event) {
   std::unique_lock lock(mu_);
   return sad_.Remove(event);

@@ -666,6 +666,65 @@ TEST(DataPlane, ClearGraceCoversPacketsInFlightAtTheBoundaryOnly) {
   EXPECT_FALSE(DataPlane::Create(DataPlaneOptions{.clear_grace = 11 * kSecond}).ok());
 }
 
+// Transparent mode: a whole IP packet is sealed with its next header, but a
+// clear interval carries only its UDP payload (clear packets have no next
+// header, so they are bare payloads in every mode).
+TEST(DataPlane, ProtectIpPacketSealsThePacketAndClearsThePayload) {
+  SecretBytes key = crypto::RandomSecret(32);
+  auto tx = NewEventDataPlane();
+  auto rx = NewEventDataPlane();
+  ASSERT_TRUE(tx->InstallSa(MakeClearSa(0, Role::kSender, SenderId{1})).ok());
+  ASSERT_TRUE(tx->InstallSa(MakeSenderSa(1, key)).ok());
+  ASSERT_TRUE(rx->InstallSa(MakeClearSa(0)).ok());
+  ASSERT_TRUE(rx->InstallSa(MakeSa(1, key)).ok());
+  Bytes ip_packet = Payload(60);  // 28 bytes of "headers", then the payload
+  const size_t offset = 28;
+  Bytes out(DataPlane::kMaxPacketSize);
+
+  ProtectResult c =
+      tx->ProtectIpPacket(EventFlow(), ip_packet, offset, out, kT0 + 1, NextHeader::kIpv4Packet);
+  ASSERT_EQ(c.verdict, Verdict::kClear);
+  EXPECT_EQ(Bytes(c.packet.begin() + kClearHeaderSize, c.packet.end()),
+            Bytes(ip_packet.begin() + offset, ip_packet.end()));
+
+  ProtectResult p = tx->ProtectIpPacket(EventFlow(), ip_packet, offset, out, kT0 + kInterval,
+                                        NextHeader::kIpv4Packet);
+  ASSERT_EQ(p.verdict, Verdict::kProtected);
+  Bytes sealed(p.packet.begin(), p.packet.end());
+  Bytes got;
+  OpenResult o = OpenCopy(*rx, sealed, kT0 + kInterval, &got);
+  ASSERT_EQ(o.verdict, Verdict::kOpened);
+  EXPECT_EQ(o.next_header, NextHeader::kIpv4Packet);
+  EXPECT_EQ(got, ip_packet);
+
+  EXPECT_EQ(
+      tx->ProtectIpPacket(EventFlow(), ip_packet, 61, out, kT0 + kInterval, NextHeader::kIpv4Packet)
+          .reason,
+      DropReason::kMalformed);
+  EXPECT_EQ(tx->ProtectIpPacket(EventFlow(), ip_packet, offset, out, kT0 + kInterval,
+                                NextHeader::kUdpPayload)
+                .reason,
+            DropReason::kMalformed);
+}
+
+// A locally derived SA (the agent derives clear SAs from the ticket) never
+// replaces one the key service handed out for the same epoch.
+TEST(DataPlane, InstallSaIfAbsentKeepsWhatIsThere) {
+  auto dp = NewEventDataPlane();
+  ASSERT_TRUE(dp->InstallSa(MakeClearSa(0, Role::kSender, SenderId{9})).ok());
+  auto r = dp->InstallSaIfAbsent(MakeClearSa(0));
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(*r);
+  EXPECT_EQ(dp->Slots(kEvent, kT0 + 1).current->role, Role::kSender);
+  r = dp->InstallSaIfAbsent(MakeClearSa(1));
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(*r);
+  EXPECT_EQ(dp->sa_count(), 2u);
+  SecurityAssociation bad = MakeClearSa(2);
+  bad.lifetime = 0;
+  EXPECT_FALSE(dp->InstallSaIfAbsent(bad).ok());
+}
+
 TEST(DataPlane, OptionsAreValidated) {
   EXPECT_FALSE(DataPlane::Create(DataPlaneOptions{.replay_window = 100}).ok());
   EXPECT_FALSE(DataPlane::Create(DataPlaneOptions{.replay_window = 0}).ok());

@@ -58,7 +58,8 @@ Status SecurityAssociationDatabase::Validate(const SecurityAssociation& sa) cons
     return InvalidArgument(which + ": source and group are of different IP families");
   if (sa.role != Role::kSender && sa.role != Role::kReceiver)
     return InvalidArgument(which + ": unknown role");
-  if (sa.role == Role::kSender && sa.sender.value == 0)
+  // The sender id is the nonce prefix; a clear SA seals nothing and needs none.
+  if (sa.role == Role::kSender && sa.sender.value == 0 && !sa.clear)
     return InvalidArgument(which + ": a sender SA needs a nonzero sender id");
   if (sa.clear) {
     if (!sa.key.empty()) return InvalidArgument(which + ": a clear SA carries no key");
@@ -144,6 +145,13 @@ Status SecurityAssociationDatabase::Install(SecurityAssociation sa) {
   }
   Reindex();
   return Status::Ok();
+}
+
+bool SecurityAssociationDatabase::Has(EventId event, Epoch epoch) const {
+  auto it = events_.find(event);
+  if (it == events_.end()) return false;
+  return std::any_of(it->second.sas.begin(), it->second.sas.end(),
+                     [&](const auto& s) { return s->sa.epoch == epoch; });
 }
 
 size_t SecurityAssociationDatabase::Remove(EventId event) {

@@ -47,6 +47,16 @@ TEST_F(SadTest, RejectsInvalidSas) {
   EXPECT_EQ(sad_.size(), 0u);
 }
 
+// A clear SA seals nothing, so a sender needs no sender id for it (the
+// agent derives the clear intervals' SAs from the ticket, before any key).
+TEST_F(SadTest, ClearSenderSaNeedsNoSenderId) {
+  ASSERT_TRUE(sad_.Install(MakeClearSa(0, Role::kSender, SenderId{})).ok());
+  DropReason why = DropReason::kInternal;
+  SaState* s = sad_.Active(kEvent, kT0 + 1, &why);
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s->sa.role, Role::kSender);
+}
+
 TEST_F(SadTest, SpiAndGroupMustBeUnique) {
   ASSERT_TRUE(sad_.Install(MakeSa(0, key_)).ok());
   SecurityAssociation other = MakeSa(0, key_);

@@ -11,6 +11,21 @@ namespace keycast::dataplane {
 
 ProtectResult DataPlane::Protect(const Flow& flow, ByteView datagram, MutableByteView out,
                                  Micros now, NextHeader next_header) {
+  return ProtectImpl(flow, datagram, datagram, out, now, next_header);
+}
+
+ProtectResult DataPlane::ProtectIpPacket(const Flow& flow, ByteView packet, size_t payload_offset,
+                                         MutableByteView out, Micros now, NextHeader next_header) {
+  if (payload_offset > packet.size() ||
+      (next_header != NextHeader::kIpv4Packet && next_header != NextHeader::kIpv6Packet))
+    return DropOut(DropReason::kMalformed, {});
+  return ProtectImpl(flow, packet, packet.subspan(payload_offset), out, now, next_header);
+}
+
+// `clear_payload` is what a clear interval sends: the datagram itself, or
+// the UDP payload inside it when it is a whole IP packet.
+ProtectResult DataPlane::ProtectImpl(const Flow& flow, ByteView datagram, ByteView clear_payload,
+                                     MutableByteView out, Micros now, NextHeader next_header) {
   std::shared_lock lock(mu_);
 
   // 1. Policy: no selector matches -> the datagram is none of our business.
@@ -41,9 +56,10 @@ ProtectResult DataPlane::Protect(const Flow& flow, ByteView datagram, MutableByt
   //     the key drops rather than send in the clear.
   if (sa.clear) {
     if (now >= sa.initiation + sa.lifetime) return DropOut(DropReason::kNoSa, event);
-    size_t n = kClearHeaderSize + datagram.size();
+    size_t n = kClearHeaderSize + clear_payload.size();
     if (out.size() < n) return DropOut(DropReason::kTooLarge, event);
-    if (!datagram.empty()) std::memmove(p + kClearHeaderSize, datagram.data(), datagram.size());
+    if (!clear_payload.empty())
+      std::memmove(p + kClearHeaderSize, clear_payload.data(), clear_payload.size());
     StoreBe32(p + kSpiOffset, 0);
     metrics_.Count(Outcome::kClearSent);
     ProtectResult res;

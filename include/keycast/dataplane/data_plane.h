@@ -114,6 +114,10 @@ class DataPlane {
   size_t RemovePolicies(EventId event);
   // See SecurityAssociationDatabase::Install.
   Status InstallSa(SecurityAssociation sa);
+  // Installs sa only when its event holds no SA for its epoch yet (so an SA
+  // derived locally never replaces one the key service handed out); true
+  // when installed.
+  Result<bool> InstallSaIfAbsent(SecurityAssociation sa);
   size_t RemoveSas(EventId event);
   // Removes the event's policies and SAs together; returns the SAs removed.
   size_t RemoveEvent(EventId event);
@@ -135,12 +139,20 @@ class DataPlane {
   ProtectResult Protect(const Flow& flow, ByteView datagram, MutableByteView out, Micros now,
                         NextHeader next_header = NextHeader::kUdpPayload);
 
+  // Outbound, transparent (TUN) mode: `packet` is a whole IP packet whose
+  // UDP payload starts at payload_offset; next_header is kIpv4Packet or
+  // kIpv6Packet (else kMalformed). As Protect, except that a clear interval's
+  // SPI-0 envelope carries only the UDP payload (clear packets have no next
+  // header: they always carry a bare payload, whatever the sender's mode).
+  ProtectResult ProtectIpPacket(const Flow& flow, ByteView packet, size_t payload_offset,
+                                MutableByteView out, Micros now, NextHeader next_header);
+
   // Inbound. SPD lookup: no match or bypass -> kBypass, discard -> dropped.
   // Protect -> SPI 0: accepted (kClear) only while one of the event's clear
-  // SAs holds now (its interval, plus options().clear_grace); otherwise parse the header, find the SA by SPI,
-  // authenticate and decrypt in place, check the sender's replay window,
-  // check the SA's selector against `flow`, check the trailer, and only then
-  // record the sequence number. `packet` is overwritten (decrypted in place).
+  // SAs holds now (its interval, plus options().clear_grace); otherwise parse the header, find the
+  // SA by SPI, authenticate and decrypt in place, check the sender's replay window, check the SA's
+  // selector against `flow`, check the trailer, and only then record the sequence number. `packet`
+  // is overwritten (decrypted in place).
   OpenResult Open(const Flow& flow, MutableByteView packet, Micros now);
 
   // ---- inspection ----
@@ -157,6 +169,8 @@ class DataPlane {
  private:
   explicit DataPlane(DataPlaneOptions options);
 
+  ProtectResult ProtectImpl(const Flow& flow, ByteView datagram, ByteView clear_payload,
+                            MutableByteView out, Micros now, NextHeader next_header);
   ProtectResult DropOut(DropReason r, EventId event);
   OpenResult DropIn(DropReason r, EventId event);
 

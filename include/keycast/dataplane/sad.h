@@ -93,6 +93,8 @@ class SecurityAssociationDatabase {
   // earliest is evicted. Allocates (key schedule, replay windows).
   // Fails with a reason on an invalid SA, or on an SPI + group another SA uses.
   Status Install(SecurityAssociation sa);
+  // Whether an SA of event for epoch is installed.
+  bool Has(EventId event, Epoch epoch) const;
   // Removes every SA of event; returns how many.
   size_t Remove(EventId event);
   // Removes every SA with expires() <= now; returns how many.
