@@ -102,9 +102,12 @@ class KeyEngine {
 
   // Called for every key granted, after all checks, before the reply is
   // sealed; what it returns rides in the reply's `extra` field (push mode:
-  // the member's LKH path keys). Must be thread-safe and quick.
+  // the member's LKH path keys). `valid_until` is the expiry of the ticket
+  // the request was made with (Unix seconds): the grant must not outlive
+  // it. Must be thread-safe and quick.
   // REQUIRES: set before serving.
-  using GrantHook = std::function<Bytes(const Event& event, ClientId client, Role role, Epoch epoch)>;
+  using GrantHook =
+      std::function<Bytes(const Event& event, ClientId client, Role role, Epoch epoch, int64_t valid_until)>;
   void SetGrantHook(GrantHook hook);
 
  private:

@@ -88,7 +88,10 @@ class PushService {
   // The key service's grant hook: records the grant (a join, or a renewal)
   // and returns the encoded push::PushGrant for the reply's `extra`, with the
   // member's path keys once a commit has admitted it. Empty for pull events.
-  Bytes OnGrant(const Event& event, ClientId client, Role role, Epoch epoch);
+  // The membership lasts member_lifetime_seconds from now, and never beyond
+  // `valid_until` (Unix seconds, the expiry of the requester's ticket; 0:
+  // unknown).
+  Bytes OnGrant(const Event& event, ClientId client, Role role, Epoch epoch, int64_t valid_until = 0);
 
   // Commits and sends what is due now (pushes, repeats); returns when it
   // should next be called.

@@ -51,6 +51,12 @@ struct NodeConfig {
   // (directory, service keys); 0 disables. Revocations made elsewhere reach
   // this node's key service within this delay.
   int64_t refresh_ms = 1000;
+  // Multicast rekey push (docs/push.md), for events whose delivery is push
+  // or both. Empty push_group: each event's own group, port + 1.
+  std::string push_interface;         // IPv4 address or interface name to send on; default: the routing table's
+  std::string push_group;             // "address:port", one control group for every event
+  int push_ttl = 16;
+  uint64_t push_rate_bytes_per_second = 12'500'000;  // pacing of large rekey messages (100 Mbit/s)
 };
 
 class KeyService;

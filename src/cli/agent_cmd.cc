@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/session.h"
 #include "keycast/client.h"
 
 #ifdef KEYCAST_HAVE_AGENT
@@ -129,38 +130,6 @@ struct AgentFlags {
         ->capture_default_str();
   }
 };
-
-std::string DefaultSessionPath() {
-  if (const char* s = std::getenv("KEYCAST_SESSION"); s && *s) return s;
-  const char* home = std::getenv("HOME");
-  return std::string(home ? home : ".") + "/.keycast/session.json";
-}
-
-// Reads and verifies a session file as `keycast client login` writes it
-// (client_cmd.cc): {"addr", "ticket", "session_key", "grant_digest"}.
-Result<ClientSession> LoadSessionFile(const std::string& path, const std::string& ca_file,
-                                      std::string* addr) {
-  std::ifstream in(path);
-  if (!in)
-    return NotFound("no session in " + path +
-                    "; run `keycast client login` first or give credentials");
-  json j = json::parse(in, nullptr, false);
-  if (!j.is_object()) return InvalidArgument(path + " is not a Keycast session file");
-  ClientSession s;
-  Bytes key;
-  if (!Base64Decode(j.value("ticket", ""), &s.ticket_bytes) ||
-      !Base64Decode(j.value("session_key", ""), &key) || key.size() != 32)
-    return InvalidArgument(path + " is damaged; log in again");
-  s.session_key = SecretBytes(key);
-  SecureWipe(key.data(), key.size());
-  s.grant_digest = j.value("grant_digest", "");
-  *addr = j.value("addr", "");
-  TicketClient tc(*addr, TicketClient::Options{10, ca_file});
-  KC_ASSIGN_OR_RETURN(s.ticket, tc.Verify(s.ticket_bytes));
-  auto rekey = tc.RekeyKeys();
-  if (rekey.ok()) s.rekey_keys = std::move(rekey).value();
-  return s;
-}
 
 Result<agent::DaemonOptions> BuildOptions(AgentFlags& f) {
   agent::DaemonOptions o;

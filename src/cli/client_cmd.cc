@@ -16,6 +16,7 @@
 
 #include "api/views.h"
 #include "cli/commands.h"
+#include "cli/session.h"
 #include "keycast/client.h"
 #include "keycast/schedule.h"
 
@@ -23,12 +24,6 @@ namespace keycast::cli {
 namespace {
 
 using json = nlohmann::json;
-
-std::string DefaultSessionPath() {
-  if (const char* s = std::getenv("KEYCAST_SESSION"); s && *s) return s;
-  const char* home = std::getenv("HOME");
-  return std::string(home ? home : ".") + "/.keycast/session.json";
-}
 
 struct LoginFlags {
   std::string addr = "http://127.0.0.1:8200";
@@ -58,46 +53,6 @@ struct LoginFlags {
   }
   TicketClient Tickets() const { return TicketClient(addr, TicketClient::Options{10, ca_file}); }
 };
-
-Status SaveSession(const std::string& path, const std::string& addr, const ClientSession& s) {
-  auto slash = path.rfind('/');
-  if (slash != std::string::npos) ::mkdir(path.substr(0, slash).c_str(), 0700);
-  json j = {{"addr", addr},
-            {"ticket", Base64Encode(s.ticket_bytes)},
-            {"session_key", Base64Encode(s.session_key.reveal())},
-            {"grant_digest", s.grant_digest},
-            {"expires_at", s.ticket.expires_at}};
-  std::string tmp = path + ".tmp";
-  {
-    mode_t old = ::umask(077);
-    std::ofstream out(tmp, std::ios::trunc);
-    ::umask(old);
-    out << j.dump() << "\n";
-    if (!out) return Unavailable("cannot write " + tmp);
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) return Unavailable("cannot write " + path);
-  return Status::Ok();
-}
-
-// Loads and re-verifies the saved session against the service's keys.
-Result<std::pair<std::string, ClientSession>> LoadSession(const std::string& path, const std::string& ca_file) {
-  std::ifstream in(path);
-  if (!in) return NotFound("no session in " + path + "; run `keycast client login` first");
-  json j = json::parse(in, nullptr, false);
-  if (!j.is_object()) return InvalidArgument(path + " is not a Keycast session file");
-  ClientSession s;
-  Bytes key;
-  if (!Base64Decode(j.value("ticket", ""), &s.ticket_bytes) || !Base64Decode(j.value("session_key", ""), &key) ||
-      key.size() != 32)
-    return InvalidArgument(path + " is damaged; log in again");
-  s.session_key = SecretBytes(key);
-  SecureWipe(key.data(), key.size());
-  s.grant_digest = j.value("grant_digest", "");
-  std::string addr = j.value("addr", "");
-  TicketClient tc(addr, TicketClient::Options{10, ca_file});
-  KC_ASSIGN_OR_RETURN(s.ticket, tc.Verify(s.ticket_bytes));
-  return std::make_pair(addr, std::move(s));
-}
 
 std::string NextStart(const TicketEvent& e) {
   auto occ = NextOccurrence(e.schedule, SystemClock::Get().NowSeconds());
@@ -163,10 +118,11 @@ static void RegisterClientCommands(CLI::App& app) {
   events_flags.Add(events, false);
   events->add_flag("--json", events_json, "Machine-readable output");
   events->callback([] {
-    auto loaded = LoadSession(events_flags.path(), events_flags.ca_file);
+    std::string addr;
+    auto loaded = LoadSessionFile(events_flags.path(), events_flags.ca_file, &addr);
     if (!loaded.ok()) throw Exit{Fail(loaded.status())};
-    if (events_json) std::printf("%s\n", api::TicketJson(loaded->second.ticket).dump(2).c_str());
-    else PrintEvents(loaded->second.ticket);
+    if (events_json) std::printf("%s\n", api::TicketJson(loaded->ticket).dump(2).c_str());
+    else PrintEvents(loaded->ticket);
   });
 
   static LoginFlags join_flags;
@@ -185,9 +141,10 @@ static void RegisterClientCommands(CLI::App& app) {
       if (!s.ok()) throw Exit{Fail(s.status())};
       session = std::move(s).value();
     } else {
-      auto loaded = LoadSession(join_flags.path(), join_flags.ca_file);
+      std::string addr;
+      auto loaded = LoadSessionFile(join_flags.path(), join_flags.ca_file, &addr);
       if (!loaded.ok()) throw Exit{Fail(loaded.status())};
-      session = std::move(loaded->second);
+      session = std::move(loaded).value();
     }
     sigset_t set;
     sigemptyset(&set);

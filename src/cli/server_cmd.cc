@@ -59,6 +59,18 @@ struct NodeFlags {
     cmd->add_option("--refresh-ms", c.refresh_ms,
                     "How often to pick up changes other processes made to the store (0 = never)")
         ->envname("KEYCAST_REFRESH_MS")->capture_default_str();
+    cmd->add_option("--push-interface", c.push_interface,
+                    "Interface (name or IPv4 address) the rekey pushes leave on (default: the routing table's)")
+        ->envname("KEYCAST_PUSH_INTERFACE");
+    cmd->add_option("--push-group", c.push_group,
+                    "One multicast control group address:port for every event's pushes "
+                    "(default: each event's group, port + 1)")
+        ->envname("KEYCAST_PUSH_GROUP");
+    cmd->add_option("--push-ttl", c.push_ttl, "Multicast TTL of rekey pushes (1-255)")
+        ->envname("KEYCAST_PUSH_TTL")->capture_default_str();
+    cmd->add_option("--push-rate", c.push_rate_bytes_per_second,
+                    "Pacing of large rekey messages, bytes per second (at least 10000)")
+        ->envname("KEYCAST_PUSH_RATE")->capture_default_str();
     cmd->add_option("--password-cost", password_cost, "Argon2id cost: interactive or moderate")
         ->envname("KEYCAST_PASSWORD_COST")->capture_default_str();
   }
@@ -79,6 +91,8 @@ struct NodeFlags {
       return InvalidArgument("--clock-skew must be 1-3600 seconds");
     if (c.key_grace_seconds < 0 || c.key_grace_seconds > 3600)
       return InvalidArgument("--key-grace must be 0-3600 seconds");
+    if (c.push_ttl < 1 || c.push_ttl > 255) return InvalidArgument("--push-ttl must be 1-255");
+    if (c.push_rate_bytes_per_second < 10'000) return InvalidArgument("--push-rate must be at least 10000 bytes/s");
     return Status::Ok();
   }
 };

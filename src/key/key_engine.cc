@@ -509,7 +509,7 @@ Bytes KeyEngine::Handle(ByteView request, const sockaddr_storage& from, socklen_
   reply.sas.push_back(slot.sa);
   reply.sas.back().role = role;
   reply.sas.back().sender = role == Role::kSender ? sender : SenderId{};
-  if (x.grant_hook) reply.extra = x.grant_hook(ev, cred->client, role, epoch);
+  if (x.grant_hook) reply.extra = x.grant_hook(ev, cred->client, role, epoch, cred->expires_at);
   Bytes out = keyproto::EncodeReply(reply, sk);
   if (!over_tcp && out.size() > x.options.max_udp_reply) {
     reply.sas.clear();

@@ -2,8 +2,6 @@
 // service, wired to it through the grant hook.
 #include <spdlog/spdlog.h>
 
-#include <cstdlib>
-
 #include "keycast/key_service.h"
 #include "keycast/push.h"
 #include "keycast/server.h"
@@ -24,25 +22,19 @@ class PushPart final : public NodePart {
   std::unique_ptr<PushService> service_;
 };
 
-// Push settings the node configuration does not carry (yet) come from the
-// environment: KEYCAST_PUSH_INTERFACE, KEYCAST_PUSH_TTL, KEYCAST_PUSH_GROUP
-// (host:port, one control group for every event), KEYCAST_PUSH_RATE (bytes/s).
-Status ApplyEnvironment(PushOptions* o) {
-  if (const char* v = std::getenv("KEYCAST_PUSH_INTERFACE"); v && *v) o->interface = v;
-  if (const char* v = std::getenv("KEYCAST_PUSH_TTL"); v && *v) {
-    int ttl = std::atoi(v);
-    if (ttl < 1 || ttl > 255) return InvalidArgument("KEYCAST_PUSH_TTL must be 1..255");
-    o->ttl = ttl;
-  }
-  if (const char* v = std::getenv("KEYCAST_PUSH_RATE"); v && *v) {
-    long long rate = std::atoll(v);
-    if (rate < 10'000) return InvalidArgument("KEYCAST_PUSH_RATE must be at least 10000 bytes/s");
-    o->rate_bytes_per_second = static_cast<uint64_t>(rate);
-  }
-  if (const char* v = std::getenv("KEYCAST_PUSH_GROUP"); v && *v) {
-    auto ep = Endpoint::Parse(v);
+// The node's push settings (flags --push-*, KEYCAST_PUSH_*, or the TOML file).
+Status ApplyConfig(const NodeConfig& c, PushOptions* o) {
+  o->member_lifetime_seconds = c.ticket_lifetime_seconds + c.clock_skew_seconds;
+  o->interface = c.push_interface;
+  if (c.push_ttl < 1 || c.push_ttl > 255) return InvalidArgument("push TTL must be 1-255");
+  o->ttl = c.push_ttl;
+  if (c.push_rate_bytes_per_second < 10'000) return InvalidArgument("push rate must be at least 10000 bytes/s");
+  o->rate_bytes_per_second = c.push_rate_bytes_per_second;
+  if (!c.push_group.empty()) {
+    auto ep = Endpoint::Parse(c.push_group);
     auto addr = ep ? IpAddress::Parse(ep->host) : std::nullopt;
-    if (!addr || !addr->IsMulticast()) return InvalidArgument("KEYCAST_PUSH_GROUP must be a multicast address:port");
+    if (!addr || !addr->IsMulticast() || ep->port == 0)
+      return InvalidArgument("push group '" + c.push_group + "' must be a multicast address:port");
     o->control_group = *addr;
     o->control_port = ep->port;
   }
@@ -54,9 +46,7 @@ Status ApplyEnvironment(PushOptions* o) {
 Result<std::unique_ptr<NodePart>> CreatePushPart(const NodeContext& ctx) {
   if (!ctx.key_service || !ctx.directory || !ctx.keys) return std::unique_ptr<NodePart>();
   PushOptions o;
-  if (ctx.config)
-    o.member_lifetime_seconds = ctx.config->ticket_lifetime_seconds + ctx.config->clock_skew_seconds;
-  KC_RETURN_IF_ERROR(ApplyEnvironment(&o));
+  if (ctx.config) KC_RETURN_IF_ERROR(ApplyConfig(*ctx.config, &o));
   KC_ASSIGN_OR_RETURN(auto transport, OpenUdpPushTransport(o));
   KeyEngine* engine = &ctx.key_service->engine();
   auto service = std::make_unique<PushService>(
@@ -64,7 +54,9 @@ Result<std::unique_ptr<NodePart>> CreatePushPart(const NodeContext& ctx) {
       [engine](const Event& e, Epoch epoch) { return engine->DeriveSa(e, epoch, Role::kReceiver, SenderId{}); },
       transport.get(), o);
   PushService* svc = service.get();
-  engine->SetGrantHook([svc](const Event& e, ClientId c, Role r, Epoch epoch) { return svc->OnGrant(e, c, r, epoch); });
+  engine->SetGrantHook([svc](const Event& e, ClientId c, Role r, Epoch epoch, int64_t valid_until) {
+    return svc->OnGrant(e, c, r, epoch, valid_until);
+  });
   return std::unique_ptr<NodePart>(new PushPart(std::move(transport), std::move(service)));
 }
 

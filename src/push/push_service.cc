@@ -126,13 +126,14 @@ std::shared_ptr<PushService::EventState> PushService::StateFor(const Event& even
   return st;
 }
 
-Bytes PushService::OnGrant(const Event& event, ClientId client, Role, Epoch) {
+Bytes PushService::OnGrant(const Event& event, ClientId client, Role, Epoch, int64_t valid_until) {
   if (event.delivery == KeyDelivery::kPull) return {};
   auto cg = ControlGroup(event, options_);
   if (!cg) return {};
   auto st = StateFor(event, true);
   if (!st) return {};
   Micros until = clock_->Now() + Sec(options_.member_lifetime_seconds);
+  if (valid_until > 0) until = std::min(until, Sec(valid_until));
   {
     std::lock_guard<std::mutex> l(st->grants_mu);
     Micros& u = st->grants[client.value];

@@ -89,8 +89,8 @@ class PushServiceTest : public ::testing::Test {
     EXPECT_TRUE(directory_->SetMembership(kAdmin, name, "viewers", Role::kReceiver, true).ok());
     return v->client.id;
   }
-  PushGrant Grant(const Event& e, ClientId c) {
-    Bytes extra = service_->OnGrant(e, c, Role::kReceiver, Epoch{});
+  PushGrant Grant(const Event& e, ClientId c, int64_t ticket_expiry = 0) {
+    Bytes extra = service_->OnGrant(e, c, Role::kReceiver, Epoch{}, ticket_expiry);
     auto g = PushGrant::Decode(extra);
     EXPECT_TRUE(g.ok()) << g.status().ToString();
     return std::move(g).value();
@@ -363,6 +363,24 @@ TEST_F(PushServiceTest, MembersWithoutRenewalExpire) {
   clock_.Set(S(kStart + 30));
   Grant(*ev, b);  // b renews (a pull); a does not
   TickAt(PushAt(1));  // kStart + 45: a's membership is over
+  auto st = service_->Inspect(ev->id);
+  EXPECT_EQ(st->members, 1u);
+  EXPECT_EQ(st->last_leaves, 1u);
+}
+
+TEST_F(PushServiceTest, MembershipEndsWithTheTicket) {
+  PushOptions o;
+  o.member_lifetime_seconds = 1000;
+  MakeService(o);
+  auto ev = MakeEvent();
+  ClientId a = Client(1), b = Client(2);
+  clock_.Set(S(kStart - 60));
+  PushGrant ga = Grant(*ev, a, kStart + 20);  // a's ticket expires 20 s into the event
+  EXPECT_EQ(ga.member_until, S(kStart + 20));
+  Grant(*ev, b, kStart + 5000);  // b's lasts: the lifetime bounds it
+  TickAt(PushAt(0));
+  EXPECT_EQ(service_->Inspect(ev->id)->members, 2u);
+  TickAt(PushAt(1));  // after a's ticket expired, well within the lifetime
   auto st = service_->Inspect(ev->id);
   EXPECT_EQ(st->members, 1u);
   EXPECT_EQ(st->last_leaves, 1u);
