@@ -48,6 +48,9 @@ struct KeyServiceOptions {
   size_t replay_cache_entries = 4'000'000;
   int64_t wakeup_nonce_seconds = 30;    // lifetime of a wakeup's server nonce
   size_t max_udp_reply = 1400;          // larger answers say "use TCP"
+  // A requester is remembered (for wakeups and the keyed-clients count) this
+  // long after its last granted request; older entries are dropped.
+  int64_t requester_ttl_seconds = 24 * 3600;
 };
 
 // Why a request got nothing or an error; each has a counter
@@ -97,6 +100,10 @@ class KeyEngine {
     uint64_t nonce;
   };
   std::vector<OutgoingWakeup> MakeWakeups(EventId event);
+
+  // How many distinct clients were granted keys of `event` at or after
+  // `since` (the reservation statistics' "receivers currently keyed").
+  size_t RecentClients(EventId event, Micros since);
 
   uint64_t count(KeyOutcome o) const;
 

@@ -5,6 +5,7 @@
 #include <array>
 #include <atomic>
 #include <cstring>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <shared_mutex>
@@ -222,7 +223,12 @@ struct KeyEngine::Impl {
   struct RequesterShard {
     std::mutex mu;
     std::map<std::pair<int64_t, int64_t>, Requester> map;  // (event, client)
+    size_t inserts_since_sweep = 0;
   };
+  void SweepLocked(RequesterShard& shard, Micros now) {
+    Micros horizon = now - Sec(options.requester_ttl_seconds);
+    std::erase_if(shard.map, [horizon](const auto& kv) { return kv.second.last_seen < horizon; });
+  }
   static constexpr size_t kRequesterShards = 16;
   std::array<RequesterShard, kRequesterShards> requesters;
 
@@ -309,6 +315,12 @@ struct KeyEngine::Impl {
         requesters[ThreadCache::Mix(static_cast<uint64_t>(event.value), static_cast<uint64_t>(client.value)) %
                    kRequesterShards];
     std::lock_guard<std::mutex> l(shard.mu);
+    // Forget requesters silent for longer than the TTL, a sweep per 4,096
+    // new entries, so the table stays bounded by the clients active lately.
+    if (++shard.inserts_since_sweep >= 4096) {
+      shard.inserts_since_sweep = 0;
+      SweepLocked(shard, now);
+    }
     Requester& r = shard.map[{event.value, client.value}];
     if (r.ticket_id != ticket) {
       r.ticket_id = ticket;
@@ -520,6 +532,18 @@ Bytes KeyEngine::Handle(ByteView request, const sockaddr_storage& from, socklen_
   return out;
 }
 
+size_t KeyEngine::RecentClients(EventId event, Micros since) {
+  Impl& x = *impl_;
+  size_t n = 0;
+  for (auto& shard : x.requesters) {
+    std::lock_guard<std::mutex> l(shard.mu);
+    for (auto it = shard.map.lower_bound({event.value, std::numeric_limits<int64_t>::min()});
+         it != shard.map.end() && it->first.first == event.value; ++it)
+      if (it->second.last_seen >= since) ++n;
+  }
+  return n;
+}
+
 std::vector<KeyEngine::OutgoingWakeup> KeyEngine::MakeWakeups(EventId event) {
   Impl& x = *impl_;
   Micros now = x.clock->Now();
@@ -528,6 +552,7 @@ std::vector<KeyEngine::OutgoingWakeup> KeyEngine::MakeWakeups(EventId event) {
   {
     for (auto& shard : x.requesters) {
       std::lock_guard<std::mutex> l(shard.mu);
+      x.SweepLocked(shard, now);
       for (auto it = shard.map.lower_bound({event.value, 0}); it != shard.map.end() && it->first.first == event.value;
            ++it)
         targets.emplace_back(ClientId(it->first.second), it->second);

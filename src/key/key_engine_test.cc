@@ -358,6 +358,33 @@ TEST_F(KeyEngineTest, ServerInitiatedRekeyNonces) {
       EXPECT_NE(wk.nonce, keyproto::kClientInitiated);
 }
 
+TEST_F(KeyEngineTest, RecentClientsCountsGrantedRequestersAndForgetsOldOnes) {
+  KeyServiceOptions o;
+  o.requester_ttl_seconds = 60;
+  engine_ = std::make_unique<KeyEngine>(dir_.get(), keys_.get(), store_.get(), sealer_.get(), &clock_, o);
+  At(35);
+  auto a = Login("alice"), b = Login("bob");
+  EventId ev = a.ticket.events[0].id;
+  EXPECT_EQ(engine_->RecentClients(ev, 0), 0u);
+  ASSERT_EQ(Send(a, Req(a, RequestKind::kInitial))->status, ReplyStatus::kOk);
+  ASSERT_EQ(Send(b, Req(b, RequestKind::kInitial))->status, ReplyStatus::kOk);
+  ASSERT_EQ(Send(b, Req(b, RequestKind::kInitial))->status, ReplyStatus::kOk);  // counted once
+  EXPECT_EQ(engine_->RecentClients(ev, clock_.Now() - 10 * kMicrosPerSecond), 2u);
+  EXPECT_EQ(engine_->RecentClients(EventId(ev.value + 1), 0), 0u);
+  // A revoked client's refused request is not a grant.
+  At(50);
+  ASSERT_TRUE(dir_->RemoveMembership(kAdmin, "alice", "viewers").ok());
+  EXPECT_EQ(Send(a, Req(a, RequestKind::kInitial))->status, ReplyStatus::kNotAuthorized);
+  ASSERT_EQ(Send(b, Req(b, RequestKind::kInitial))->status, ReplyStatus::kOk);
+  EXPECT_EQ(engine_->RecentClients(ev, clock_.Now() - 10 * kMicrosPerSecond), 1u);
+  EXPECT_EQ(engine_->RecentClients(ev, 0), 2u);
+  // Past the TTL, a wakeup round forgets alice: only bob is woken.
+  At(50 + 61);
+  ASSERT_EQ(Send(b, Req(b, RequestKind::kInitial))->status, ReplyStatus::kOk);
+  EXPECT_EQ(engine_->MakeWakeups(ev).size(), 1u);
+  EXPECT_EQ(engine_->RecentClients(ev, 0), 1u);
+}
+
 TEST_F(KeyEngineTest, NoAmplification) {
   At(35);
   auto s = Login("alice");

@@ -134,6 +134,12 @@ Result<std::unique_ptr<NodePart>> CreateReservationPart(const NodeContext& ctx) 
   po.password_cost = ctx.config->password_cost;
   ApiServer* api = ctx.api;
   if (po.public_url.empty()) po.public_url_source = [api] { return api->url(); };
+  // "Receivers currently keyed" comes from the key service of this node;
+  // without one it stays unknown.
+  if (KeyService* ks = ctx.key_service)
+    po.keyed_clients = [ks](EventId event, Micros since) -> std::optional<size_t> {
+      return ks->engine().RecentClients(event, since);
+    };
   // Separate keys for card fingerprints and CSRF tokens, from the one secret.
   SecretBytes card_key = crypto::Hkdf(secret.reveal(), {}, "keycast v1 reservation card fingerprint", {}, 32);
   SecretBytes csrf_key = crypto::Hkdf(secret.reveal(), {}, "keycast v1 reservation web csrf", {}, 32);

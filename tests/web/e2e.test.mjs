@@ -176,10 +176,11 @@ test('sender signs in (a wrong password is refused)', async () => {
   assert.ok(session && session.httpOnly && session.sameSite === 'Strict', JSON.stringify(cookies));
 });
 
-// Starts in one to two minutes: the sender still has time to edit, the key
-// service is in the initial keying period when receivers are approved, and a
-// receiver's agent that joins after the start asks for keys at once.
-const start = new Date(Math.ceil((Date.now() + 60 * 1000) / 60000) * 60000);
+// Starts at the first full minute at least 35 s away (the form takes minutes):
+// the sender still has time to edit, the key service is in the initial keying
+// period when receivers are approved, and a receiver's agent that joins after
+// the start asks for keys at once.
+const start = new Date(Math.ceil((Date.now() + 35 * 1000) / 60000) * 60000);
 const date = start.toISOString().slice(0, 10);
 const time = start.toISOString().slice(11, 16);
 
@@ -360,6 +361,10 @@ test("the receiver's agent logs in and gets keys from the key service", async ()
   const out = execFileSync(KEYCAST, ['client', 'join', env.KEYCAST_EVENT, '--duration', '4'],
     { env, encoding: 'utf8', timeout: 30000, stdio: ['ignore', 'pipe', 'pipe'] });
   assert.match(out, /key for interval/, out);
+  // The key service counts alice as keyed; the sender's page shows it.
+  const st = await api('GET', `/v1/reservations/${NAME}/stats`, undefined, senderToken);
+  assert.equal(st.body.keyed_now, 1, JSON.stringify(st.body));
+  await waitFor(async () => (await fieldText(sender, 'keyed_now')) === '1', 'keyed this interval = 1');
 });
 
 
