@@ -14,7 +14,6 @@ BUILD_PKGS=(
   libsodium-dev         # Argon2id password hashes
   libsqlite3-dev        # embedded store
   libpq-dev             # PostgreSQL store (multi-node)
-  libasio-dev           # networking helpers
   libcpp-httplib-dev    # HTTP API server and client
   nlohmann-json3-dev    # JSON
   libcli11-dev          # command line
@@ -29,6 +28,7 @@ TEST_PKGS=(
   ffmpeg                     # a real media stream through the agents
   gnuplot-nox                # PNG plots of the request-spreading simulation
   python3                    # test helpers
+  sqlite3                    # the browser tests read the database rows
   postgresql                 # multi-node store tests
   chromium                   # web page tests (headless Chromium driven by playwright-core)
 )

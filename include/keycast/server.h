@@ -32,7 +32,7 @@ namespace keycast {
 
 struct NodeConfig {
   std::string data_dir = "keycast-data";
-  std::string database;               // default: <data_dir>/keycast.db
+  std::string database;               // SQLite path or PostgreSQL URI (OpenStore); default: <data_dir>/keycast.db
   std::string kek_file;               // default: <data_dir>/kek; KEYCAST_KEK (hex) wins
   std::vector<std::string> roles = {"directory", "ticket", "key"};
   std::string http_addr = "127.0.0.1:8200";

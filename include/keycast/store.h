@@ -6,7 +6,8 @@
 // "Durable" means it survives kill -9 of the process and, with the default
 // synchronous mode, loss of power.
 //
-// Backends: SQLite (embedded, WAL). A fault-injecting wrapper for tests.
+// Backends: SQLite (embedded, WAL) and PostgreSQL (libpq, for roles on
+// several hosts; docs/storage.md). A fault-injecting wrapper for tests.
 // Every slot is mandatory for a backend.
 //
 // Thread safety: a Store may be used from several threads; it serialises
@@ -130,5 +131,12 @@ class Store {
 // Opens (creating if needed) an SQLite store at path, running migrations.
 // path ":memory:" gives a private in-memory database (tests).
 Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path);
+
+// Opens the store `database` names, running migrations: a PostgreSQL
+// database for a postgres:// or postgresql:// URI or a libpq key=value
+// string ("host=db1 dbname=keycast"), else an SQLite file at that path.
+// The PostgreSQL database must exist; its tables are created. Messages
+// never contain the password of a connection string.
+Result<std::unique_ptr<Store>> OpenStore(const std::string& database);
 
 }  // namespace keycast

@@ -15,6 +15,11 @@
 namespace keycast::cli {
 namespace {
 
+constexpr const char* kDatabaseHelp =
+    "SQLite file, or a PostgreSQL URI (postgresql://user@host/db) or key=value string (host=... dbname=...) "
+    "to share the store between hosts; keep its password in ~/.pgpass or PGPASSWORD "
+    "(default: <data-dir>/keycast.db)";
+
 // Options shared by `server` and `dev`, bound to a NodeConfig.
 struct NodeFlags {
   NodeConfig c;
@@ -26,8 +31,7 @@ struct NodeFlags {
     cmd->add_option("--config", "TOML file; its keys are these options' names")->envname("KEYCAST_CONFIG");
     cmd->add_option("--data-dir", c.data_dir, "Folder for the embedded store and the KEK")
         ->envname("KEYCAST_DATA_DIR")->capture_default_str();
-    cmd->add_option("--database", c.database, "SQLite file (default: <data-dir>/keycast.db)")
-        ->envname("KEYCAST_DATABASE");
+    cmd->add_option("--database", c.database, kDatabaseHelp)->envname("KEYCAST_DATABASE");
     cmd->add_option("--kek-file", c.kek_file,
                     "Key-encryption key file, 32 bytes or 64 hex (default: <data-dir>/kek; KEYCAST_KEK wins)")
         ->envname("KEYCAST_KEK_FILE");
@@ -215,13 +219,17 @@ static void RegisterServerCommands(CLI::App& app) {
   auto* data_dir = &init_data_dir;
   static std::string init_kek_file;
   auto* kek_file = &init_kek_file;
+  static std::string init_database;
+  auto* database = &init_database;
   init->add_option("--data-dir", *data_dir, "Folder for the embedded store and the KEK")
       ->envname("KEYCAST_DATA_DIR")->capture_default_str();
   init->add_option("--kek-file", *kek_file, "KEK file (default: <data-dir>/kek)")->envname("KEYCAST_KEK_FILE");
-  init->callback([data_dir, kek_file] {
+  init->add_option("--database", *database, kDatabaseHelp)->envname("KEYCAST_DATABASE");
+  init->callback([data_dir, kek_file, database] {
     NodeConfig c;
     c.data_dir = *data_dir;
     c.kek_file = *kek_file;
+    c.database = *database;
     c.create_kek = true;
     c.roles = {"directory"};
     auto node = Node::Create(c);

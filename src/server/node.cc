@@ -50,7 +50,7 @@ Result<std::unique_ptr<Node>> Node::Create(const NodeConfig& config) {
   if (c.kek_file.empty()) c.kek_file = c.data_dir + "/kek";
   if (c.key_advertise.empty()) c.key_advertise = c.key_addr;
 
-  KC_ASSIGN_OR_RETURN(n->store_, OpenSqliteStore(c.database));
+  KC_ASSIGN_OR_RETURN(n->store_, OpenStore(c.database));
   KC_ASSIGN_OR_RETURN(Sealer sealer, LoadKek(c.kek_file, c.create_kek));
   n->sealer_ = std::make_unique<Sealer>(std::move(sealer));
   KC_ASSIGN_OR_RETURN(n->directory_, Directory::Open(n->store_.get(), n->sealer_.get(), &SystemClock::Get(),

@@ -4,7 +4,15 @@
 //
 // Errors map onto Status codes the same way on every backend: a unique
 // violation is kAlreadyExists, a foreign-key violation kFailedPrecondition,
-// a busy/locked database kUnavailable, anything else kInternal.
+// a busy/locked database kUnavailable, anything else kInternal. On
+// PostgreSQL (by SQLSTATE): 23505 kAlreadyExists, 23503 kFailedPrecondition,
+// 40001, 40P01, 55P03, 57P01 and class 08 (and a lost connection)
+// kUnavailable, anything else kInternal.
+//
+// Inside a transaction, the first failed statement dooms it on every
+// backend: StoreTxn refuses to commit and reports that failure. (Below
+// StoreTxn, SQLite would run later statements and commit them; PostgreSQL
+// refuses them, and its Exec("COMMIT") rolls back and reports the failure.)
 #pragma once
 
 #include <cstdint>
@@ -45,9 +53,15 @@ class Conn {
   virtual Status Exec(std::string_view sql) = 0;
   // Starts a write transaction. SQLite takes the write lock at once
   // (BEGIN IMMEDIATE) so a second process sharing the file waits here
-  // instead of failing at commit.
+  // instead of failing at commit; PostgreSQL takes a database-wide advisory
+  // lock, so writers from every process and host serialise the same way.
+  // Either waits about 5 s for the lock, then fails with kUnavailable.
   virtual Status Begin() = 0;
-  virtual std::string Dialect() const = 0;  // "sqlite"
+  // Starts a read-only transaction whose statements all see one snapshot
+  // (SQLite: deferred BEGIN in WAL mode; PostgreSQL: REPEATABLE READ).
+  // Takes no write lock. End it with Exec("COMMIT") or Exec("ROLLBACK").
+  virtual Status BeginRead() = 0;
+  virtual std::string Dialect() const = 0;  // "sqlite" or "postgres"
 };
 
 // Schema migrations for a dialect, in order. Migration i brings the schema

@@ -1,11 +1,13 @@
 // Store and StoreTxn over the SQL surface of sql.h, with portable SQL only
 // (INSERT ... RETURNING and ON CONFLICT ... DO UPDATE run on SQLite >= 3.35
-// and on PostgreSQL).
+// and on PostgreSQL; CAST(? AS BIGINT) where PostgreSQL would otherwise infer
+// a 32-bit parameter).
 #include <mutex>
 #include <sstream>
 
 #include "keycast/store.h"
 #include "store/bulk.h"
+#include "store/pg_conn.h"
 #include "store/sql.h"
 #include "store/sql_store.h"
 #include "store/sqlite_conn.h"
@@ -243,21 +245,35 @@ class SqlStore final : public Store {
  public:
   explicit SqlStore(std::unique_ptr<sql::Conn> conn) : conn_(std::move(conn)) {}
 
+  // Brings the schema to the newest version, one migration per write
+  // transaction. The version is read again under the write lock, so
+  // processes starting together against one database migrate it once; an
+  // up-to-date schema needs no write lock.
   Status Migrate() {
     std::lock_guard<std::mutex> l(mu_);
-    KC_RETURN_IF_ERROR(conn_->Exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"));
-    KC_ASSIGN_OR_RETURN(sql::Stmt * q, conn_->Prepare("SELECT version FROM schema_version"));
-    KC_ASSIGN_OR_RETURN(bool row, q->Step());
-    int64_t have = row ? q->Int(0) : 0;
-    q->Reset();
     const auto& migrations = sql::Migrations(conn_->Dialect());
-    if (have > static_cast<int64_t>(migrations.size()))
-      return FailedPrecondition("the database schema (version " + std::to_string(have) +
-                                ") is newer than this keycast (" +
-                                std::to_string(migrations.size()) + "); upgrade keycast");
-    for (size_t v = static_cast<size_t>(have); v < migrations.size(); ++v) {
+    const auto latest = static_cast<int64_t>(migrations.size());
+    if (auto have = SchemaVersion(); have.ok() && *have == latest) {  // fails before the first migration
+      schema_version_ = latest;
+      return Status::Ok();
+    }
+    for (;;) {
       KC_RETURN_IF_ERROR(conn_->Begin());
-      Status st = conn_->Exec(migrations[v]);
+      Status st = conn_->Exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
+      auto have = st.ok() ? SchemaVersion() : Result<int64_t>(st);
+      if (!have.ok() || *have >= latest) {
+        st = have.status();
+        if (st.ok() && *have > latest)
+          st = FailedPrecondition("the database schema (version " + std::to_string(*have) +
+                                  ") is newer than this keycast (" + std::to_string(latest) + "); upgrade keycast");
+        if (st.ok()) st = conn_->Exec("COMMIT");
+        if (!st.ok()) (void)conn_->Exec("ROLLBACK");
+        KC_RETURN_IF_ERROR(st);
+        schema_version_ = latest;
+        return Status::Ok();
+      }
+      const int64_t v = *have;
+      st = conn_->Exec(migrations[static_cast<size_t>(v)]);
       if (st.ok()) st = conn_->Exec(v == 0 ? "INSERT INTO schema_version (version) VALUES (1)"
                                            : "UPDATE schema_version SET version = " +
                                                  std::to_string(v + 1));
@@ -268,14 +284,23 @@ class SqlStore final : public Store {
                                      " failed: " + st.message());
       }
     }
-    schema_version_ = static_cast<int64_t>(migrations.size());
-    return Status::Ok();
   }
 
   Result<std::unique_ptr<StoreTxn>> Begin() override;
 
+  // Reads every table in one snapshot (a read transaction): a follower
+  // reloading while another process writes never sees an edge, membership
+  // or assignment without its group, client or event.
   Status LoadDirectory(DirectoryData* out) override {
     std::lock_guard<std::mutex> l(mu_);
+    KC_RETURN_IF_ERROR(conn_->BeginRead());
+    Status st = LoadDirectoryInSnapshot(out);
+    Status end = conn_->Exec(st.ok() ? "COMMIT" : "ROLLBACK");
+    return st.ok() ? end : st;
+  }
+
+  // REQUIRES: mu_ held, a read transaction open.
+  Status LoadDirectoryInSnapshot(DirectoryData* out) {
     *out = DirectoryData();
     {
       KC_ASSIGN_OR_RETURN(auto* s, conn_->Prepare(
@@ -456,8 +481,8 @@ class SqlStore final : public Store {
     std::lock_guard<std::mutex> l(mu_);
     KC_ASSIGN_OR_RETURN(auto* s, conn_->Prepare(
         std::string("SELECT id, ") + kReservationColumns +
-        " FROM reservations WHERE (? = 0 OR sender_id = ?) AND (? = 0 OR status = 'active') AND name > ? "
-        "ORDER BY name LIMIT ?"));
+        " FROM reservations WHERE (CAST(? AS BIGINT) = 0 OR sender_id = ?) AND (? = 0 OR status = 'active') "
+        "AND name > ? ORDER BY name LIMIT ?"));
     s->BindInt(1, sender.value);
     s->BindInt(2, sender.value);
     s->BindInt(3, active_only ? 1 : 0);
@@ -555,10 +580,11 @@ class SqlStore final : public Store {
   }
 
   // PRAGMA cache_size: pages when positive, KiB when negative. Returns the
-  // previous setting.
+  // previous setting; FailedPrecondition on other backends (BulkLoadScope
+  // then does nothing).
   Result<int64_t> SetCacheSize(int64_t value) {
     std::lock_guard<std::mutex> l(mu_);
-    if (conn_->Dialect() != "sqlite") return int64_t{0};
+    if (conn_->Dialect() != "sqlite") return FailedPrecondition("only SQLite has a page cache to size");
     KC_ASSIGN_OR_RETURN(auto* q, conn_->Prepare("PRAGMA cache_size"));
     KC_ASSIGN_OR_RETURN(bool row, q->Step());
     int64_t previous = row ? q->Int(0) : 0;
@@ -569,6 +595,14 @@ class SqlStore final : public Store {
 
  private:
   friend class SqlTxn;
+  // REQUIRES: mu_ held. Fails when there is no schema_version table yet.
+  Result<int64_t> SchemaVersion() {
+    KC_ASSIGN_OR_RETURN(sql::Stmt * q, conn_->Prepare("SELECT version FROM schema_version"));
+    KC_ASSIGN_OR_RETURN(bool row, q->Step());
+    int64_t have = row ? q->Int(0) : 0;
+    q->Reset();
+    return have;
+  }
   Result<Reservation> OneReservation(sql::Stmt* s, const std::string& what) {
     KC_ASSIGN_OR_RETURN(bool row, s->Step());
     if (!row) return NotFound(what + " does not exist");
@@ -970,6 +1004,13 @@ Result<std::unique_ptr<Store>> OpenSqlStore(std::unique_ptr<sql::Conn> conn) {
 
 Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path) {
   KC_ASSIGN_OR_RETURN(auto conn, sql::OpenSqlite(path));
+  return OpenSqlStore(std::move(conn));
+}
+
+// database: a PostgreSQL URI or key=value string, else an SQLite path.
+Result<std::unique_ptr<Store>> OpenStore(const std::string& database) {
+  if (!sql::IsPostgresConninfo(database)) return OpenSqliteStore(database);
+  KC_ASSIGN_OR_RETURN(auto conn, sql::OpenPostgres(database));
   return OpenSqlStore(std::move(conn));
 }
 

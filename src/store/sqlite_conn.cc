@@ -113,6 +113,7 @@ class SqliteConn final : public Conn {
     return Status::Ok();
   }
   Status Begin() override { return Exec("BEGIN IMMEDIATE"); }
+  Status BeginRead() override { return Exec("BEGIN"); }
   std::string Dialect() const override { return "sqlite"; }
 
  private:
