@@ -50,6 +50,18 @@ class TicketClient {
     int timeout_seconds = 10;
     std::string ca_file;  // for https:// URLs; empty = system store
   };
+  // Ends a Watch in flight from another thread (its connection is shut
+  // down; Watch returns Cancelled), and every later Watch at once.
+  class WatchCanceller {
+   public:
+    void Cancel();
+
+   private:
+    friend class TicketClient;
+    std::mutex mu_;
+    bool cancelled_ = false;              // GUARDED_BY(mu_)
+    std::function<void()> stop_in_flight_;  // GUARDED_BY(mu_)
+  };
   TicketClient(std::string base_url, Options options);
   TicketClient(std::string base_url) : TicketClient(std::move(base_url), Options{}) {}
 
@@ -58,7 +70,7 @@ class TicketClient {
   // Long-poll (seed 001: tickets re-issued when events change): a fresh
   // verified session when the grant differs from `digest`; nullopt at timeout.
   Result<std::optional<ClientSession>> Watch(const ClientCredentials& creds, const std::string& digest,
-                                             int timeout_seconds) const;
+                                             int timeout_seconds, WatchCanceller* canceller = nullptr) const;
   // Verifies ticket bytes against the service's published keys.
   Result<Ticket> Verify(ByteView ticket) const;
   // The published rekey-signing public keys, by version (for a session

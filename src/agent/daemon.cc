@@ -40,10 +40,13 @@ Micros RenewAt(const Ticket& t) {
   return (t.issued_at + life * 2 / 3) * kMicrosPerSecond;
 }
 
-// The ticket long-poll runs on a detached thread that owns its state, so
-// Stop never waits for a poll in flight; after Stop it delivers nothing.
+// The ticket long-poll runs on its own thread; Stop cancels the poll in
+// flight (its connection is shut down) and joins it; after Stop it delivers
+// nothing.
 struct WatchState {
+  TicketClient::WatchCanceller canceller;
   std::mutex mu;
+  std::condition_variable cv;                   // signalled on stop
   bool stopped = false;                        // GUARDED_BY(mu)
   std::string digest;                          // GUARDED_BY(mu)
   std::function<void(ClientSession)> deliver;  // GUARDED_BY(mu)
@@ -121,6 +124,7 @@ struct Daemon::Impl {
   std::shared_ptr<WatchState> watch;
   std::unique_ptr<httplib::Server> http;
   std::thread http_thread;
+  std::thread watch_thread;
   std::string status_addr;
 
   uint16_t WirePort(uint16_t port) const { return uint16_t(port + o.wire_port_offset); }
@@ -382,7 +386,10 @@ void Daemon::Stop() {
     std::lock_guard<std::mutex> l(x.watch->mu);
     x.watch->stopped = true;
     x.watch->deliver = nullptr;
+    x.watch->cv.notify_all();
   }
+  if (x.watch) x.watch->canceller.Cancel();
+  if (x.watch_thread.joinable()) x.watch_thread.join();
   if (x.http) x.http->stop();
   if (x.http_thread.joinable()) x.http_thread.join();
   if (x.maintenance.joinable()) x.maintenance.join();
@@ -545,16 +552,18 @@ void Daemon::Impl::StartWatch() {
   };
   TicketClient::Options to = o.ticket_client;
   to.timeout_seconds = std::max(to.timeout_seconds, o.watch_seconds + 10);
-  std::thread([state = watch, tc = TicketClient(o.ticket_url, to), creds = *o.credentials,
-               seconds = o.watch_seconds]() {
+  watch_thread = std::thread([state = watch, tc = TicketClient(o.ticket_url, to), creds = *o.credentials,
+                              seconds = o.watch_seconds]() {
     std::unique_lock<std::mutex> l(state->mu);
     while (!state->stopped) {
       std::string digest = state->digest;
       l.unlock();
-      auto r = tc.Watch(creds, digest, seconds);
+      auto r = tc.Watch(creds, digest, seconds, &state->canceller);
       if (!r.ok()) {
         spdlog::debug("ticket watch: {}", r.status().message());
-        std::this_thread::sleep_for(std::chrono::seconds(2));
+        l.lock();
+        state->cv.wait_for(l, std::chrono::seconds(2), [&] { return state->stopped; });
+        continue;
       }
       l.lock();
       if (state->stopped || !r.ok() || !r->has_value()) continue;
@@ -562,7 +571,7 @@ void Daemon::Impl::StartWatch() {
       spdlog::info("the ticket service re-issued the ticket: the grant changed");
       if (state->deliver) state->deliver(std::move(**r));
     }
-  }).detach();
+  });
 }
 
 Status Daemon::Impl::StartStatusServer() {

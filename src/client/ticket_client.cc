@@ -124,15 +124,32 @@ Result<ClientSession> TicketClient::Login(const ClientCredentials& creds) const 
   return FromReply(r->body);
 }
 
+void TicketClient::WatchCanceller::Cancel() {
+  std::lock_guard<std::mutex> l(mu_);
+  cancelled_ = true;
+  if (stop_in_flight_) stop_in_flight_();
+}
+
 Result<std::optional<ClientSession>> TicketClient::Watch(const ClientCredentials& creds, const std::string& digest,
-                                                         int timeout_seconds) const {
+                                                         int timeout_seconds, WatchCanceller* canceller) const {
   Options o = options_;
   o.timeout_seconds = timeout_seconds + o.timeout_seconds;
   auto cli = Connect(base_url_, o);
   auto [headers, body] = AuthParts(creds);
   body["digest"] = digest;
   body["timeout_seconds"] = timeout_seconds;
+  if (canceller) {
+    std::lock_guard<std::mutex> l(canceller->mu_);
+    if (canceller->cancelled_) return Unavailable("the ticket watch was stopped");
+    httplib::Client* c = cli.get();
+    canceller->stop_in_flight_ = [c] { c->stop(); };
+  }
   auto r = cli->Post("/v1/tickets/watch", headers, body.dump(), "application/json");
+  if (canceller) {
+    std::lock_guard<std::mutex> l(canceller->mu_);
+    canceller->stop_in_flight_ = nullptr;
+    if (canceller->cancelled_) return Unavailable("the ticket watch was stopped");
+  }
   if (r && r->status == 204) return std::optional<ClientSession>();
   if (!r || r->status != 200) return HttpError(r, "watching for a new ticket");
   KC_ASSIGN_OR_RETURN(ClientSession s, FromReply(r->body));

@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <mutex>
+#include <thread>
 
 #include "keycast/metrics.h"
 #include "keycast/schedule.h"
@@ -16,6 +18,16 @@ namespace {
 
 using push::GrantState;
 using push::PushGrant;
+
+// Tries to lock `mu` for up to `limit`, polling every 100 µs.
+bool TryLockFor(std::mutex& mu, std::chrono::microseconds limit) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!mu.try_lock()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::microseconds(100));
+  }
+  return true;
+}
 
 Micros Sec(int64_t s) { return s * kMicrosPerSecond; }
 
@@ -46,7 +58,10 @@ struct PushService::EventState {
 
   // Guards the tree and the member table. The commit holds it; grants wait
   // for it only briefly (then answer "pending").
-  std::timed_mutex tree_mu;
+  // A plain mutex tried in a short loop rather than std::timed_mutex:
+  // libstdc++ implements try_lock_for with pthread_mutex_clocklock, which
+  // ThreadSanitizer does not intercept (it then reports every unlock).
+  std::mutex tree_mu;
   lkh::KeyTree tree;
   std::unordered_map<int64_t, Micros> members;  // client -> membership ends (no renewal)
   std::optional<Epoch> last_epoch;
@@ -148,7 +163,7 @@ Bytes PushService::OnGrant(const Event& event, ClientId client, Role, Epoch, int
   // Path keys only for a member a commit has admitted: they were fresh at
   // that commit, so they open nothing pushed before it. During a commit the
   // answer is "pending"; the member's next reply brings the keys.
-  if (st->tree_mu.try_lock_for(std::chrono::milliseconds(2))) {
+  if (TryLockFor(st->tree_mu, std::chrono::milliseconds(2))) {
     auto init = st->tree.PathKeysFor(client);
     st->tree_mu.unlock();
     if (init.ok()) {
@@ -163,7 +178,7 @@ Bytes PushService::OnGrant(const Event& event, ClientId client, Role, Epoch, int
 void PushService::Commit(EventState& st, const Event& event, Epoch epoch, Micros now) {
   auto& m = ServiceMetrics::Get();
   auto t0 = std::chrono::steady_clock::now();
-  std::unique_lock<std::timed_mutex> tl(st.tree_mu);
+  std::unique_lock<std::mutex> tl(st.tree_mu);
   size_t joins = 0, leaves = 0;
   // Joins and renewals since the last commit.
   std::unordered_map<int64_t, Micros> grants;
