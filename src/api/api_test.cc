@@ -172,6 +172,7 @@ TEST_F(ApiTest, BadInputGetsA4xxAndWritesNothing) {
   std::vector<Case> cases = {
       {"POST", "/v1/groups", R"({"name":)", 400, "malformed JSON"},
       {"POST", "/v1/groups", R"([1,2])", 400, "JSON object"},
+      {"POST", "/v1/groups", R"({"name":"x","n":1e999999})", 400, "malformed JSON"},  // found by json_fuzz
       {"POST", "/v1/groups", R"({"name":"x","colour":"red"})", 400, "unknown field 'colour'"},
       {"POST", "/v1/groups", R"({"name":5})", 400, "expected a string"},
       {"POST", "/v1/groups", R"({"name":")" + std::string(65, 'a') + R"("})", 400, "longer than 64"},

@@ -27,7 +27,9 @@ Result<json> ParseObject(const std::string& body) {
   json j;
   try {
     j = json::parse(body);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {
+    // parse_error for bad syntax, out_of_range for a number no double can
+    // hold (1e999): both are the client's mistake.
     return InvalidArgument(std::string("malformed JSON: ") + e.what());
   }
   if (!j.is_object()) return InvalidArgument("the request body must be a JSON object");
