@@ -33,14 +33,14 @@ namespace keycast {
 
 struct ApiServerOptions {
   std::string host = "127.0.0.1";
-  int port = 8200;                 // 0 = pick a free port
-  std::string tls_cert_file;       // both set: serve HTTPS (TLS 1.2+)
+  int port = 8200;            // 0 = pick a free port
+  std::string tls_cert_file;  // both set: serve HTTPS (TLS 1.2+)
   std::string tls_key_file;
-  bool allow_insecure_http = false;  // plain HTTP on a non-loopback address
-  size_t threads = 16;             // handler threads (each long-poll holds one)
+  bool allow_insecure_http = false;           // plain HTTP on a non-loopback address
+  size_t threads = 16;                        // handler threads (each long-poll holds one)
   std::vector<Endpoint> default_key_servers;  // for events created without any
-  std::vector<std::string> roles;  // reported by /v1/health
-  int64_t max_watch_seconds = 55;  // bound of a ticket long-poll
+  std::vector<std::string> roles;             // reported by /v1/health
+  int64_t max_watch_seconds = 55;             // bound of a ticket long-poll
 };
 
 struct ApiServices {
@@ -68,13 +68,15 @@ class ApiServer {
 
   // Registers a route. Handlers of admin routes run only with a valid admin
   // token; the actor is available through CurrentActor().
-  void Add(const std::string& method, const std::string& path, const std::string& summary, bool admin,
-           Handler handler);
+  void Add(const std::string& method, const std::string& path, const std::string& summary,
+           bool admin, Handler handler);
   // The actor of the admin request being handled on this thread.
   static const Actor& CurrentActor();
 
   // REQUIRES: not started.
-  void set_default_key_servers(std::vector<Endpoint> eps) { options_.default_key_servers = std::move(eps); }
+  void set_default_key_servers(std::vector<Endpoint> eps) {
+    options_.default_key_servers = std::move(eps);
+  }
 
   // Binds and serves on a background thread. REQUIRES: not started.
   Status Start();

@@ -41,11 +41,18 @@ class SecretBytes {
   SecretBytes(const SecretBytes&) = default;
   SecretBytes(SecretBytes&& o) noexcept : data_(std::move(o.data_)) { o.data_.clear(); }
   SecretBytes& operator=(const SecretBytes& o) {
-    if (this != &o) { Wipe(); data_ = o.data_; }
+    if (this != &o) {
+      Wipe();
+      data_ = o.data_;
+    }
     return *this;
   }
   SecretBytes& operator=(SecretBytes&& o) noexcept {
-    if (this != &o) { Wipe(); data_ = std::move(o.data_); o.data_.clear(); }
+    if (this != &o) {
+      Wipe();
+      data_ = std::move(o.data_);
+      o.data_.clear();
+    }
     return *this;
   }
   ~SecretBytes() { Wipe(); }

@@ -28,7 +28,7 @@ namespace keycast {
 // What a client holds after logging in.
 struct ClientSession {
   Bytes ticket_bytes;
-  Ticket ticket;              // verified
+  Ticket ticket;  // verified
   SecretBytes session_key;
   std::string grant_digest;
   // Published rekey-signing keys (GET /v1/ticket-keys), to verify multicast
@@ -38,8 +38,8 @@ struct ClientSession {
 
 // How a client proves who it is to the ticket service.
 struct ClientCredentials {
-  std::string api_key;                 // kca_...; or
-  std::string client, password;        // name + password
+  std::string api_key;           // kca_...; or
+  std::string client, password;  // name + password
 };
 
 // The ticket service over HTTP(S).
@@ -59,7 +59,7 @@ class TicketClient {
    private:
     friend class TicketClient;
     std::mutex mu_;
-    bool cancelled_ = false;              // GUARDED_BY(mu_)
+    bool cancelled_ = false;                // GUARDED_BY(mu_)
     std::function<void()> stop_in_flight_;  // GUARDED_BY(mu_)
   };
   TicketClient(std::string base_url, Options options);
@@ -69,8 +69,9 @@ class TicketClient {
   Result<ClientSession> Login(const ClientCredentials& creds) const;
   // Long-poll (seed 001: tickets re-issued when events change): a fresh
   // verified session when the grant differs from `digest`; nullopt at timeout.
-  Result<std::optional<ClientSession>> Watch(const ClientCredentials& creds, const std::string& digest,
-                                             int timeout_seconds, WatchCanceller* canceller = nullptr) const;
+  Result<std::optional<ClientSession>> Watch(const ClientCredentials& creds,
+                                             const std::string& digest, int timeout_seconds,
+                                             WatchCanceller* canceller = nullptr) const;
   // Verifies ticket bytes against the service's published keys.
   Result<Ticket> Verify(ByteView ticket) const;
   // The published rekey-signing public keys, by version (for a session
@@ -81,7 +82,8 @@ class TicketClient {
 
  private:
   Result<ClientSession> FromReply(const std::string& body) const;
-  Result<Ticket> VerifyWithKeys(ByteView ticket, std::vector<std::pair<KeyVersion, Bytes>>* rekey_keys) const;
+  Result<Ticket> VerifyWithKeys(ByteView ticket,
+                                std::vector<std::pair<KeyVersion, Bytes>>* rekey_keys) const;
   std::string base_url_;
   Options options_;
 };
@@ -101,8 +103,8 @@ class KeySink {
 class KeyClient {
  public:
   struct Options {
-    int attempts_per_server = 4;       // UDP tries before the next server
-    int initial_timeout_ms = 250;      // doubles each try, with +-25 % jitter
+    int attempts_per_server = 4;   // UDP tries before the next server
+    int initial_timeout_ms = 250;  // doubles each try, with +-25 % jitter
     int max_timeout_ms = 4000;
   };
   KeyClient(const ClientSession& session, Options options);
@@ -112,7 +114,8 @@ class KeyClient {
   // order. Returns the authenticated reply (which may carry a refusal), or an
   // error when no server answered.
   Result<keyproto::Reply> Request(const TicketEvent& event, keyproto::RequestKind kind, Epoch epoch,
-                                  SenderId sender, uint64_t server_nonce = keyproto::kClientInitiated);
+                                  SenderId sender,
+                                  uint64_t server_nonce = keyproto::kClientInitiated);
   // Waits up to timeout_ms for a verified wakeup on the request socket.
   std::optional<keyproto::Wakeup> WaitForWakeup(int timeout_ms);
   // Estimated (server clock - local clock), from the last reply.
@@ -125,10 +128,11 @@ class KeyClient {
  private:
   // Sends with retries; returns the first reply that authenticates for any
   // attempt of this exchange.
-  Result<keyproto::Reply> ExchangeUdp(const Endpoint& server, const Bytes& request, const keyproto::Nonce& nonce);
+  Result<keyproto::Reply> ExchangeUdp(const Endpoint& server, const Bytes& request,
+                                      const keyproto::Nonce& nonce);
   Result<Bytes> ExchangeTcp(const Endpoint& server, const Bytes& request);
-  keyproto::Request Build(const TicketEvent& event, keyproto::RequestKind kind, Epoch epoch, SenderId sender,
-                          uint64_t server_nonce);
+  keyproto::Request Build(const TicketEvent& event, keyproto::RequestKind kind, Epoch epoch,
+                          SenderId sender, uint64_t server_nonce);
 
   const ClientSession& session_;
   keyproto::SessionKeys keys_;
@@ -173,7 +177,7 @@ class AgentTiming {
   // joiner needs one request, not two in a hurry before the deadline.
   struct FirstRequest {
     bool refresh = false;
-    Epoch epoch;                    // refresh: the epoch asked for
+    Epoch epoch;                     // refresh: the epoch asked for
     std::optional<Epoch> clear_now;  // refresh: the current, unencrypted epoch
   };
   FirstRequest FirstRequestAt(Micros at) const;
@@ -253,12 +257,12 @@ class Agent {
  public:
   struct Options {
     const Clock* clock = &SystemClock::Get();
-    KeySink* sink = nullptr;                 // may be null
+    KeySink* sink = nullptr;  // may be null
     KeyClient::Options key_client;
-    int wakeup_answer_timeout_ms = 3000;     // seed 003 claim 16: give up after
-    uint64_t seed = 0;                       // 0 = random; fixed for tests
-    bool use_push = true;                    // follow pushes of push/both events
-    std::string push_interface;              // IPv4 address or interface to join on; empty = any
+    int wakeup_answer_timeout_ms = 3000;        // seed 003 claim 16: give up after
+    uint64_t seed = 0;                          // 0 = random; fixed for tests
+    bool use_push = true;                       // follow pushes of push/both events
+    std::string push_interface;                 // IPv4 address or interface to join on; empty = any
     size_t push_max_message_bytes = 16u << 20;  // default 16 MiB
     // Called for each state change, for logs and the CLI.
     std::function<void(const std::string&)> log;

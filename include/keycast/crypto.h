@@ -99,7 +99,7 @@ class SigningKey {
   SigningKey& operator=(SigningKey&&) noexcept;
   ~SigningKey();
 
-  Bytes Sign(ByteView message) const;   // 64 bytes
+  Bytes Sign(ByteView message) const;  // 64 bytes
   const Bytes& public_key() const { return public_key_; }
   const SecretBytes& seed() const { return seed_; }
 

@@ -93,20 +93,20 @@ struct EventPatch {
 struct SummaryEvent {
   std::shared_ptr<const Event> event;  // immutable snapshot
   Role role = Role::kReceiver;
-  std::string sender_name;             // name of event->sender, "" if none
+  std::string sender_name;  // name of event->sender, "" if none
 };
 
 // Seed 000 claim 3: the summary of all events a client is associated with.
 struct Summary {
   ClientId client;
   std::string client_name;
-  std::vector<GroupId> groups;        // the client's direct groups, ascending
-  std::vector<SummaryEvent> events;   // ascending by event id, each once
+  std::vector<GroupId> groups;       // the client's direct groups, ascending
+  std::vector<SummaryEvent> events;  // ascending by event id, each once
 };
 
 // A client view with memberships, for the API.
 struct ClientView {
-  Client client;  // password_hash replaced by "" or "set"
+  Client client;                                     // password_hash replaced by "" or "set"
   std::vector<std::pair<std::string, Role>> groups;  // group name, role
 };
 struct GroupView {
@@ -141,11 +141,13 @@ class Directory {
 
   // ---- changes (each one durable and audited when it returns ok) ----
   Result<ClientView> CreateClient(const Actor& actor, const ClientSpec& spec);
-  Result<ClientView> UpdateClient(const Actor& actor, const std::string& name, const ClientPatch& patch);
+  Result<ClientView> UpdateClient(const Actor& actor, const std::string& name,
+                                  const ClientPatch& patch);
   Status DeleteClient(const Actor& actor, const std::string& name);
 
   Result<GroupView> CreateGroup(const Actor& actor, const GroupSpec& spec);
-  Result<GroupView> UpdateGroup(const Actor& actor, const std::string& name, const GroupPatch& patch);
+  Result<GroupView> UpdateGroup(const Actor& actor, const std::string& name,
+                                const GroupPatch& patch);
   Status DeleteGroup(const Actor& actor, const std::string& name);
 
   // Refuses an edge that would close a cycle, naming the cycle.
@@ -153,17 +155,19 @@ class Directory {
   Status RemoveEdge(const Actor& actor, const std::string& parent, const std::string& child);
 
   Result<EventView> CreateEvent(const Actor& actor, const EventSpec& spec);
-  Result<EventView> UpdateEvent(const Actor& actor, const std::string& name, const EventPatch& patch);
+  Result<EventView> UpdateEvent(const Actor& actor, const std::string& name,
+                                const EventPatch& patch);
   Status DeleteEvent(const Actor& actor, const std::string& name);
 
-  Status SetMembership(const Actor& actor, const std::string& client, const std::string& group, Role role,
-                       bool must_be_new);
+  Status SetMembership(const Actor& actor, const std::string& client, const std::string& group,
+                       Role role, bool must_be_new);
   Status RemoveMembership(const Actor& actor, const std::string& client, const std::string& group);
   Status AddAssignment(const Actor& actor, const std::string& event, const std::string& group);
   Status RemoveAssignment(const Actor& actor, const std::string& event, const std::string& group);
 
   // Returns the token (shown once); only its verifier is stored.
-  Result<Token> CreateApiKey(const Actor& actor, const std::string& client, const std::string& description);
+  Result<Token> CreateApiKey(const Actor& actor, const std::string& client,
+                             const std::string& description);
   Status RevokeApiKey(const Actor& actor, const std::string& client, const std::string& key_id);
   Result<Token> CreateAdminToken(const Actor& actor, const std::string& description);
   Status RevokeAdminToken(const Actor& actor, const std::string& token_id);
@@ -172,7 +176,8 @@ class Directory {
   // Fails with Unauthenticated and a reason (unknown client, wrong password,
   // disabled client, revoked key). The reason is for logs and audit; callers
   // answer the network with a generic message.
-  Result<AuthenticatedClient> AuthenticatePassword(const std::string& client, const std::string& password) const;
+  Result<AuthenticatedClient> AuthenticatePassword(const std::string& client,
+                                                   const std::string& password) const;
   Result<AuthenticatedClient> AuthenticateApiKey(const std::string& token) const;
   // Returns the actor name for an admin token.
   Result<Actor> AuthenticateAdmin(const std::string& token) const;
@@ -194,7 +199,7 @@ class Directory {
   std::optional<std::string> ClientName(ClientId id) const;
   std::optional<ClientId> FindClient(const std::string& name) const;
   std::vector<ApiKey> ListApiKeys(const std::string& client) const;  // verifiers blanked
-  std::vector<AdminToken> ListAdminTokens() const;                    // verifiers blanked
+  std::vector<AdminToken> ListAdminTokens() const;                   // verifiers blanked
 
   // Pages ordered by name: names > after, at most limit.
   std::vector<ClientView> ListClients(const std::string& after, size_t limit) const;
@@ -202,12 +207,21 @@ class Directory {
   std::vector<EventView> ListEvents(const std::string& after, size_t limit) const;
   std::vector<Edge> ListEdges() const;
   std::vector<std::pair<std::string, std::string>> ListEdgeNames() const;  // parent, child
-  struct MembershipRow { std::string client, group; Role role; };
-  std::vector<MembershipRow> ListMemberships(const std::string& client, const std::string& group) const;
-  struct AssignmentRow { std::string event, group; };
-  std::vector<AssignmentRow> ListAssignments(const std::string& event, const std::string& group) const;
+  struct MembershipRow {
+    std::string client, group;
+    Role role;
+  };
+  std::vector<MembershipRow> ListMemberships(const std::string& client,
+                                             const std::string& group) const;
+  struct AssignmentRow {
+    std::string event, group;
+  };
+  std::vector<AssignmentRow> ListAssignments(const std::string& event,
+                                             const std::string& group) const;
 
-  struct Counts { size_t clients, groups, edges, events, memberships, assignments; };
+  struct Counts {
+    size_t clients, groups, edges, events, memberships, assignments;
+  };
   Counts counts() const;
 
   // ---- change notification ----
@@ -241,8 +255,8 @@ class Directory {
   const Sealer* sealer_;
   const Clock* clock_;
   DirectoryOptions options_;
-  std::mutex write_mu_;                 // serialises changes
-  mutable std::shared_mutex mu_;        // guards index_
+  std::mutex write_mu_;           // serialises changes
+  mutable std::shared_mutex mu_;  // guards index_
   std::unique_ptr<Index> index_;
   mutable std::mutex wait_mu_;
   mutable std::condition_variable cv_;

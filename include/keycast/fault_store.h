@@ -33,9 +33,14 @@ class FaultInjectingStore final : public Store {
     return inner_->AllocateSenderId(e, c, now);
   }
   Result<ClientId> SenderOwner(EventId e, SenderId s) override { return inner_->SenderOwner(e, s); }
-  Result<Reservation> GetReservation(ReservationId id) override { return inner_->GetReservation(id); }
-  Result<Reservation> FindReservation(const std::string& name) override { return inner_->FindReservation(name); }
-  Result<std::vector<Reservation>> ListReservations(ClientId sender, bool active_only, const std::string& after,
+  Result<Reservation> GetReservation(ReservationId id) override {
+    return inner_->GetReservation(id);
+  }
+  Result<Reservation> FindReservation(const std::string& name) override {
+    return inner_->FindReservation(name);
+  }
+  Result<std::vector<Reservation>> ListReservations(ClientId sender, bool active_only,
+                                                    const std::string& after,
                                                     size_t limit) override {
     return inner_->ListReservations(sender, active_only, after, limit);
   }
@@ -48,8 +53,12 @@ class FaultInjectingStore final : public Store {
   Result<std::vector<AccessGrant>> LoadAccessGrants(ReservationId id) override {
     return inner_->LoadAccessGrants(id);
   }
-  Result<std::vector<LedgerEntry>> LoadLedger(ReservationId id) override { return inner_->LoadLedger(id); }
-  Result<LedgerEntry> FindLedgerEntry(const std::string& key) override { return inner_->FindLedgerEntry(key); }
+  Result<std::vector<LedgerEntry>> LoadLedger(ReservationId id) override {
+    return inner_->LoadLedger(id);
+  }
+  Result<LedgerEntry> FindLedgerEntry(const std::string& key) override {
+    return inner_->FindLedgerEntry(key);
+  }
   std::string Describe() const override { return "fault-injecting " + inner_->Describe(); }
 
  private:

@@ -44,10 +44,10 @@ inline constexpr uint8_t kVersion = 1;
 inline constexpr size_t kHeaderSize = 6;
 inline constexpr size_t kNonceSize = 16;
 inline constexpr size_t kTagSize = 16;
-inline constexpr size_t kMaxMessageBytes = 64 * 1024;      // over TCP
+inline constexpr size_t kMaxMessageBytes = 64 * 1024;  // over TCP
 inline constexpr size_t kMaxSasPerReply = 3;
 inline constexpr size_t kMaxReasonLength = 120;
-inline constexpr size_t kMaxExtraBytes = 16 * 1024;        // LKH path keys ride here
+inline constexpr size_t kMaxExtraBytes = 16 * 1024;  // LKH path keys ride here
 
 // Seed 003 claim 4: an out-of-bounds value marks client-initiated
 // exchanges. The key service never issues it as a wakeup nonce.
@@ -81,8 +81,8 @@ struct Request {
   uint64_t server_nonce = kClientInitiated;
   EventId event;
   RequestKind kind = RequestKind::kInitial;
-  Epoch epoch;       // kRefresh: the epoch wanted
-  SenderId sender;   // a sender's id from an earlier reply, or 0
+  Epoch epoch;      // kRefresh: the epoch wanted
+  SenderId sender;  // a sender's id from an earlier reply, or 0
 };
 
 // Keys derived from the session key for one ticket.
@@ -107,12 +107,12 @@ bool VerifyRequestTag(const ParsedRequest& p, const SessionKeys& keys);
 struct Reply {
   Nonce client_nonce{};
   ReplyStatus status = ReplyStatus::kOk;
-  std::string reason;         // for people; empty on success
-  Micros server_time = 0;     // lets the agent measure its clock offset
-  Micros retry_after = 0;     // kTooEarly: when to ask again (server clock)
+  std::string reason;      // for people; empty on success
+  Micros server_time = 0;  // lets the agent measure its clock offset
+  Micros retry_after = 0;  // kTooEarly: when to ask again (server clock)
   EventId event;
   std::vector<SecurityAssociation> sas;  // ascending epochs
-  Bytes extra;                // optional: LKH path keys (push mode)
+  Bytes extra;                           // optional: LKH path keys (push mode)
 };
 
 // Encrypts under keys.reply (AES-256-GCM, random nonce).

@@ -46,8 +46,8 @@ struct KeyServiceOptions {
   int64_t clock_skew_seconds = 30;      // bound on |client clock - server clock|
   int64_t grace_seconds = 2;            // key k stays usable this long after interval k
   size_t replay_cache_entries = 4'000'000;
-  int64_t wakeup_nonce_seconds = 30;    // lifetime of a wakeup's server nonce
-  size_t max_udp_reply = 1400;          // larger answers say "use TCP"
+  int64_t wakeup_nonce_seconds = 30;  // lifetime of a wakeup's server nonce
+  size_t max_udp_reply = 1400;        // larger answers say "use TCP"
   // A requester is remembered (for wakeups and the keyed-clients count) this
   // long after its last granted request; older entries are dropped.
   int64_t requester_ttl_seconds = 24 * 3600;
@@ -113,8 +113,8 @@ class KeyEngine {
   // the request was made with (Unix seconds): the grant must not outlive
   // it. Must be thread-safe and quick.
   // REQUIRES: set before serving.
-  using GrantHook =
-      std::function<Bytes(const Event& event, ClientId client, Role role, Epoch epoch, int64_t valid_until)>;
+  using GrantHook = std::function<Bytes(const Event& event, ClientId client, Role role, Epoch epoch,
+                                        int64_t valid_until)>;
   void SetGrantHook(GrantHook hook);
 
  private:
@@ -124,8 +124,8 @@ class KeyEngine {
 
 class KeyService {
  public:
-  KeyService(const Directory* directory, const ServiceKeys* keys, Store* store, const Sealer* sealer,
-             const Clock* clock, KeyServiceOptions options);
+  KeyService(const Directory* directory, const ServiceKeys* keys, Store* store,
+             const Sealer* sealer, const Clock* clock, KeyServiceOptions options);
   ~KeyService();
 
   Status Start();

@@ -53,10 +53,10 @@ struct MemberRef {
 struct MemberKeysInit {
   EventId event;
   uint8_t degree = 0;
-  uint8_t height = 0;      // levels above the leaves
-  uint32_t leaf = 0;       // leaf position, 0-based from the left
-  uint64_t seq = 0;        // the keys reflect rekey message `seq` (>= 1)
-  Epoch epoch;             // epoch of that message
+  uint8_t height = 0;                  // levels above the leaves
+  uint32_t leaf = 0;                   // leaf position, 0-based from the left
+  uint64_t seq = 0;                    // the keys reflect rekey message `seq` (>= 1)
+  Epoch epoch;                         // epoch of that message
   std::vector<SecretBytes> path_keys;  // [0] = leaf key ... [height] = root key
 
   // Encoded form (docs/lkh.md "Member key bundle"), at most
@@ -112,10 +112,10 @@ class KeyTree {
 
   EventId event() const;
   unsigned degree() const;
-  unsigned height() const;          // as of the last commit
-  size_t member_count() const;      // admitted + pending joins - pending leaves
+  unsigned height() const;      // as of the last commit
+  size_t member_count() const;  // admitted + pending joins - pending leaves
   bool has_pending_changes() const;
-  uint64_t last_seq() const;        // 0 before the first commit
+  uint64_t last_seq() const;  // 0 before the first commit
   // Bytes held by the tree's structures (capacity, not size).
   size_t MemoryBytes() const;
 

@@ -65,8 +65,7 @@ class Metrics {
   // label set without braces, e.g. `reason="replay"`.
   Counter& GetCounter(const std::string& name, const std::string& help,
                       const std::string& labels = "");
-  Gauge& GetGauge(const std::string& name, const std::string& help,
-                  const std::string& labels = "");
+  Gauge& GetGauge(const std::string& name, const std::string& help, const std::string& labels = "");
   Histogram& GetHistogram(const std::string& name, const std::string& help,
                           std::vector<double> bounds, const std::string& labels = "");
 

@@ -17,10 +17,10 @@ namespace keycast {
 
 struct Client {
   ClientId id;
-  std::string name;            // unique; see ValidateName
+  std::string name;  // unique; see ValidateName
   std::string description;
-  bool enabled = true;         // a disabled client gets no ticket and no key
-  std::string password_hash;   // Argon2id encoded hash; empty = no password login
+  bool enabled = true;        // a disabled client gets no ticket and no key
+  std::string password_hash;  // Argon2id encoded hash; empty = no password login
   int64_t created_at = 0;
   int64_t updated_at = 0;
 };
@@ -48,20 +48,20 @@ bool ParseKeyDelivery(std::string_view s, KeyDelivery* out);
 
 struct Event {
   EventId id;
-  std::string name;                 // unique, machine-friendly
-  std::string title;                // for people (seed 001 Fig. 4, 421)
-  ClientId sender;                  // the sending client; invalid = not set
-  IpAddress group_address;          // multicast destination
+  std::string name;         // unique, machine-friendly
+  std::string title;        // for people (seed 001 Fig. 4, 421)
+  ClientId sender;          // the sending client; invalid = not set
+  IpAddress group_address;  // multicast destination
   uint16_t port = 0;
-  IpAddress source_address;         // optional: sender address / SSM source
-  Schedule schedule;                // one-off or recurring (RRULE subset)
-  uint32_t interval_seconds = 60;   // key interval / forward security window
+  IpAddress source_address;               // optional: sender address / SSM source
+  Schedule schedule;                      // one-off or recurring (RRULE subset)
+  uint32_t interval_seconds = 60;         // key interval / forward security window
   uint32_t initial_keying_seconds = 300;  // initial keying period before start
-  uint16_t clear_intervals = 0;     // unencrypted first intervals (seed 000 cl. 18)
+  uint16_t clear_intervals = 0;           // unencrypted first intervals (seed 000 cl. 18)
   std::vector<Endpoint> key_servers;
   crypto::AeadAlgorithm algorithm = crypto::AeadAlgorithm::kAes256Gcm;
   KeyDelivery delivery = KeyDelivery::kPull;
-  uint64_t version = 1;             // bumped on every change
+  uint64_t version = 1;  // bumped on every change
   int64_t created_at = 0;
   int64_t updated_at = 0;
 };
@@ -79,7 +79,7 @@ struct Assignment {
 
 // A machine credential of a client. Only the SHA-256 verifier is stored.
 struct ApiKey {
-  std::string id;        // 16 hex chars, public
+  std::string id;  // 16 hex chars, public
   ClientId client;
   std::string verifier;  // hex SHA-256 of the secret
   std::string description;
@@ -103,8 +103,8 @@ inline constexpr std::string_view kRekeySigningKey = "rekey-signing";    // Ed25
 struct ServiceKey {
   std::string kind;
   KeyVersion version;
-  Bytes sealed_secret;   // sealed under the KEK
-  Bytes public_key;      // Ed25519 public key; empty for symmetric keys
+  Bytes sealed_secret;  // sealed under the KEK
+  Bytes public_key;     // Ed25519 public key; empty for symmetric keys
   int64_t created_at = 0;
   int64_t retired_at = 0;  // 0 = the active key of its kind
 };

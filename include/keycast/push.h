@@ -45,17 +45,17 @@
 namespace keycast {
 
 struct PushOptions {
-  unsigned degree = lkh::kDefaultDegree;      // default 4
+  unsigned degree = lkh::kDefaultDegree;  // default 4
   // The push of epoch k leaves lead = clamp(lead_fraction * interval,
   // min_lead_ms, max_lead_ms) before k starts (never more than the interval).
-  double lead_fraction = 0.25;                // default
-  int64_t min_lead_ms = 200;                  // default
-  int64_t max_lead_ms = 60'000;               // default
-  int repeats = 2;                            // default: each push is sent twice
+  double lead_fraction = 0.25;                  // default
+  int64_t min_lead_ms = 200;                    // default
+  int64_t max_lead_ms = 60'000;                 // default
+  int repeats = 2;                              // default: each push is sent twice
   uint64_t rate_bytes_per_second = 12'500'000;  // default 100 Mbit/s pacing
-  int ttl = 16;                               // default multicast TTL / hop limit
-  std::string interface;                      // sending interface: IPv4 address or
-                                              // interface name; empty = routing table
+  int ttl = 16;                                 // default multicast TTL / hop limit
+  std::string interface;                        // sending interface: IPv4 address or
+                                                // interface name; empty = routing table
   // One control group for every event (members filter by event id). Default
   // (port 0): each event's own group address with port + 1.
   IpAddress control_group;
@@ -81,8 +81,8 @@ class PushService {
   using DeriveSa = std::function<Result<SecurityAssociation>(const Event&, Epoch)>;
 
   // Pointers are borrowed and must outlive the service.
-  PushService(const Directory* directory, const ServiceKeys* keys, const Clock* clock, DeriveSa derive,
-              PushTransport* transport, PushOptions options);
+  PushService(const Directory* directory, const ServiceKeys* keys, const Clock* clock,
+              DeriveSa derive, PushTransport* transport, PushOptions options);
   ~PushService();
 
   // The key service's grant hook: records the grant (a join, or a renewal)
@@ -91,7 +91,8 @@ class PushService {
   // The membership lasts member_lifetime_seconds from now, and never beyond
   // `valid_until` (Unix seconds, the expiry of the requester's ticket; 0:
   // unknown).
-  Bytes OnGrant(const Event& event, ClientId client, Role role, Epoch epoch, int64_t valid_until = 0);
+  Bytes OnGrant(const Event& event, ClientId client, Role role, Epoch epoch,
+                int64_t valid_until = 0);
 
   // Commits and sends what is due now (pushes, repeats); returns when it
   // should next be called.
@@ -103,20 +104,21 @@ class PushService {
 
   // The control group of an event's pushes; nullopt when the event has no
   // usable group address.
-  static std::optional<std::pair<IpAddress, uint16_t>> ControlGroup(const Event& event, const PushOptions& options);
+  static std::optional<std::pair<IpAddress, uint16_t>> ControlGroup(const Event& event,
+                                                                    const PushOptions& options);
   // How long before epoch k starts its push is sent.
   static Micros Lead(const Event& event, const PushOptions& options);
 
   struct EventStatus {
-    size_t members = 0;             // in the tree after the last commit
+    size_t members = 0;  // in the tree after the last commit
     uint64_t tree_id = 0;
-    uint64_t seq = 0;               // of the last commit
+    uint64_t seq = 0;  // of the last commit
     std::optional<Epoch> last_epoch;
     size_t last_message_bytes = 0;  // signed push message
     size_t last_datagrams = 0;
     size_t last_joins = 0, last_leaves = 0;
-    double last_commit_ms = 0;      // CPU work of the last commit (joins, leaves, Commit, signatures)
-    Bytes last_message;             // the last push message (for tests and tools)
+    double last_commit_ms = 0;  // CPU work of the last commit (joins, leaves, Commit, signatures)
+    Bytes last_message;         // the last push message (for tests and tools)
   };
   std::optional<EventStatus> Inspect(EventId event) const;
 

@@ -108,10 +108,10 @@ struct ReservationSpec {
   Schedule schedule;
   IpAddress group_address;
   uint16_t port = 0;
-  IpAddress source_address;          // optional
-  std::optional<ProvidedSa> sa;      // empty = let Keycast generate it
+  IpAddress source_address;      // optional
+  std::optional<ProvidedSa> sa;  // empty = let Keycast generate it
   std::vector<ReceiverEntry> receivers;
-  std::vector<std::string> groups;   // admitted directory groups
+  std::vector<std::string> groups;  // admitted directory groups
   int64_t price_cents = 0;
 };
 
@@ -120,7 +120,7 @@ struct ReservationPatch {
   std::optional<Schedule> schedule;
   std::optional<IpAddress> group_address;
   std::optional<uint16_t> port;
-  std::optional<IpAddress> source_address;  // empty address clears it
+  std::optional<IpAddress> source_address;              // empty address clears it
   std::optional<std::vector<ReceiverEntry>> receivers;  // replaces the list
   std::optional<std::vector<std::string>> groups;       // replaces the admitted groups
   std::optional<int64_t> price_cents;
@@ -129,26 +129,26 @@ struct ReservationPatch {
 struct ReservationView {
   Reservation reservation;
   std::string sender_name;
-  std::string event_name;               // generated SA: the directory event
-  std::vector<std::string> receivers;   // names on the list
-  std::vector<std::string> groups;      // admitted group names
-  std::optional<Occurrence> next;       // current or next occurrence; empty when over
-  bool editable = false;                // active and not started
+  std::string event_name;              // generated SA: the directory event
+  std::vector<std::string> receivers;  // names on the list
+  std::vector<std::string> groups;     // admitted group names
+  std::optional<Occurrence> next;      // current or next occurrence; empty when over
+  bool editable = false;               // active and not started
 };
 
 struct ReservationStats {
   std::string currency;
-  size_t listed_receivers = 0;    // names on the list
-  size_t approved_receivers = 0;  // live access grants
-  size_t subscribers = 0;         // clients admitted through directory groups
-  size_t entitled_now = 0;        // clients the key service would key now
+  size_t listed_receivers = 0;      // names on the list
+  size_t approved_receivers = 0;    // live access grants
+  size_t subscribers = 0;           // clients admitted through directory groups
+  size_t entitled_now = 0;          // clients the key service would key now
   std::optional<size_t> keyed_now;  // distinct clients keyed this interval (from the key service)
-  int64_t collected_cents = 0;    // approved charges minus refunds
+  int64_t collected_cents = 0;      // approved charges minus refunds
   int64_t refunded_cents = 0;
   size_t charges_approved = 0;
   size_t charges_declined = 0;
-  size_t requests_refused = 0;    // since this process started
-  bool live = false;              // an occurrence is on now
+  size_t requests_refused = 0;  // since this process started
+  bool live = false;            // an occurrence is on now
   int64_t as_of = 0;
 };
 
@@ -161,59 +161,64 @@ struct PublicTransmission {
   uint16_t port = 0;
   int64_t price_cents = 0;
   std::string currency;
-  bool needs_password = false;   // on a receiver list
+  bool needs_password = false;  // on a receiver list
   bool needs_payment = false;
-  bool subscribers = false;      // directory groups are admitted
-  bool accepts_requests = false; // a receiver request can succeed at all
+  bool subscribers = false;       // directory groups are admitted
+  bool accepts_requests = false;  // a receiver request can succeed at all
 };
 
 struct AccessResult {
   AgentConfig config;
-  bool new_grant = false;   // false: the receiver's existing grant was returned
-  bool charged = false;     // a charge was approved by this request
+  bool new_grant = false;  // false: the receiver's existing grant was returned
+  bool charged = false;    // a charge was approved by this request
   int64_t ledger_id = 0;
 };
 
 struct CancelResult {
-  bool was_active = false;       // false: it was already cancelled (refunds retried)
+  bool was_active = false;  // false: it was already cancelled (refunds retried)
   size_t grants_revoked = 0;
   size_t refunds = 0;
   int64_t refunded_cents = 0;
-  size_t refunds_failed = 0;     // retry with another Cancel
+  size_t refunds_failed = 0;  // retry with another Cancel
 };
 
 class ReservationPlatform {
  public:
   // payments, directory, store, sealer and clock must outlive the platform.
   // card_key: 32 bytes keying the HMAC of card numbers (fingerprints).
-  static Result<std::unique_ptr<ReservationPlatform>> Create(Directory* directory, Store* store,
-                                                             const Sealer* sealer, const Clock* clock,
-                                                             PaymentProvider* payments, SecretBytes card_key,
-                                                             ReservationOptions options);
+  static Result<std::unique_ptr<ReservationPlatform>> Create(
+      Directory* directory, Store* store, const Sealer* sealer, const Clock* clock,
+      PaymentProvider* payments, SecretBytes card_key, ReservationOptions options);
   ~ReservationPlatform();
 
   // ---- senders ----
   // Authenticates a directory client and checks it may file reservations.
   // Unauthenticated (generic message) or PermissionDenied (not a sender).
-  Result<SenderIdentity> AuthenticateSender(const std::string& client, const std::string& password) const;
+  Result<SenderIdentity> AuthenticateSender(const std::string& client,
+                                            const std::string& password) const;
   Result<SenderIdentity> AuthenticateSenderApiKey(const std::string& api_key) const;
   // Whether the client belongs to the senders group (through the DAG).
   bool IsSender(ClientId client) const;
 
-  Result<ReservationView> CreateReservation(const SenderIdentity& sender, const ReservationSpec& spec);
+  Result<ReservationView> CreateReservation(const SenderIdentity& sender,
+                                            const ReservationSpec& spec);
   Result<ReservationView> UpdateReservation(const SenderIdentity& sender, const std::string& name,
                                             const ReservationPatch& patch);
   Result<CancelResult> CancelReservation(const SenderIdentity& sender, const std::string& name);
-  Result<ReservationView> GetReservation(const SenderIdentity& sender, const std::string& name) const;
+  Result<ReservationView> GetReservation(const SenderIdentity& sender,
+                                         const std::string& name) const;
   Result<std::vector<ReservationView>> ListReservations(const SenderIdentity& sender) const;
   Result<ReservationStats> Stats(const SenderIdentity& sender, const std::string& name) const;
-  Result<std::vector<LedgerEntry>> Ledger(const SenderIdentity& sender, const std::string& name) const;
-  Result<std::vector<AccessGrant>> Grants(const SenderIdentity& sender, const std::string& name) const;
+  Result<std::vector<LedgerEntry>> Ledger(const SenderIdentity& sender,
+                                          const std::string& name) const;
+  Result<std::vector<AccessGrant>> Grants(const SenderIdentity& sender,
+                                          const std::string& name) const;
 
   // ---- receivers ----
   // Active transmissions that are not over, whose name or title contains
   // query (case-insensitive; "" = all), by name, at most limit.
-  Result<std::vector<PublicTransmission>> FindTransmissions(const std::string& query, size_t limit) const;
+  Result<std::vector<PublicTransmission>> FindTransmissions(const std::string& query,
+                                                            size_t limit) const;
   Result<PublicTransmission> DescribeTransmission(const std::string& name) const;
 
   // Decides a receiver's request from the reservation's policy (table in
@@ -246,18 +251,20 @@ class ReservationPlatform {
 
   Result<Reservation> OwnedReservation(const SenderIdentity& sender, const std::string& name) const;
   Result<ReservationView> View(const Reservation& r) const;
-  Result<AgentConfig> IssueGrant(const Reservation& r, const std::string& receiver, const std::string& via,
-                                 const LedgerEntry* charge, const std::string& fingerprint);
+  Result<AgentConfig> IssueGrant(const Reservation& r, const std::string& receiver,
+                                 const std::string& via, const LedgerEntry* charge,
+                                 const std::string& fingerprint);
   Result<AgentConfig> OpenGrant(const Reservation& r, const AccessGrant& g) const;
   Status RevokeGrant(const Reservation& r, const AccessGrant& g, const std::string& actor);
-  Result<LedgerEntry> Charge(const Reservation& r, const std::string& receiver, const AccessParameter& param,
-                             const Card& card, const std::string& fingerprint);
+  Result<LedgerEntry> Charge(const Reservation& r, const std::string& receiver,
+                             const AccessParameter& param, const Card& card,
+                             const std::string& fingerprint);
   Status CheckGroupFree(const Reservation& candidate) const;
   std::string CardFingerprint(const Card& card) const;
   bool NoteFailure(const std::string& subject);  // true when over the limit
   bool TooManyFailures(const std::string& subject);
-  Status Audit(StoreTxn& t, const std::string& actor, const std::string& action, const std::string& target,
-               const std::string& detail);
+  Status Audit(StoreTxn& t, const std::string& actor, const std::string& action,
+               const std::string& target, const std::string& detail);
 
   Directory* dir_;
   Store* store_;
@@ -274,22 +281,25 @@ class ReservationPlatform {
   std::mutex failures_mu_;
   std::map<std::string, std::vector<int64_t>> failures_;  // subject -> failure times
   mutable std::mutex refused_mu_;
-  std::map<int64_t, size_t> refused_;                       // reservation id -> refusals
+  std::map<int64_t, size_t> refused_;  // reservation id -> refusals
 };
 
 // Runs one seed-004 exchange with `server` inside this process (the web
 // pages do this for browsers; see docs/reservations.md for the trust
 // boundary) and returns the parsed agent configuration.
 Result<AgentConfig> RequestAccessInProcess(ChannelServer& server, const std::string& transmission,
-                                           const std::string& receiver, const AccessParameter& param,
+                                           const std::string& receiver,
+                                           const AccessParameter& param,
                                            const ChannelAuthorizer& authorize);
 
 // Runs one exchange over HTTP(S) against a platform at base_url
 // (POST /v1/channel/hello and /v1/channel/confirm), pinning the server's
 // Ed25519 identity key. ca_file: for https:// URLs; "" = system store.
-Result<AgentConfig> RequestAccessOverHttp(const std::string& base_url, const crypto::VerifyKey& identity,
-                                          const std::string& transmission, const std::string& receiver,
-                                          const AccessParameter& param, const std::string& ca_file = "");
+Result<AgentConfig> RequestAccessOverHttp(const std::string& base_url,
+                                          const crypto::VerifyKey& identity,
+                                          const std::string& transmission,
+                                          const std::string& receiver, const AccessParameter& param,
+                                          const std::string& ca_file = "");
 
 // The reservation role's configuration beyond NodeConfig, set from
 // `keycast server`'s --reservation-* options (src/cli/reservation_cmd.cc)
@@ -300,7 +310,7 @@ struct ReservationNodeOptions {
   // (lifetimes, 1..10); other ChannelOptions keep their defaults.
   int64_t channel_key_lifetime_seconds = 30;
   uint32_t channel_retention_lifetimes = 4;
-  bool secure_cookies = false;  // force the Secure attribute (it is always set under TLS)
+  bool secure_cookies = false;         // force the Secure attribute (it is always set under TLS)
   int64_t session_seconds = 8 * 3600;  // sender sign-in sessions
 };
 ReservationNodeOptions& ReservationNodeDefaults();

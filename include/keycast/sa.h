@@ -16,19 +16,19 @@ namespace keycast {
 struct SecurityAssociation {
   EventId event;
   Epoch epoch;
-  Spi spi;                       // unique per (event, epoch); never 0 unless clear
+  Spi spi;  // unique per (event, epoch); never 0 unless clear
   crypto::AeadAlgorithm algorithm = crypto::AeadAlgorithm::kAes256Gcm;
-  SecretBytes key;               // 32 bytes; empty when clear
-  Micros initiation = 0;         // start of the interval (claim 8: initiation time)
-  Micros lifetime = 0;           // interval length (claim 8: lifetime)
-  Micros grace = 0;              // accepted this long after initiation + lifetime
-  bool clear = false;            // interval the event leaves unencrypted (claim 18)
-  Role role = Role::kReceiver;   // senders encrypt, receivers decrypt
-  SenderId sender;               // for senders: the nonce prefix to use
+  SecretBytes key;              // 32 bytes; empty when clear
+  Micros initiation = 0;        // start of the interval (claim 8: initiation time)
+  Micros lifetime = 0;          // interval length (claim 8: lifetime)
+  Micros grace = 0;             // accepted this long after initiation + lifetime
+  bool clear = false;           // interval the event leaves unencrypted (claim 18)
+  Role role = Role::kReceiver;  // senders encrypt, receivers decrypt
+  SenderId sender;              // for senders: the nonce prefix to use
   // Selector: the event's multicast destination, port and optional source.
   IpAddress group;
   uint16_t port = 0;
-  IpAddress source;              // empty = any source
+  IpAddress source;  // empty = any source
 
   Micros expires() const { return initiation + lifetime + grace; }
   bool UsableAt(Micros t) const { return t >= initiation && t < expires(); }

@@ -15,8 +15,8 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
-#include <thread>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "keycast/api_server.h"
@@ -32,29 +32,31 @@ namespace keycast {
 
 struct NodeConfig {
   std::string data_dir = "keycast-data";
-  std::string database;               // SQLite path or PostgreSQL URI (OpenStore); default: <data_dir>/keycast.db
-  std::string kek_file;               // default: <data_dir>/kek; KEYCAST_KEK (hex) wins
+  std::string
+      database;  // SQLite path or PostgreSQL URI (OpenStore); default: <data_dir>/keycast.db
+  std::string kek_file;  // default: <data_dir>/kek; KEYCAST_KEK (hex) wins
   std::vector<std::string> roles = {"directory", "ticket", "key"};
   std::string http_addr = "127.0.0.1:8200";
   std::string tls_cert, tls_key;
   bool allow_insecure_http = false;
   size_t http_threads = 16;
-  std::string key_addr = "127.0.0.1:7400";      // key service, UDP and TCP
-  std::string key_advertise;                    // default key server for new events; default key_addr
+  std::string key_addr = "127.0.0.1:7400";  // key service, UDP and TCP
+  std::string key_advertise;                // default key server for new events; default key_addr
   size_t key_threads = 2;
   int64_t ticket_lifetime_seconds = 8 * 3600;
   int64_t clock_skew_seconds = 30;
   int64_t key_grace_seconds = 2;
   PasswordCost password_cost = PasswordCost::kInteractive;
-  bool create_kek = false;            // create the KEK file when missing (dev, init)
+  bool create_kek = false;  // create the KEK file when missing (dev, init)
   // How often to look for changes other processes made to the shared store
   // (directory, service keys); 0 disables. Revocations made elsewhere reach
   // this node's key service within this delay.
   int64_t refresh_ms = 1000;
   // Multicast rekey push (docs/push.md), for events whose delivery is push
   // or both. Empty push_group: each event's own group, port + 1.
-  std::string push_interface;         // IPv4 address or interface name to send on; default: the routing table's
-  std::string push_group;             // "address:port", one control group for every event
+  std::string
+      push_interface;  // IPv4 address or interface name to send on; default: the routing table's
+  std::string push_group;  // "address:port", one control group for every event
   int push_ttl = 16;
   uint64_t push_rate_bytes_per_second = 12'500'000;  // pacing of large rekey messages (100 Mbit/s)
 };

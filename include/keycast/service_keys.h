@@ -32,10 +32,10 @@ class ServiceKeys {
   struct KeyInfo {
     std::string kind;
     KeyVersion version;
-    Bytes public_key;       // empty for symmetric keys
+    Bytes public_key;  // empty for symmetric keys
     int64_t created_at = 0;
-    int64_t retired_at = 0;     // 0 = active
-    int64_t usable_until = 0;   // 0 = while active
+    int64_t retired_at = 0;    // 0 = active
+    int64_t usable_until = 0;  // 0 = while active
   };
   struct Signer {
     KeyVersion version;
@@ -48,8 +48,9 @@ class ServiceKeys {
 
   // Loads every key; with create_missing, generates version 1 of any kind
   // that has none (first start).
-  static Result<std::unique_ptr<ServiceKeys>> Open(Store* store, const Sealer* sealer, const Clock* clock,
-                                                   int64_t retention_seconds, bool create_missing);
+  static Result<std::unique_ptr<ServiceKeys>> Open(Store* store, const Sealer* sealer,
+                                                   const Clock* clock, int64_t retention_seconds,
+                                                   bool create_missing);
 
   Result<KeyVersion> Rotate(const std::string& kind, const Actor& actor);
   // Re-reads the store (another process may have rotated).

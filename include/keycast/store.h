@@ -73,7 +73,8 @@ class StoreTxn {
   virtual Result<ReservationId> InsertReservation(const Reservation& r) = 0;
   virtual Status UpdateReservation(const Reservation& r) = 0;
   // Replace the reservation's list of authorised receivers / admitted groups.
-  virtual Status ReplaceReservationReceivers(ReservationId id, const std::vector<ReservationReceiver>& list) = 0;
+  virtual Status ReplaceReservationReceivers(ReservationId id,
+                                             const std::vector<ReservationReceiver>& list) = 0;
   virtual Status ReplaceReservationGroups(ReservationId id, const std::vector<GroupId>& groups) = 0;
   // AlreadyExists when the receiver already holds a live grant.
   virtual Result<int64_t> InsertAccessGrant(const AccessGrant& g) = 0;
@@ -111,7 +112,8 @@ class Store {
   // Ordered by name, names > after, at most limit. A valid sender restricts
   // to that sender's reservations; active_only leaves out cancelled ones.
   virtual Result<std::vector<Reservation>> ListReservations(ClientId sender, bool active_only,
-                                                            const std::string& after, size_t limit) = 0;
+                                                            const std::string& after,
+                                                            size_t limit) = 0;
   virtual Result<std::vector<ReservationReceiver>> LoadReservationReceivers(ReservationId id) = 0;
   virtual Result<std::vector<GroupId>> LoadReservationGroups(ReservationId id) = 0;
   // Oldest first, revoked ones included.

@@ -50,7 +50,7 @@ struct TicketEvent {
   IpAddress source_address;  // sender address (seed 001 Fig. 4, 422); may be empty
   IpAddress group_address;
   uint16_t port = 0;
-  Schedule schedule;         // time indication (423)
+  Schedule schedule;  // time indication (423)
   uint32_t interval_seconds = 0;
   uint32_t initial_keying_seconds = 0;
   uint16_t clear_intervals = 0;
@@ -60,17 +60,17 @@ struct TicketEvent {
 };
 
 struct Ticket {
-  KeyVersion signing_key;    // version of the ticket-signing key
-  KeyVersion sealing_key;    // version of the key the credential is sealed under
+  KeyVersion signing_key;  // version of the ticket-signing key
+  KeyVersion sealing_key;  // version of the key the credential is sealed under
   TicketId id{};
   ClientId client;
   std::string client_name;
-  int64_t issued_at = 0;     // Unix seconds
+  int64_t issued_at = 0;  // Unix seconds
   int64_t expires_at = 0;
-  std::vector<GroupId> groups;       // group identifier(s) (410)
-  std::vector<TicketEvent> events;   // event list (420)
-  Bytes credential;                  // sealed for the key service
-  Bytes signature;                   // Ed25519 over everything before it (430)
+  std::vector<GroupId> groups;      // group identifier(s) (410)
+  std::vector<TicketEvent> events;  // event list (420)
+  Bytes credential;                 // sealed for the key service
+  Bytes signature;                  // Ed25519 over everything before it (430)
 
   const TicketEvent* FindEvent(std::string_view name) const;
   const TicketEvent* FindEvent(EventId id) const;
@@ -82,7 +82,7 @@ struct CredentialContents {
   ClientId client;
   int64_t issued_at = 0;
   int64_t expires_at = 0;
-  SecretBytes session_key;  // limits::kSessionKeySize bytes
+  SecretBytes session_key;                       // limits::kSessionKeySize bytes
   std::vector<std::pair<EventId, Role>> events;  // ascending by event id
 
   // REQUIRES: ok to call on any contents; returns nullopt if not listed.

@@ -29,7 +29,7 @@ struct IssuedTicket {
   SecretBytes session_key;  // for the client only; also inside the credential
   int64_t issued_at = 0;
   int64_t expires_at = 0;
-  std::string grant_digest; // TicketGrantDigest of what it grants
+  std::string grant_digest;  // TicketGrantDigest of what it grants
   size_t events = 0;
 };
 
@@ -47,9 +47,9 @@ class TicketService {
 
   // Waits until what the client is granted differs from known_digest, then
   // issues a ticket; returns nullopt at the deadline if nothing changed.
-  Result<std::optional<IssuedTicket>> WaitForNewTicket(const AuthenticatedClient& client,
-                                                       const std::string& known_digest,
-                                                       std::chrono::steady_clock::time_point deadline) const;
+  Result<std::optional<IssuedTicket>> WaitForNewTicket(
+      const AuthenticatedClient& client, const std::string& known_digest,
+      std::chrono::steady_clock::time_point deadline) const;
 
  private:
   Result<std::pair<Summary, std::vector<TicketEvent>>> Build(ClientId client) const;

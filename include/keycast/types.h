@@ -52,9 +52,7 @@ struct Epoch {
   uint32_t occurrence = 0;
   uint32_t index = 0;
   constexpr uint64_t packed() const { return (uint64_t(occurrence) << 32) | index; }
-  static constexpr Epoch FromPacked(uint64_t p) {
-    return Epoch{uint32_t(p >> 32), uint32_t(p)};
-  }
+  static constexpr Epoch FromPacked(uint64_t p) { return Epoch{uint32_t(p >> 32), uint32_t(p)}; }
   auto operator<=>(const Epoch&) const = default;
 };
 

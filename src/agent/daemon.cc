@@ -46,7 +46,7 @@ Micros RenewAt(const Ticket& t) {
 struct WatchState {
   TicketClient::WatchCanceller canceller;
   std::mutex mu;
-  std::condition_variable cv;                   // signalled on stop
+  std::condition_variable cv;                  // signalled on stop
   bool stopped = false;                        // GUARDED_BY(mu)
   std::string digest;                          // GUARDED_BY(mu)
   std::function<void(ClientSession)> deliver;  // GUARDED_BY(mu)
@@ -552,8 +552,8 @@ void Daemon::Impl::StartWatch() {
   };
   TicketClient::Options to = o.ticket_client;
   to.timeout_seconds = std::max(to.timeout_seconds, o.watch_seconds + 10);
-  watch_thread = std::thread([state = watch, tc = TicketClient(o.ticket_url, to), creds = *o.credentials,
-                              seconds = o.watch_seconds]() {
+  watch_thread = std::thread([state = watch, tc = TicketClient(o.ticket_url, to),
+                              creds = *o.credentials, seconds = o.watch_seconds]() {
     std::unique_lock<std::mutex> l(state->mu);
     while (!state->stopped) {
       std::string digest = state->digest;

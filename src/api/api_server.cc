@@ -19,18 +19,29 @@ namespace api {
 
 int HttpStatusFor(Code code) {
   switch (code) {
-    case Code::kOk: return 200;
-    case Code::kInvalidArgument: return 400;
-    case Code::kUnauthenticated: return 401;
-    case Code::kPermissionDenied: return 403;
-    case Code::kNotFound: return 404;
-    case Code::kAlreadyExists: return 409;
-    case Code::kFailedPrecondition: return 409;
-    case Code::kResourceExhausted: return 429;
-    case Code::kUnavailable: return 503;
-    case Code::kDeadlineExceeded: return 504;
+    case Code::kOk:
+      return 200;
+    case Code::kInvalidArgument:
+      return 400;
+    case Code::kUnauthenticated:
+      return 401;
+    case Code::kPermissionDenied:
+      return 403;
+    case Code::kNotFound:
+      return 404;
+    case Code::kAlreadyExists:
+      return 409;
+    case Code::kFailedPrecondition:
+      return 409;
+    case Code::kResourceExhausted:
+      return 429;
+    case Code::kUnavailable:
+      return 503;
+    case Code::kDeadlineExceeded:
+      return 504;
     case Code::kDataLoss:
-    case Code::kInternal: return 500;
+    case Code::kInternal:
+      return 500;
   }
   return 500;
 }
@@ -41,14 +52,16 @@ void SendJson(httplib::Response& res, int status, const std::string& json_text) 
 }
 
 void SendError(httplib::Response& res, const Status& status) {
-  json j = {{"error", {{"code", std::string(CodeName(status.code())) }, {"message", status.message()}}}};
+  json j = {
+      {"error", {{"code", std::string(CodeName(status.code()))}, {"message", status.message()}}}};
   SendJson(res, HttpStatusFor(status.code()), j.dump());
 }
 
 std::string BearerToken(const httplib::Request& req) {
   std::string h = req.get_header_value("Authorization");
   constexpr std::string_view kPrefix = "Bearer ";
-  if (h.size() > kPrefix.size() && h.compare(0, kPrefix.size(), kPrefix) == 0) return h.substr(kPrefix.size());
+  if (h.size() > kPrefix.size() && h.compare(0, kPrefix.size(), kPrefix) == 0)
+    return h.substr(kPrefix.size());
   return "";
 }
 
@@ -69,10 +82,10 @@ std::string PatternFor(const std::string& tmpl) {
 }
 
 struct HttpMetrics {
-  Histogram& latency = Metrics::Global().GetHistogram("keycast_http_request_seconds",
-                                                      "HTTP request handling time.", LatencyBuckets());
-  Counter& auth_failures = Metrics::Global().GetCounter("keycast_http_auth_failures_total",
-                                                        "Requests refused for missing or bad credentials.");
+  Histogram& latency = Metrics::Global().GetHistogram(
+      "keycast_http_request_seconds", "HTTP request handling time.", LatencyBuckets());
+  Counter& auth_failures = Metrics::Global().GetCounter(
+      "keycast_http_auth_failures_total", "Requests refused for missing or bad credentials.");
   static HttpMetrics& Get() {
     static HttpMetrics m;
     return m;
@@ -85,7 +98,8 @@ Counter& ResponseCounter(int status) {
   static std::once_flag once;
   std::call_once(once, [] {
     for (int i = 1; i <= 5; ++i)
-      c[i] = &Metrics::Global().GetCounter("keycast_http_responses_total", "HTTP responses by status class.",
+      c[i] = &Metrics::Global().GetCounter("keycast_http_responses_total",
+                                           "HTTP responses by status class.",
                                            "class=\"" + std::to_string(i) + "xx\"");
   });
   return *c[cls >= 1 && cls <= 5 ? cls : 5];
@@ -98,7 +112,8 @@ const Actor& ApiServer::CurrentActor() { return tls_actor; }
 ApiServer::ApiServer(ApiServices services, ApiServerOptions options)
     : s_(services), options_(std::move(options)) {
   if (!options_.tls_cert_file.empty() && !options_.tls_key_file.empty()) {
-    http_ = std::make_unique<httplib::SSLServer>(options_.tls_cert_file.c_str(), options_.tls_key_file.c_str());
+    http_ = std::make_unique<httplib::SSLServer>(options_.tls_cert_file.c_str(),
+                                                 options_.tls_key_file.c_str());
   } else {
     http_ = std::make_unique<httplib::Server>();
   }
@@ -113,35 +128,44 @@ ApiServer::ApiServer(ApiServices services, ApiServerOptions options)
   http_->set_keep_alive_timeout(10);
   http_->set_read_timeout(10, 0);
   http_->set_write_timeout(10, 0);
-  http_->set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request&, httplib::Response& res) {
-    if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
-    switch (res.status) {
-      case 404: api::SendError(res, NotFound("no such endpoint")); res.status = 404; break;
-      case 405: api::SendError(res, InvalidArgument("method not allowed")); res.status = 405; break;
-      case 413:
-        api::SendError(res, ResourceExhausted("request body larger than " +
-                                              std::to_string(limits::kMaxRequestBodyBytes) + " bytes"));
-        res.status = 413;
-        break;
-      default: {
-        int st = res.status;
-        api::SendError(res, InvalidArgument("bad request"));
-        res.status = st;
-      }
-    }
-    return httplib::Server::HandlerResponse::Handled;
-  }));
-  http_->set_exception_handler([](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
-    std::string what = "unknown";
-    try {
-      std::rethrow_exception(ep);
-    } catch (const std::exception& e) {
-      what = e.what();
-    } catch (...) {
-    }
-    spdlog::error("internal error handling {} {}: {}", req.method, req.path, what);
-    api::SendError(res, Internal("internal error"));
-  });
+  http_->set_error_handler(
+      httplib::Server::HandlerWithResponse([](const httplib::Request&, httplib::Response& res) {
+        if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+        switch (res.status) {
+          case 404:
+            api::SendError(res, NotFound("no such endpoint"));
+            res.status = 404;
+            break;
+          case 405:
+            api::SendError(res, InvalidArgument("method not allowed"));
+            res.status = 405;
+            break;
+          case 413:
+            api::SendError(
+                res, ResourceExhausted("request body larger than " +
+                                       std::to_string(limits::kMaxRequestBodyBytes) + " bytes"));
+            res.status = 413;
+            break;
+          default: {
+            int st = res.status;
+            api::SendError(res, InvalidArgument("bad request"));
+            res.status = st;
+          }
+        }
+        return httplib::Server::HandlerResponse::Handled;
+      }));
+  http_->set_exception_handler(
+      [](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
+        std::string what = "unknown";
+        try {
+          std::rethrow_exception(ep);
+        } catch (const std::exception& e) {
+          what = e.what();
+        } catch (...) {
+        }
+        spdlog::error("internal error handling {} {}: {}", req.method, req.path, what);
+        api::SendError(res, Internal("internal error"));
+      });
   http_->set_logger([](const httplib::Request& req, const httplib::Response& res) {
     ResponseCounter(res.status).Inc();
     spdlog::debug("{} {} -> {}", req.method, req.path, res.status);
@@ -156,24 +180,26 @@ ApiServer::ApiServer(ApiServices services, ApiServerOptions options)
 
 ApiServer::~ApiServer() { Stop(); }
 
-void ApiServer::Add(const std::string& method, const std::string& path, const std::string& summary, bool admin,
-                    Handler handler) {
+void ApiServer::Add(const std::string& method, const std::string& path, const std::string& summary,
+                    bool admin, Handler handler) {
   routes_.push_back(Route{method, path, summary, admin});
   Directory* dir = s_.directory;
-  httplib::Server::Handler h = [handler = std::move(handler), admin, dir](const httplib::Request& req,
-                                                                          httplib::Response& res) {
+  httplib::Server::Handler h = [handler = std::move(handler), admin, dir](
+                                   const httplib::Request& req, httplib::Response& res) {
     auto t0 = std::chrono::steady_clock::now();
     if (admin) {
       std::string token = api::BearerToken(req);
       if (token.empty()) {
         HttpMetrics::Get().auth_failures.Inc();
-        api::SendError(res, Unauthenticated("an admin token is required (Authorization: Bearer kct_...)"));
+        api::SendError(
+            res, Unauthenticated("an admin token is required (Authorization: Bearer kct_...)"));
         return;
       }
       auto actor = dir->AuthenticateAdmin(token);
       if (!actor.ok()) {
         HttpMetrics::Get().auth_failures.Inc();
-        spdlog::warn("admin request {} {} refused: {}", req.method, req.path, actor.status().message());
+        spdlog::warn("admin request {} {} refused: {}", req.method, req.path,
+                     actor.status().message());
         api::SendError(res, Unauthenticated("invalid admin token"));
         return;
       }
@@ -184,11 +210,16 @@ void ApiServer::Add(const std::string& method, const std::string& path, const st
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   };
   std::string pattern = PatternFor(path);
-  if (method == "GET") http_->Get(pattern, h);
-  else if (method == "POST") http_->Post(pattern, h);
-  else if (method == "PUT") http_->Put(pattern, h);
-  else if (method == "PATCH") http_->Patch(pattern, h);
-  else if (method == "DELETE") http_->Delete(pattern, h);
+  if (method == "GET")
+    http_->Get(pattern, h);
+  else if (method == "POST")
+    http_->Post(pattern, h);
+  else if (method == "PUT")
+    http_->Put(pattern, h);
+  else if (method == "PATCH")
+    http_->Patch(pattern, h);
+  else if (method == "DELETE")
+    http_->Delete(pattern, h);
 }
 
 Status ApiServer::Start() {
@@ -206,8 +237,8 @@ Status ApiServer::Start() {
     if (bound_port_ <= 0) return Unavailable("cannot bind HTTP on " + options_.host);
   } else {
     if (!http_->bind_to_port(options_.host, options_.port))
-      return Unavailable("cannot bind HTTP on " + options_.host + ":" + std::to_string(options_.port) +
-                         " (in use?)");
+      return Unavailable("cannot bind HTTP on " + options_.host + ":" +
+                         std::to_string(options_.port) + " (in use?)");
     bound_port_ = options_.port;
   }
   thread_ = std::make_unique<std::thread>([this] { http_->listen_after_bind(); });
@@ -224,25 +255,33 @@ void ApiServer::Stop() {
 
 std::string ApiServer::url() const {
   bool tls = !options_.tls_cert_file.empty();
-  std::string host = options_.host.find(':') != std::string::npos ? "[" + options_.host + "]" : options_.host;
+  std::string host =
+      options_.host.find(':') != std::string::npos ? "[" + options_.host + "]" : options_.host;
   return std::string(tls ? "https://" : "http://") + host + ":" + std::to_string(bound_port_);
 }
 
 void ApiServer::AddSystemRoutes() {
-  Add("GET", "/v1/health", "Liveness and readiness", false, [this](const httplib::Request&, httplib::Response& res) {
-    auto c = s_.directory->counts();
-    api::json j = {{"status", "ok"},
-                   {"store", s_.store->Describe()},
-                   {"roles", options_.roles},
-                   {"directory",
-                    {{"clients", c.clients}, {"groups", c.groups}, {"events", c.events}, {"edges", c.edges}}}};
-    api::SendJson(res, 200, j.dump());
-  });
-  Add("GET", "/metrics", "Prometheus metrics", false, [](const httplib::Request&, httplib::Response& res) {
-    res.set_content(Metrics::Global().Render(), "text/plain; version=0.0.4");
-  });
+  Add("GET", "/v1/health", "Liveness and readiness", false,
+      [this](const httplib::Request&, httplib::Response& res) {
+        auto c = s_.directory->counts();
+        api::json j = {{"status", "ok"},
+                       {"store", s_.store->Describe()},
+                       {"roles", options_.roles},
+                       {"directory",
+                        {{"clients", c.clients},
+                         {"groups", c.groups},
+                         {"events", c.events},
+                         {"edges", c.edges}}}};
+        api::SendJson(res, 200, j.dump());
+      });
+  Add("GET", "/metrics", "Prometheus metrics", false,
+      [](const httplib::Request&, httplib::Response& res) {
+        res.set_content(Metrics::Global().Render(), "text/plain; version=0.0.4");
+      });
   Add("GET", "/v1/openapi.json", "This API as an OpenAPI 3 document", false,
-      [](const httplib::Request&, httplib::Response& res) { api::SendJson(res, 200, kOpenApiJson); });
+      [](const httplib::Request&, httplib::Response& res) {
+        api::SendJson(res, 200, kOpenApiJson);
+      });
 }
 
 }  // namespace keycast

@@ -1,14 +1,12 @@
 // The admin and ticket API over real HTTP on loopback.
-#include "keycast/api_server.h"
-
+#include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
 
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
-
+#include "keycast/api_server.h"
 #include "keycast/crypto.h"
 
 namespace keycast {
@@ -21,15 +19,21 @@ class ApiTest : public ::testing::Test {
   void SetUp() override {
     store_ = std::move(OpenSqliteStore(":memory:")).value();
     sealer_ = std::make_unique<Sealer>(*Sealer::FromKey(crypto::RandomSecret(32)));
-    dir_ = std::move(Directory::Open(store_.get(), sealer_.get(), &SystemClock::Get(), {PasswordCost::kTestOnly})).value();
-    keys_ = std::move(ServiceKeys::Open(store_.get(), sealer_.get(), &SystemClock::Get(), 3600, true)).value();
-    tickets_ = std::make_unique<TicketService>(dir_.get(), keys_.get(), &SystemClock::Get(), TicketServiceOptions{});
+    dir_ = std::move(Directory::Open(store_.get(), sealer_.get(), &SystemClock::Get(),
+                                     {PasswordCost::kTestOnly}))
+               .value();
+    keys_ =
+        std::move(ServiceKeys::Open(store_.get(), sealer_.get(), &SystemClock::Get(), 3600, true))
+            .value();
+    tickets_ = std::make_unique<TicketService>(dir_.get(), keys_.get(), &SystemClock::Get(),
+                                               TicketServiceOptions{});
     token_ = dir_->CreateAdminToken(Actor{"bootstrap"}, "test")->Encode();
     ApiServerOptions o;
     o.port = 0;
     o.threads = 4;
     o.default_key_servers = {*Endpoint::Parse("127.0.0.1:7400")};
-    server_ = std::make_unique<ApiServer>(ApiServices{dir_.get(), tickets_.get(), keys_.get(), store_.get(), nullptr}, o);
+    server_ = std::make_unique<ApiServer>(
+        ApiServices{dir_.get(), tickets_.get(), keys_.get(), store_.get(), nullptr}, o);
     ASSERT_TRUE(server_->Start().ok());
     cli_ = std::make_unique<httplib::Client>("127.0.0.1", server_->port());
     cli_->set_read_timeout(30, 0);
@@ -40,17 +44,21 @@ class ApiTest : public ::testing::Test {
     return {{"Authorization", "Bearer " + (tok.empty() ? token_ : tok)}};
   }
   // Returns status and parsed body (null if none).
-  std::pair<int, json> Call(const std::string& method, const std::string& path, const std::string& body = "",
-                            const httplib::Headers& h = {}) {
+  std::pair<int, json> Call(const std::string& method, const std::string& path,
+                            const std::string& body = "", const httplib::Headers& h = {}) {
     httplib::Headers hh = h.empty() ? Auth() : h;
     // A client per call: httplib::Client is not safe for concurrent requests.
     httplib::Client cli("127.0.0.1", server_->port());
     cli.set_read_timeout(30, 0);
     httplib::Result r{nullptr, httplib::Error::Unknown};
-    if (method == "GET") r = cli.Get(path.c_str(), hh);
-    else if (method == "POST") r = cli.Post(path.c_str(), hh, body, "application/json");
-    else if (method == "PATCH") r = cli.Patch(path.c_str(), hh, body, "application/json");
-    else if (method == "DELETE") r = cli.Delete(path.c_str(), hh);
+    if (method == "GET")
+      r = cli.Get(path.c_str(), hh);
+    else if (method == "POST")
+      r = cli.Post(path.c_str(), hh, body, "application/json");
+    else if (method == "PATCH")
+      r = cli.Patch(path.c_str(), hh, body, "application/json");
+    else if (method == "DELETE")
+      r = cli.Delete(path.c_str(), hh);
     EXPECT_TRUE(r) << method << " " << path << " transport error";
     if (!r) return {0, nullptr};
     json j = r->body.empty() ? json(nullptr) : json::parse(r->body, nullptr, false);
@@ -67,9 +75,11 @@ class ApiTest : public ::testing::Test {
     Ok("POST", "/v1/groups", R"({"name":"leaf","parents":["root"]})", 201);
     Ok("POST", "/v1/clients", R"({"name":"alice","password":"correct horse battery"})", 201);
     Ok("POST", "/v1/memberships", R"({"client":"alice","group":"leaf"})", 201);
-    Ok("POST", "/v1/events", R"({"name":"news","title":"News","group_address":"239.1.1.1","port":5004,
+    Ok("POST", "/v1/events",
+       R"({"name":"news","title":"News","group_address":"239.1.1.1","port":5004,
         "schedule":{"start":"2030-01-01T10:00:00Z","duration":"PT1H","rrule":"FREQ=DAILY"},
-        "interval_seconds":30,"clear_intervals":1})", 201);
+        "interval_seconds":30,"clear_intervals":1})",
+       201);
     Ok("POST", "/v1/assignments", R"({"event":"news","group":"root"})", 201);
   }
 
@@ -87,7 +97,9 @@ TEST_F(ApiTest, AdminRoutesNeedAValidToken) {
   auto [st, j] = Call("GET", "/v1/clients", "", {{"X-None", "1"}});
   EXPECT_EQ(st, 401);
   EXPECT_EQ(j["error"]["code"], "unauthenticated");
-  EXPECT_EQ(Call("GET", "/v1/clients", "", Auth("kct_0011223344556677_" + std::string(64, 'a'))).first, 401);
+  EXPECT_EQ(
+      Call("GET", "/v1/clients", "", Auth("kct_0011223344556677_" + std::string(64, 'a'))).first,
+      401);
   EXPECT_EQ(Call("GET", "/v1/clients", "", Auth("garbage")).first, 401);
   // A client API key is not an admin token.
   Ok("POST", "/v1/clients", R"({"name":"robot"})", 201);
@@ -140,7 +152,8 @@ TEST_F(ApiTest, CrudOverHttp) {
 }
 
 TEST_F(ApiTest, PaginationByName) {
-  for (int i = 0; i < 5; ++i) Ok("POST", "/v1/groups", R"({"name":"g)" + std::to_string(i) + R"("})", 201);
+  for (int i = 0; i < 5; ++i)
+    Ok("POST", "/v1/groups", R"({"name":"g)" + std::to_string(i) + R"("})", 201);
   auto [st, p1] = Call("GET", "/v1/groups?limit=2");
   ASSERT_EQ(st, 200);
   ASSERT_EQ(p1["groups"].size(), 2u);
@@ -172,32 +185,44 @@ TEST_F(ApiTest, BadInputGetsA4xxAndWritesNothing) {
   std::vector<Case> cases = {
       {"POST", "/v1/groups", R"({"name":)", 400, "malformed JSON"},
       {"POST", "/v1/groups", R"([1,2])", 400, "JSON object"},
-      {"POST", "/v1/groups", R"({"name":"x","n":1e999999})", 400, "malformed JSON"},  // found by json_fuzz
+      {"POST", "/v1/groups", R"({"name":"x","n":1e999999})", 400,
+       "malformed JSON"},  // found by json_fuzz
       {"POST", "/v1/groups", R"({"name":"x","colour":"red"})", 400, "unknown field 'colour'"},
       {"POST", "/v1/groups", R"({"name":5})", 400, "expected a string"},
-      {"POST", "/v1/groups", R"({"name":")" + std::string(65, 'a') + R"("})", 400, "longer than 64"},
+      {"POST", "/v1/groups", R"({"name":")" + std::string(65, 'a') + R"("})", 400,
+       "longer than 64"},
       {"POST", "/v1/groups", R"({"name":"bad name"})", 400, "letters, digits"},
       {"POST", "/v1/groups", R"({"name":"x","parents":["ghost"]})", 404, "ghost"},
-      {"POST", "/v1/groups", R"({"a":)" + std::string(20, '[') + std::string(20, ']') + "}", 400, "nested"},
+      {"POST", "/v1/groups", R"({"a":)" + std::string(20, '[') + std::string(20, ']') + "}", 400,
+       "nested"},
       {"POST", "/v1/clients", R"({"name":"bob","enabled":"yes"})", 400, "true or false"},
       {"POST", "/v1/clients", R"({"name":"bob","password":"short"})", 400, "at least 8"},
       {"POST", "/v1/events", R"({"name":"e","title":"t","group_address":"10.0.0.1","port":1,
-         "schedule":{"start":"2030-01-01T00:00:00Z","duration":"PT1H"}})", 400, "not a multicast address"},
+         "schedule":{"start":"2030-01-01T00:00:00Z","duration":"PT1H"}})",
+       400, "not a multicast address"},
       {"POST", "/v1/events", R"({"name":"e","title":"t","group_address":"239.999.0.1","port":1,
-         "schedule":{"start":"2030-01-01T00:00:00Z","duration":"PT1H"}})", 400, "not an IPv4 or IPv6"},
+         "schedule":{"start":"2030-01-01T00:00:00Z","duration":"PT1H"}})",
+       400, "not an IPv4 or IPv6"},
       {"POST", "/v1/events", R"({"name":"e","title":"t","group_address":"239.1.1.1","port":70000,
-         "schedule":{"start":"2030-01-01T00:00:00Z","duration":"PT1H"}})", 400, "'port'"},
+         "schedule":{"start":"2030-01-01T00:00:00Z","duration":"PT1H"}})",
+       400, "'port'"},
       {"POST", "/v1/events", R"({"name":"e","title":"t","group_address":"239.1.1.1","port":1,
-         "schedule":{"start":"2030-02-30T00:00:00Z","duration":"PT1H"}})", 400, "schedule.start"},
+         "schedule":{"start":"2030-02-30T00:00:00Z","duration":"PT1H"}})",
+       400, "schedule.start"},
       {"POST", "/v1/events", R"({"name":"e","title":"t","group_address":"239.1.1.1","port":1,
-         "schedule":{"start":"2030-01-01T00:00:00Z","duration":"PT1H","rrule":"FREQ=HOURLY"}})", 400, "schedule.rrule"},
+         "schedule":{"start":"2030-01-01T00:00:00Z","duration":"PT1H","rrule":"FREQ=HOURLY"}})",
+       400, "schedule.rrule"},
       {"POST", "/v1/events", R"({"name":"e","title":"t","group_address":"239.1.1.1","port":1,
-         "schedule":{"start":"2030-01-01T00:00:00Z","duration":"PT1H"},"key_servers":["nohost"]})", 400, "host:port"},
+         "schedule":{"start":"2030-01-01T00:00:00Z","duration":"PT1H"},"key_servers":["nohost"]})",
+       400, "host:port"},
       {"POST", "/v1/events", R"({"name":"e","title":"t","group_address":"239.1.1.1","port":1,
-         "schedule":{"start":"2030-01-01T00:00:00Z","duration":"PT1H"},"sender":"ghost"})", 404, "ghost"},
-      {"POST", "/v1/events", R"({"name":"e","title":"t","group_address":"239.1.1.1","port":1})", 400, "schedule"},
+         "schedule":{"start":"2030-01-01T00:00:00Z","duration":"PT1H"},"sender":"ghost"})",
+       404, "ghost"},
+      {"POST", "/v1/events", R"({"name":"e","title":"t","group_address":"239.1.1.1","port":1})",
+       400, "schedule"},
       {"POST", "/v1/memberships", R"({"client":"alice","group":"ghost"})", 404, "ghost"},
-      {"POST", "/v1/memberships", R"({"client":"alice","group":"root","role":"king"})", 400, "sender or receiver"},
+      {"POST", "/v1/memberships", R"({"client":"alice","group":"root","role":"king"})", 400,
+       "sender or receiver"},
       {"POST", "/v1/assignments", R"({"event":"ghost","group":"root"})", 404, "ghost"},
       {"POST", "/v1/edges", R"({"parent":"root"})", 400, "'child'"},
       {"DELETE", "/v1/edges/root/ghost", "", 404, "does not exist"},
@@ -239,25 +264,31 @@ TEST_F(ApiTest, TicketByApiKeyAndPassword) {
   Bytes pk;
   ASSERT_TRUE(Base64Decode(pub["keys"][0]["public_key"].get<std::string>(), &pk));
   auto vk = crypto::VerifyKey::FromBytes(pk);
-  auto parsed = VerifyTicket(ticket, [&](KeyVersion) { return &*vk; }, SystemClock::Get().NowSeconds(), 5);
+  auto parsed = VerifyTicket(
+      ticket, [&](KeyVersion) { return &*vk; }, SystemClock::Get().NowSeconds(), 5);
   ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
   EXPECT_EQ(parsed->events.size(), 1u);
   // Password login.
-  auto [pst, pt] = Call("POST", "/v1/tickets", R"({"client":"alice","password":"correct horse battery"})",
-                        {{"X-None", "1"}});
+  auto [pst, pt] =
+      Call("POST", "/v1/tickets", R"({"client":"alice","password":"correct horse battery"})",
+           {{"X-None", "1"}});
   EXPECT_EQ(pst, 200);
   // Wrong password, unknown client and revoked key all look the same.
-  auto [wst, wj] = Call("POST", "/v1/tickets", R"({"client":"alice","password":"wrong password!"})", {{"X-None", "1"}});
+  auto [wst, wj] = Call("POST", "/v1/tickets", R"({"client":"alice","password":"wrong password!"})",
+                        {{"X-None", "1"}});
   EXPECT_EQ(wst, 401);
   EXPECT_EQ(wj["error"]["message"], "authentication failed");
-  auto [ust, uj] = Call("POST", "/v1/tickets", R"({"client":"mallory","password":"whatever123"})", {{"X-None", "1"}});
+  auto [ust, uj] = Call("POST", "/v1/tickets", R"({"client":"mallory","password":"whatever123"})",
+                        {{"X-None", "1"}});
   EXPECT_EQ(ust, 401);
   EXPECT_EQ(uj["error"]["message"], "authentication failed");
   Ok("DELETE", "/v1/clients/alice/api-keys/" + key["id"].get<std::string>(), "", 204);
   EXPECT_EQ(Call("POST", "/v1/tickets", "", Auth(api_key)).first, 401);
   // Disabled client.
   Ok("PATCH", "/v1/clients/alice", R"({"enabled":false})", 200);
-  EXPECT_EQ(Call("POST", "/v1/tickets", R"({"client":"alice","password":"correct horse battery"})", {{"X-None", "1"}}).first,
+  EXPECT_EQ(Call("POST", "/v1/tickets", R"({"client":"alice","password":"correct horse battery"})",
+                 {{"X-None", "1"}})
+                .first,
             401);
 }
 
@@ -267,17 +298,20 @@ TEST_F(ApiTest, WatchReturnsAFreshTicketWhenEventsChange) {
   std::string api_key = key["api_key"];
   auto [st, t] = Call("POST", "/v1/tickets", "", Auth(api_key));
   std::string digest = t["grant_digest"];
-  auto [st204, none] = Call("POST", "/v1/tickets/watch", R"({"digest":")" + digest + R"(","timeout_seconds":1})",
-                            Auth(api_key));
+  auto [st204, none] = Call("POST", "/v1/tickets/watch",
+                            R"({"digest":")" + digest + R"(","timeout_seconds":1})", Auth(api_key));
   EXPECT_EQ(st204, 204);
   std::thread changer([&] {
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    Ok("POST", "/v1/events", R"({"name":"late","title":"Late","group_address":"239.1.1.2","port":5004,
-        "schedule":{"start":"2030-01-01T10:00:00Z","duration":3600}})", 201);
+    Ok("POST", "/v1/events",
+       R"({"name":"late","title":"Late","group_address":"239.1.1.2","port":5004,
+        "schedule":{"start":"2030-01-01T10:00:00Z","duration":3600}})",
+       201);
     Ok("POST", "/v1/assignments", R"({"event":"late","group":"leaf"})", 201);
   });
-  auto [st200, fresh] = Call("POST", "/v1/tickets/watch", R"({"digest":")" + digest + R"(","timeout_seconds":20})",
-                             Auth(api_key));
+  auto [st200, fresh] =
+      Call("POST", "/v1/tickets/watch", R"({"digest":")" + digest + R"(","timeout_seconds":20})",
+           Auth(api_key));
   changer.join();
   ASSERT_EQ(st200, 200);
   EXPECT_NE(fresh["grant_digest"], digest);
@@ -324,14 +358,18 @@ namespace {
 TEST(ApiTls, ServesHttpsAndRefusesPlainHttpOffLoopback) {
   std::string dir = ::testing::TempDir() + "/tls-" + std::to_string(::getpid());
   std::system(("mkdir -p " + dir).c_str());
-  std::string cmd = "openssl req -x509 -newkey ed25519 -nodes -days 1 -subj /CN=localhost "
-                    "-addext subjectAltName=IP:127.0.0.1 -keyout " + dir + "/key.pem -out " + dir +
-                    "/cert.pem 2>/dev/null";
+  std::string cmd =
+      "openssl req -x509 -newkey ed25519 -nodes -days 1 -subj /CN=localhost "
+      "-addext subjectAltName=IP:127.0.0.1 -keyout " +
+      dir + "/key.pem -out " + dir + "/cert.pem 2>/dev/null";
   ASSERT_EQ(std::system(cmd.c_str()), 0);
   auto store = std::move(OpenSqliteStore(":memory:")).value();
   Sealer sealer = *Sealer::FromKey(crypto::RandomSecret(32));
-  auto dir_ = std::move(Directory::Open(store.get(), &sealer, &SystemClock::Get(), {PasswordCost::kTestOnly})).value();
-  auto keys = std::move(ServiceKeys::Open(store.get(), &sealer, &SystemClock::Get(), 3600, true)).value();
+  auto dir_ = std::move(Directory::Open(store.get(), &sealer, &SystemClock::Get(),
+                                        {PasswordCost::kTestOnly}))
+                  .value();
+  auto keys =
+      std::move(ServiceKeys::Open(store.get(), &sealer, &SystemClock::Get(), 3600, true)).value();
   TicketService tickets(dir_.get(), keys.get(), &SystemClock::Get(), {});
   ApiServices s{dir_.get(), &tickets, keys.get(), store.get(), nullptr};
   ApiServerOptions o;

@@ -62,8 +62,10 @@ Result<EventPatch> ParseEvent(const json& body, bool create) {
   p.sender = r.Str("sender", limits::kMaxNameLength, false);
   if (auto ga = r.Str("group_address", 64, create)) {
     auto a = IpAddress::Parse(*ga);
-    if (!a) r.Fail("group_address", "'" + *ga + "' is not an IPv4 or IPv6 address");
-    else p.group_address = *a;
+    if (!a)
+      r.Fail("group_address", "'" + *ga + "' is not an IPv4 or IPv6 address");
+    else
+      p.group_address = *a;
   }
   if (auto port = r.Int("port", 1, 65535, create)) p.port = static_cast<uint16_t>(*port);
   if (auto sa = r.Str("source_address", 64, false)) {
@@ -71,22 +73,28 @@ Result<EventPatch> ParseEvent(const json& body, bool create) {
       p.source_address = IpAddress();
     } else {
       auto a = IpAddress::Parse(*sa);
-      if (!a) r.Fail("source_address", "'" + *sa + "' is not an IPv4 or IPv6 address");
-      else p.source_address = *a;
+      if (!a)
+        r.Fail("source_address", "'" + *sa + "' is not an IPv4 or IPv6 address");
+      else
+        p.source_address = *a;
     }
   }
   if (const json* sch = r.Raw("schedule", create)) {
     auto s = api::ParseSchedule(*sch);
-    if (!s.ok()) r.Fail(s.status());
-    else p.schedule = *s;
+    if (!s.ok())
+      r.Fail(s.status());
+    else
+      p.schedule = *s;
   }
-  if (auto v = r.Int("interval_seconds", limits::kMinIntervalSeconds, limits::kMaxIntervalSeconds, false))
+  if (auto v = r.Int("interval_seconds", limits::kMinIntervalSeconds, limits::kMaxIntervalSeconds,
+                     false))
     p.interval_seconds = static_cast<uint32_t>(*v);
   if (auto v = r.Int("initial_keying_seconds", 0, limits::kMaxInitialKeyingSeconds, false))
     p.initial_keying_seconds = static_cast<uint32_t>(*v);
   if (auto v = r.Int("clear_intervals", 0, limits::kMaxClearIntervals, false))
     p.clear_intervals = static_cast<uint16_t>(*v);
-  if (auto ks = r.StrList("key_servers", limits::kMaxKeyServersPerEvent, limits::kMaxHostLength + 8, false)) {
+  if (auto ks = r.StrList("key_servers", limits::kMaxKeyServersPerEvent, limits::kMaxHostLength + 8,
+                          false)) {
     std::vector<Endpoint> eps;
     for (const auto& s : *ks) {
       auto ep = Endpoint::Parse(s);
@@ -100,13 +108,17 @@ Result<EventPatch> ParseEvent(const json& body, bool create) {
   }
   if (auto alg = r.Str("algorithm", 32, false)) {
     crypto::AeadAlgorithm a;
-    if (!crypto::ParseAeadName(*alg, &a)) r.Fail("algorithm", "use aes-256-gcm or chacha20-poly1305");
-    else p.algorithm = a;
+    if (!crypto::ParseAeadName(*alg, &a))
+      r.Fail("algorithm", "use aes-256-gcm or chacha20-poly1305");
+    else
+      p.algorithm = a;
   }
   if (auto d = r.Str("delivery", 16, false)) {
     KeyDelivery kd;
-    if (!ParseKeyDelivery(*d, &kd)) r.Fail("delivery", "use pull, push or both");
-    else p.delivery = kd;
+    if (!ParseKeyDelivery(*d, &kd))
+      r.Fail("delivery", "use pull, push or both");
+    else
+      p.delivery = kd;
   }
   KC_RETURN_IF_ERROR(r.Finish());
   return p;
@@ -114,8 +126,8 @@ Result<EventPatch> ParseEvent(const json& body, bool create) {
 
 // Answers a page of a name-ordered listing: {"<key>": [...], "next": name|null}.
 template <typename ListFn, typename ToJson, typename NameOf>
-void SendPage(const httplib::Request& req, httplib::Response& res, const char* key, ListFn list, ToJson to_json,
-              NameOf name_of) {
+void SendPage(const httplib::Request& req, httplib::Response& res, const char* key, ListFn list,
+              ToJson to_json, NameOf name_of) {
   std::string after;
   size_t limit;
   Status st = Page(req, &after, &limit);
@@ -123,7 +135,8 @@ void SendPage(const httplib::Request& req, httplib::Response& res, const char* k
   auto items = list(after, limit);
   json arr = json::array();
   for (auto& item : items) arr.push_back(to_json(item));
-  json j = {{key, arr}, {"next", items.size() == limit ? json(name_of(items.back())) : json(nullptr)}};
+  json j = {{key, arr},
+            {"next", items.size() == limit ? json(name_of(items.back())) : json(nullptr)}};
   api::SendJson(res, 200, j.dump());
 }
 
@@ -152,58 +165,67 @@ void ApiServer::AddDirectoryRoutes() {
   auto actor = [] { return CurrentActor(); };
 
   // ---- clients
-  Add("POST", "/v1/clients", "Create a client", true, [=](const httplib::Request& req, httplib::Response& res) {
-    auto body = Body(req, res);
-    if (!body) return;
-    ObjectReader r(*body);
-    ClientSpec spec;
-    auto name = r.Str("name", limits::kMaxNameLength, true);
-    spec.description = r.Str("description", 1024, false).value_or("");
-    spec.password = r.Str("password", limits::kMaxPasswordLength, false);
-    spec.enabled = r.Bool("enabled", false).value_or(true);
-    Status st = r.Finish();
-    if (!st.ok()) return api::SendError(res, st);
-    spec.name = *name;
-    auto c = dir->CreateClient(actor(), spec);
-    if (!c.ok()) return api::SendError(res, c.status());
-    api::SendJson(res, 201, api::ClientJson(*c).dump());
-  });
-  Add("GET", "/v1/clients", "List clients", true, [=](const httplib::Request& req, httplib::Response& res) {
-    SendPage(req, res, "clients", [&](auto& a, size_t n) { return dir->ListClients(a, n); }, api::ClientJson,
-             [](const ClientView& v) { return v.client.name; });
-  });
-  Add("GET", "/v1/clients/{name}", "Read a client", true, [=](const httplib::Request& req, httplib::Response& res) {
-    auto c = dir->GetClient(req.matches[1]);
-    if (!c.ok()) return api::SendError(res, c.status());
-    api::SendJson(res, 200, api::ClientJson(*c).dump());
-  });
-  Add("PATCH", "/v1/clients/{name}", "Modify a client", true, [=](const httplib::Request& req, httplib::Response& res) {
-    auto body = Body(req, res);
-    if (!body) return;
-    ObjectReader r(*body);
-    ClientPatch p;
-    p.name = r.Str("name", limits::kMaxNameLength, false);
-    p.description = r.Str("description", 1024, false);
-    p.password = r.Str("password", limits::kMaxPasswordLength, false);
-    p.enabled = r.Bool("enabled", false);
-    Status st = r.Finish();
-    if (!st.ok()) return api::SendError(res, st);
-    auto c = dir->UpdateClient(actor(), req.matches[1], p);
-    if (!c.ok()) return api::SendError(res, c.status());
-    api::SendJson(res, 200, api::ClientJson(*c).dump());
-  });
-  Add("DELETE", "/v1/clients/{name}", "Delete a client", true, [=](const httplib::Request& req, httplib::Response& res) {
-    Answer(res, dir->DeleteClient(actor(), req.matches[1]));
-  });
+  Add("POST", "/v1/clients", "Create a client", true,
+      [=](const httplib::Request& req, httplib::Response& res) {
+        auto body = Body(req, res);
+        if (!body) return;
+        ObjectReader r(*body);
+        ClientSpec spec;
+        auto name = r.Str("name", limits::kMaxNameLength, true);
+        spec.description = r.Str("description", 1024, false).value_or("");
+        spec.password = r.Str("password", limits::kMaxPasswordLength, false);
+        spec.enabled = r.Bool("enabled", false).value_or(true);
+        Status st = r.Finish();
+        if (!st.ok()) return api::SendError(res, st);
+        spec.name = *name;
+        auto c = dir->CreateClient(actor(), spec);
+        if (!c.ok()) return api::SendError(res, c.status());
+        api::SendJson(res, 201, api::ClientJson(*c).dump());
+      });
+  Add("GET", "/v1/clients", "List clients", true,
+      [=](const httplib::Request& req, httplib::Response& res) {
+        SendPage(
+            req, res, "clients", [&](auto& a, size_t n) { return dir->ListClients(a, n); },
+            api::ClientJson, [](const ClientView& v) { return v.client.name; });
+      });
+  Add("GET", "/v1/clients/{name}", "Read a client", true,
+      [=](const httplib::Request& req, httplib::Response& res) {
+        auto c = dir->GetClient(req.matches[1]);
+        if (!c.ok()) return api::SendError(res, c.status());
+        api::SendJson(res, 200, api::ClientJson(*c).dump());
+      });
+  Add("PATCH", "/v1/clients/{name}", "Modify a client", true,
+      [=](const httplib::Request& req, httplib::Response& res) {
+        auto body = Body(req, res);
+        if (!body) return;
+        ObjectReader r(*body);
+        ClientPatch p;
+        p.name = r.Str("name", limits::kMaxNameLength, false);
+        p.description = r.Str("description", 1024, false);
+        p.password = r.Str("password", limits::kMaxPasswordLength, false);
+        p.enabled = r.Bool("enabled", false);
+        Status st = r.Finish();
+        if (!st.ok()) return api::SendError(res, st);
+        auto c = dir->UpdateClient(actor(), req.matches[1], p);
+        if (!c.ok()) return api::SendError(res, c.status());
+        api::SendJson(res, 200, api::ClientJson(*c).dump());
+      });
+  Add("DELETE", "/v1/clients/{name}", "Delete a client", true,
+      [=](const httplib::Request& req, httplib::Response& res) {
+        Answer(res, dir->DeleteClient(actor(), req.matches[1]));
+      });
   Add("GET", "/v1/clients/{name}/events", "The client's event summary over the group DAG", true,
       [=](const httplib::Request& req, httplib::Response& res) {
         auto id = dir->FindClient(req.matches[1]);
-        if (!id) return api::SendError(res, NotFound("client '" + std::string(req.matches[1]) + "' does not exist"));
+        if (!id)
+          return api::SendError(
+              res, NotFound("client '" + std::string(req.matches[1]) + "' does not exist"));
         auto s = dir->Summarize(*id);
         if (!s.ok()) return api::SendError(res, s.status());
         json events = json::array();
         for (auto& e : s->events)
-          events.push_back({{"name", e.event->name}, {"title", e.event->title}, {"role", RoleName(e.role)}});
+          events.push_back(
+              {{"name", e.event->name}, {"title", e.event->title}, {"role", RoleName(e.role)}});
         api::SendJson(res, 200, json({{"client", s->client_name}, {"events", events}}).dump());
       });
 
@@ -223,10 +245,13 @@ void ApiServer::AddDirectoryRoutes() {
   Add("GET", "/v1/clients/{name}/api-keys", "List a client's API keys", true,
       [=](const httplib::Request& req, httplib::Response& res) {
         if (!dir->FindClient(req.matches[1]))
-          return api::SendError(res, NotFound("client '" + std::string(req.matches[1]) + "' does not exist"));
+          return api::SendError(
+              res, NotFound("client '" + std::string(req.matches[1]) + "' does not exist"));
         json items = json::array();
         for (auto& k : dir->ListApiKeys(req.matches[1]))
-          items.push_back({{"id", k.id}, {"description", k.description}, {"created_at", FormatRfc3339(k.created_at)},
+          items.push_back({{"id", k.id},
+                           {"description", k.description},
+                           {"created_at", FormatRfc3339(k.created_at)},
                            {"revoked", k.revoked_at != 0}});
         api::SendJson(res, 200, json({{"api_keys", items}}).dump());
       });
@@ -236,52 +261,60 @@ void ApiServer::AddDirectoryRoutes() {
       });
 
   // ---- groups
-  Add("POST", "/v1/groups", "Create a group", true, [=](const httplib::Request& req, httplib::Response& res) {
-    auto body = Body(req, res);
-    if (!body) return;
-    ObjectReader r(*body);
-    GroupSpec spec;
-    auto name = r.Str("name", limits::kMaxNameLength, true);
-    spec.description = r.Str("description", 1024, false).value_or("");
-    auto parents = r.StrList("parents", 64, limits::kMaxNameLength, false);
-    Status st = r.Finish();
-    if (!st.ok()) return api::SendError(res, st);
-    spec.name = *name;
-    // Check the parents before creating anything, so a bad parent writes nothing.
-    for (const auto& p : parents.value_or(std::vector<std::string>{}))
-      if (!dir->GetGroup(p).ok()) return api::SendError(res, NotFound("parent group '" + p + "' does not exist"));
-    auto g = dir->CreateGroup(actor(), spec);
-    if (!g.ok()) return api::SendError(res, g.status());
-    for (const auto& p : parents.value_or(std::vector<std::string>{})) {
-      Status e = dir->AddEdge(actor(), p, spec.name);
-      if (!e.ok()) return api::SendError(res, e);
-    }
-    api::SendJson(res, 201, api::GroupJson(*dir->GetGroup(spec.name)).dump());
-  });
-  Add("GET", "/v1/groups", "List groups", true, [=](const httplib::Request& req, httplib::Response& res) {
-    SendPage(req, res, "groups", [&](auto& a, size_t n) { return dir->ListGroups(a, n); }, api::GroupJson,
-             [](const GroupView& v) { return v.group.name; });
-  });
-  Add("GET", "/v1/groups/{name}", "Read a group", true, [=](const httplib::Request& req, httplib::Response& res) {
-    auto g = dir->GetGroup(req.matches[1]);
-    if (!g.ok()) return api::SendError(res, g.status());
-    api::SendJson(res, 200, api::GroupJson(*g).dump());
-  });
-  Add("PATCH", "/v1/groups/{name}", "Modify a group", true, [=](const httplib::Request& req, httplib::Response& res) {
-    auto body = Body(req, res);
-    if (!body) return;
-    ObjectReader r(*body);
-    GroupPatch p;
-    p.name = r.Str("name", limits::kMaxNameLength, false);
-    p.description = r.Str("description", 1024, false);
-    Status st = r.Finish();
-    if (!st.ok()) return api::SendError(res, st);
-    auto g = dir->UpdateGroup(actor(), req.matches[1], p);
-    if (!g.ok()) return api::SendError(res, g.status());
-    api::SendJson(res, 200, api::GroupJson(*g).dump());
-  });
-  Add("DELETE", "/v1/groups/{name}", "Delete a group (and its edges, memberships, assignments)", true,
-      [=](const httplib::Request& req, httplib::Response& res) { Answer(res, dir->DeleteGroup(actor(), req.matches[1])); });
+  Add("POST", "/v1/groups", "Create a group", true,
+      [=](const httplib::Request& req, httplib::Response& res) {
+        auto body = Body(req, res);
+        if (!body) return;
+        ObjectReader r(*body);
+        GroupSpec spec;
+        auto name = r.Str("name", limits::kMaxNameLength, true);
+        spec.description = r.Str("description", 1024, false).value_or("");
+        auto parents = r.StrList("parents", 64, limits::kMaxNameLength, false);
+        Status st = r.Finish();
+        if (!st.ok()) return api::SendError(res, st);
+        spec.name = *name;
+        // Check the parents before creating anything, so a bad parent writes nothing.
+        for (const auto& p : parents.value_or(std::vector<std::string>{}))
+          if (!dir->GetGroup(p).ok())
+            return api::SendError(res, NotFound("parent group '" + p + "' does not exist"));
+        auto g = dir->CreateGroup(actor(), spec);
+        if (!g.ok()) return api::SendError(res, g.status());
+        for (const auto& p : parents.value_or(std::vector<std::string>{})) {
+          Status e = dir->AddEdge(actor(), p, spec.name);
+          if (!e.ok()) return api::SendError(res, e);
+        }
+        api::SendJson(res, 201, api::GroupJson(*dir->GetGroup(spec.name)).dump());
+      });
+  Add("GET", "/v1/groups", "List groups", true,
+      [=](const httplib::Request& req, httplib::Response& res) {
+        SendPage(
+            req, res, "groups", [&](auto& a, size_t n) { return dir->ListGroups(a, n); },
+            api::GroupJson, [](const GroupView& v) { return v.group.name; });
+      });
+  Add("GET", "/v1/groups/{name}", "Read a group", true,
+      [=](const httplib::Request& req, httplib::Response& res) {
+        auto g = dir->GetGroup(req.matches[1]);
+        if (!g.ok()) return api::SendError(res, g.status());
+        api::SendJson(res, 200, api::GroupJson(*g).dump());
+      });
+  Add("PATCH", "/v1/groups/{name}", "Modify a group", true,
+      [=](const httplib::Request& req, httplib::Response& res) {
+        auto body = Body(req, res);
+        if (!body) return;
+        ObjectReader r(*body);
+        GroupPatch p;
+        p.name = r.Str("name", limits::kMaxNameLength, false);
+        p.description = r.Str("description", 1024, false);
+        Status st = r.Finish();
+        if (!st.ok()) return api::SendError(res, st);
+        auto g = dir->UpdateGroup(actor(), req.matches[1], p);
+        if (!g.ok()) return api::SendError(res, g.status());
+        api::SendJson(res, 200, api::GroupJson(*g).dump());
+      });
+  Add("DELETE", "/v1/groups/{name}", "Delete a group (and its edges, memberships, assignments)",
+      true, [=](const httplib::Request& req, httplib::Response& res) {
+        Answer(res, dir->DeleteGroup(actor(), req.matches[1]));
+      });
 
   // ---- edges
   Add("POST", "/v1/edges", "Add a parent -> child edge (refused if it closes a cycle)", true,
@@ -307,35 +340,42 @@ void ApiServer::AddDirectoryRoutes() {
       });
 
   // ---- events
-  Add("POST", "/v1/events", "Create an event", true, [=, this](const httplib::Request& req, httplib::Response& res) {
-    auto body = Body(req, res);
-    if (!body) return;
-    auto p = ParseEvent(*body, true);
-    if (!p.ok()) return api::SendError(res, p.status());
-    auto e = dir->CreateEvent(actor(), ToSpec(*p, options_.default_key_servers));
-    if (!e.ok()) return api::SendError(res, e.status());
-    api::SendJson(res, 201, api::EventJson(*e).dump());
-  });
-  Add("GET", "/v1/events", "List events", true, [=](const httplib::Request& req, httplib::Response& res) {
-    SendPage(req, res, "events", [&](auto& a, size_t n) { return dir->ListEvents(a, n); }, api::EventJson,
-             [](const EventView& v) { return v.event->name; });
-  });
-  Add("GET", "/v1/events/{name}", "Read an event", true, [=](const httplib::Request& req, httplib::Response& res) {
-    auto e = dir->GetEvent(req.matches[1]);
-    if (!e.ok()) return api::SendError(res, e.status());
-    api::SendJson(res, 200, api::EventJson(*e).dump());
-  });
-  Add("PATCH", "/v1/events/{name}", "Modify an event", true, [=](const httplib::Request& req, httplib::Response& res) {
-    auto body = Body(req, res);
-    if (!body) return;
-    auto p = ParseEvent(*body, false);
-    if (!p.ok()) return api::SendError(res, p.status());
-    auto e = dir->UpdateEvent(actor(), req.matches[1], *p);
-    if (!e.ok()) return api::SendError(res, e.status());
-    api::SendJson(res, 200, api::EventJson(*e).dump());
-  });
+  Add("POST", "/v1/events", "Create an event", true,
+      [=, this](const httplib::Request& req, httplib::Response& res) {
+        auto body = Body(req, res);
+        if (!body) return;
+        auto p = ParseEvent(*body, true);
+        if (!p.ok()) return api::SendError(res, p.status());
+        auto e = dir->CreateEvent(actor(), ToSpec(*p, options_.default_key_servers));
+        if (!e.ok()) return api::SendError(res, e.status());
+        api::SendJson(res, 201, api::EventJson(*e).dump());
+      });
+  Add("GET", "/v1/events", "List events", true,
+      [=](const httplib::Request& req, httplib::Response& res) {
+        SendPage(
+            req, res, "events", [&](auto& a, size_t n) { return dir->ListEvents(a, n); },
+            api::EventJson, [](const EventView& v) { return v.event->name; });
+      });
+  Add("GET", "/v1/events/{name}", "Read an event", true,
+      [=](const httplib::Request& req, httplib::Response& res) {
+        auto e = dir->GetEvent(req.matches[1]);
+        if (!e.ok()) return api::SendError(res, e.status());
+        api::SendJson(res, 200, api::EventJson(*e).dump());
+      });
+  Add("PATCH", "/v1/events/{name}", "Modify an event", true,
+      [=](const httplib::Request& req, httplib::Response& res) {
+        auto body = Body(req, res);
+        if (!body) return;
+        auto p = ParseEvent(*body, false);
+        if (!p.ok()) return api::SendError(res, p.status());
+        auto e = dir->UpdateEvent(actor(), req.matches[1], *p);
+        if (!e.ok()) return api::SendError(res, e.status());
+        api::SendJson(res, 200, api::EventJson(*e).dump());
+      });
   Add("DELETE", "/v1/events/{name}", "Delete an event (key delivery stops)", true,
-      [=](const httplib::Request& req, httplib::Response& res) { Answer(res, dir->DeleteEvent(actor(), req.matches[1])); });
+      [=](const httplib::Request& req, httplib::Response& res) {
+        Answer(res, dir->DeleteEvent(actor(), req.matches[1]));
+      });
 
   // ---- memberships
   Add("POST", "/v1/memberships", "Make a client a member of a group, as sender or receiver", true,
@@ -351,12 +391,15 @@ void ApiServer::AddDirectoryRoutes() {
         Status st = r.Finish();
         if (!st.ok()) return api::SendError(res, st);
         if (Answer(res, dir->SetMembership(actor(), *client, *group, role, true), 201))
-          api::SendJson(res, 201, json({{"client", *client}, {"group", *group}, {"role", RoleName(role)}}).dump());
+          api::SendJson(
+              res, 201,
+              json({{"client", *client}, {"group", *group}, {"role", RoleName(role)}}).dump());
       });
   Add("GET", "/v1/memberships", "List memberships (?client=, ?group=)", true,
       [=](const httplib::Request& req, httplib::Response& res) {
         json items = json::array();
-        for (auto& m : dir->ListMemberships(req.get_param_value("client"), req.get_param_value("group")))
+        for (auto& m :
+             dir->ListMemberships(req.get_param_value("client"), req.get_param_value("group")))
           items.push_back({{"client", m.client}, {"group", m.group}, {"role", RoleName(m.role)}});
         api::SendJson(res, 200, json({{"memberships", items}}).dump());
       });
@@ -370,10 +413,13 @@ void ApiServer::AddDirectoryRoutes() {
         if (role_s && !ParseRole(*role_s, &role)) r.Fail("role", "use sender or receiver");
         Status st = r.Finish();
         if (!st.ok()) return api::SendError(res, st);
-        if (Answer(res, dir->SetMembership(actor(), req.matches[1], req.matches[2], role, false), 200))
+        if (Answer(res, dir->SetMembership(actor(), req.matches[1], req.matches[2], role, false),
+                   200))
           api::SendJson(res, 200,
-                        json({{"client", std::string(req.matches[1])}, {"group", std::string(req.matches[2])},
-                              {"role", RoleName(role)}}).dump());
+                        json({{"client", std::string(req.matches[1])},
+                              {"group", std::string(req.matches[2])},
+                              {"role", RoleName(role)}})
+                            .dump());
       });
   Add("DELETE", "/v1/memberships/{client}/{group}", "Remove a client from a group", true,
       [=](const httplib::Request& req, httplib::Response& res) {
@@ -396,7 +442,8 @@ void ApiServer::AddDirectoryRoutes() {
   Add("GET", "/v1/assignments", "List assignments (?event=, ?group=)", true,
       [=](const httplib::Request& req, httplib::Response& res) {
         json items = json::array();
-        for (auto& a : dir->ListAssignments(req.get_param_value("event"), req.get_param_value("group")))
+        for (auto& a :
+             dir->ListAssignments(req.get_param_value("event"), req.get_param_value("group")))
           items.push_back({{"event", a.event}, {"group", a.group}});
         api::SendJson(res, 200, json({{"assignments", items}}).dump());
       });
@@ -418,15 +465,20 @@ void ApiServer::AddDirectoryRoutes() {
         if (!tok.ok()) return api::SendError(res, tok.status());
         api::SendJson(res, 201, json({{"id", tok->id}, {"token", tok->Encode()}}).dump());
       });
-  Add("GET", "/v1/admin-tokens", "List admin tokens", true, [=](const httplib::Request&, httplib::Response& res) {
-    json items = json::array();
-    for (auto& t : dir->ListAdminTokens())
-      items.push_back({{"id", t.id}, {"description", t.description}, {"created_at", FormatRfc3339(t.created_at)},
-                       {"revoked", t.revoked_at != 0}});
-    api::SendJson(res, 200, json({{"admin_tokens", items}}).dump());
-  });
+  Add("GET", "/v1/admin-tokens", "List admin tokens", true,
+      [=](const httplib::Request&, httplib::Response& res) {
+        json items = json::array();
+        for (auto& t : dir->ListAdminTokens())
+          items.push_back({{"id", t.id},
+                           {"description", t.description},
+                           {"created_at", FormatRfc3339(t.created_at)},
+                           {"revoked", t.revoked_at != 0}});
+        api::SendJson(res, 200, json({{"admin_tokens", items}}).dump());
+      });
   Add("DELETE", "/v1/admin-tokens/{id}", "Revoke an admin token", true,
-      [=](const httplib::Request& req, httplib::Response& res) { Answer(res, dir->RevokeAdminToken(actor(), req.matches[1])); });
+      [=](const httplib::Request& req, httplib::Response& res) {
+        Answer(res, dir->RevokeAdminToken(actor(), req.matches[1]));
+      });
   Store* store = s_.store;
   Add("GET", "/v1/audit", "Read the append-only audit log (?after=seq&limit=n)", true,
       [=](const httplib::Request& req, httplib::Response& res) {
@@ -439,14 +491,19 @@ void ApiServer::AddDirectoryRoutes() {
           return api::SendError(res, InvalidArgument("after and limit must be integers"));
         }
         if (after < 0 || limit < 1 || limit > kMaxPage)
-          return api::SendError(res, InvalidArgument("after must be >= 0 and limit 1-" + std::to_string(kMaxPage)));
+          return api::SendError(
+              res, InvalidArgument("after must be >= 0 and limit 1-" + std::to_string(kMaxPage)));
         auto recs = store->ReadAudit(after, limit);
         if (!recs.ok()) return api::SendError(res, recs.status());
         json items = json::array();
         for (auto& a : *recs) {
           json detail = json::parse(a.detail, nullptr, false);
-          items.push_back({{"seq", a.seq}, {"time", FormatRfc3339(a.time)}, {"actor", a.actor}, {"action", a.action},
-                           {"target", a.target}, {"detail", detail.is_discarded() ? json(a.detail) : detail}});
+          items.push_back({{"seq", a.seq},
+                           {"time", FormatRfc3339(a.time)},
+                           {"actor", a.actor},
+                           {"action", a.action},
+                           {"target", a.target},
+                           {"detail", detail.is_discarded() ? json(a.detail) : detail}});
         }
         api::SendJson(res, 200, json({{"records", items}}).dump());
       });

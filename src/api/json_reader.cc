@@ -11,15 +11,20 @@ Result<json> ParseObject(const std::string& body) {
   bool in_string = false, escape = false;
   for (char c : body) {
     if (in_string) {
-      if (escape) escape = false;
-      else if (c == '\\') escape = true;
-      else if (c == '"') in_string = false;
+      if (escape)
+        escape = false;
+      else if (c == '\\')
+        escape = true;
+      else if (c == '"')
+        in_string = false;
       continue;
     }
-    if (c == '"') in_string = true;
+    if (c == '"')
+      in_string = true;
     else if (c == '{' || c == '[') {
       if (++depth > limits::kMaxJsonDepth)
-        return InvalidArgument("JSON nested deeper than " + std::to_string(limits::kMaxJsonDepth) + " levels");
+        return InvalidArgument("JSON nested deeper than " + std::to_string(limits::kMaxJsonDepth) +
+                               " levels");
     } else if (c == '}' || c == ']') {
       if (depth > 0) --depth;
     }
@@ -36,7 +41,8 @@ Result<json> ParseObject(const std::string& body) {
   return j;
 }
 
-ObjectReader::ObjectReader(const json& obj, std::string where) : obj_(obj), where_(std::move(where)) {}
+ObjectReader::ObjectReader(const json& obj, std::string where)
+    : obj_(obj), where_(std::move(where)) {}
 
 void ObjectReader::Fail(const char* name, const std::string& why) {
   if (error_.ok()) error_ = InvalidArgument("field '" + where_ + name + "': " + why);
@@ -71,7 +77,8 @@ std::optional<std::string> ObjectReader::Str(const char* name, size_t max_len, b
   return s;
 }
 
-std::optional<int64_t> ObjectReader::Int(const char* name, int64_t min, int64_t max, bool required) {
+std::optional<int64_t> ObjectReader::Int(const char* name, int64_t min, int64_t max,
+                                         bool required) {
   const json* v = Get(name, required);
   if (!v) return std::nullopt;
   if (!v->is_number_integer()) {
@@ -140,7 +147,8 @@ Status ObjectReader::Finish() {
 }
 
 Result<Schedule> ParseSchedule(const json& j) {
-  if (!j.is_object()) return InvalidArgument("field 'schedule': expected an object with start, duration, rrule");
+  if (!j.is_object())
+    return InvalidArgument("field 'schedule': expected an object with start, duration, rrule");
   ObjectReader r(j, "schedule.");
   Schedule s;
   const json* start = r.Raw("start", true);
@@ -154,7 +162,8 @@ Result<Schedule> ParseSchedule(const json& j) {
   } else if (start->is_number_integer()) {
     s.start = start->get<int64_t>();
   } else {
-    return InvalidArgument("field 'schedule.start': expected an RFC 3339 date-time or Unix seconds");
+    return InvalidArgument(
+        "field 'schedule.start': expected an RFC 3339 date-time or Unix seconds");
   }
   if (duration->is_string()) {
     auto d = ParseDuration(duration->get<std::string>());

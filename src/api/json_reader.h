@@ -34,8 +34,8 @@ class ObjectReader {
   std::optional<std::string> Str(const char* name, size_t max_len, bool required);
   std::optional<int64_t> Int(const char* name, int64_t min, int64_t max, bool required);
   std::optional<bool> Bool(const char* name, bool required);
-  std::optional<std::vector<std::string>> StrList(const char* name, size_t max_items, size_t max_len,
-                                                  bool required);
+  std::optional<std::vector<std::string>> StrList(const char* name, size_t max_items,
+                                                  size_t max_len, bool required);
   // A nested object, or a string/integer (for values that accept either).
   const json* Raw(const char* name, bool required);
 

@@ -23,19 +23,22 @@ Counter& AuthFailures() {
 // Authenticates by API key (Authorization: Bearer kca_...) or by
 // {"client": ..., "password": ...} in the body. Reads the other fields the
 // caller allows through `extra`.
-Result<AuthenticatedClient> Authenticate(const Directory* dir, const httplib::Request& req, api::ObjectReader& r) {
+Result<AuthenticatedClient> Authenticate(const Directory* dir, const httplib::Request& req,
+                                         api::ObjectReader& r) {
   auto client = r.Str("client", limits::kMaxNameLength, false);
   auto password = r.Str("password", limits::kMaxPasswordLength, false);
   KC_RETURN_IF_ERROR(r.Finish());
   std::string token = api::BearerToken(req);
   Result<AuthenticatedClient> who = Unauthenticated("no credentials");
   if (!token.empty()) {
-    if (client || password) return InvalidArgument("give either an API key or client + password, not both");
+    if (client || password)
+      return InvalidArgument("give either an API key or client + password, not both");
     who = dir->AuthenticateApiKey(token);
   } else if (client && password) {
     who = dir->AuthenticatePassword(*client, *password);
   } else {
-    return Unauthenticated("credentials are required: Authorization: Bearer kca_..., or client and password");
+    return Unauthenticated(
+        "credentials are required: Authorization: Bearer kca_..., or client and password");
   }
   if (!who.ok()) {
     AuthFailures().Inc();
@@ -50,7 +53,8 @@ Result<AuthenticatedClient> Authenticate(const Directory* dir, const httplib::Re
 void AppendBase64(std::string& out, ByteView b) {
   size_t at = out.size();
   out.resize(at + 4 * ((b.size() + 2) / 3));
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data() + at), b.data(), static_cast<int>(b.size()));
+  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data() + at), b.data(),
+                          static_cast<int>(b.size()));
   out.resize(at + static_cast<size_t>(n));
 }
 
@@ -107,8 +111,8 @@ void ApiServer::AddTicketRoutes() {
       });
 
   Add("POST", "/v1/tickets/watch",
-      "Long-poll: a fresh ticket once the client's events differ from `digest` (204 at timeout)", false,
-      [=](const httplib::Request& req, httplib::Response& res) {
+      "Long-poll: a fresh ticket once the client's events differ from `digest` (204 at timeout)",
+      false, [=](const httplib::Request& req, httplib::Response& res) {
         auto body = api::ParseObject(req.body.empty() ? "{}" : req.body);
         if (!body.ok()) return api::SendError(res, body.status());
         api::ObjectReader r(*body);
@@ -116,8 +120,8 @@ void ApiServer::AddTicketRoutes() {
         auto timeout = r.Int("timeout_seconds", 0, max_watch, false).value_or(max_watch);
         auto who = Authenticate(dir, req, r);
         if (!who.ok()) return api::SendError(res, who.status());
-        auto t = tickets->WaitForNewTicket(*who, *digest,
-                                           std::chrono::steady_clock::now() + std::chrono::seconds(timeout));
+        auto t = tickets->WaitForNewTicket(
+            *who, *digest, std::chrono::steady_clock::now() + std::chrono::seconds(timeout));
         if (!t.ok()) return api::SendError(res, t.status());
         if (!t->has_value()) {
           res.status = 204;
@@ -126,8 +130,8 @@ void ApiServer::AddTicketRoutes() {
         SendTicket(res, **t);
       });
 
-  Add("GET", "/v1/ticket-keys", "Published verification keys (ticket-signing and rekey-signing)", false,
-      [=](const httplib::Request&, httplib::Response& res) {
+  Add("GET", "/v1/ticket-keys", "Published verification keys (ticket-signing and rekey-signing)",
+      false, [=](const httplib::Request&, httplib::Response& res) {
         json items = json::array();
         for (std::string_view kind : {kTicketSigningKey, kRekeySigningKey}) {
           for (auto& k : keys->List(kind)) {
@@ -144,7 +148,8 @@ void ApiServer::AddTicketRoutes() {
       });
 
   auto rekey = s_.rekey;
-  Add("POST", "/v1/events/{name}/rekey", "Server-initiated rekey: wake the event's agents to refetch keys", true,
+  Add("POST", "/v1/events/{name}/rekey",
+      "Server-initiated rekey: wake the event's agents to refetch keys", true,
       [=](const httplib::Request& req, httplib::Response& res) {
         auto e = dir->GetEvent(req.matches[1]);
         if (!e.ok()) return api::SendError(res, e.status());
@@ -153,11 +158,13 @@ void ApiServer::AddTicketRoutes() {
         api::SendJson(res, 200, json({{"event", e->event->name}, {"wakeups_sent", n}}).dump());
       });
 
-  Add("POST", "/v1/service-keys/{kind}/rotate", "Rotate a service key; older versions stay valid for the retention",
-      true, [=](const httplib::Request& req, httplib::Response& res) {
+  Add("POST", "/v1/service-keys/{kind}/rotate",
+      "Rotate a service key; older versions stay valid for the retention", true,
+      [=](const httplib::Request& req, httplib::Response& res) {
         auto v = keys->Rotate(req.matches[1], CurrentActor());
         if (!v.ok()) return api::SendError(res, v.status());
-        api::SendJson(res, 200, json({{"kind", std::string(req.matches[1])}, {"version", v->value}}).dump());
+        api::SendJson(res, 200,
+                      json({{"kind", std::string(req.matches[1])}, {"version", v->value}}).dump());
       });
 }
 

@@ -63,22 +63,23 @@ json EventJson(const EventView& v) {
 json TicketJson(const Ticket& t) {
   json events = json::array();
   for (const auto& e : t.events) {
-    events.push_back({{"name", e.name},
-                      {"id", e.id.value},
-                      {"title", e.title},
-                      {"role", RoleName(e.role)},
-                      {"sender", e.sender_name},
-                      {"source_address", e.source_address.empty() ? "" : e.source_address.ToString()},
-                      {"group_address", e.group_address.ToString()},
-                      {"port", e.port},
-                      {"schedule", ScheduleJson(e.schedule)},
-                      {"interval_seconds", e.interval_seconds},
-                      {"initial_keying_seconds", e.initial_keying_seconds},
-                      {"clear_intervals", e.clear_intervals},
-                      {"algorithm", std::string(crypto::AeadName(e.algorithm))},
-                      {"delivery", std::string(KeyDeliveryName(e.delivery))},
-                      {"key_servers", Endpoints(e.key_servers)},
-                      {"version", e.version}});
+    events.push_back(
+        {{"name", e.name},
+         {"id", e.id.value},
+         {"title", e.title},
+         {"role", RoleName(e.role)},
+         {"sender", e.sender_name},
+         {"source_address", e.source_address.empty() ? "" : e.source_address.ToString()},
+         {"group_address", e.group_address.ToString()},
+         {"port", e.port},
+         {"schedule", ScheduleJson(e.schedule)},
+         {"interval_seconds", e.interval_seconds},
+         {"initial_keying_seconds", e.initial_keying_seconds},
+         {"clear_intervals", e.clear_intervals},
+         {"algorithm", std::string(crypto::AeadName(e.algorithm))},
+         {"delivery", std::string(KeyDeliveryName(e.delivery))},
+         {"key_servers", Endpoints(e.key_servers)},
+         {"version", e.version}});
   }
   json groups = json::array();
   for (GroupId g : t.groups) groups.push_back(g.value);

@@ -52,9 +52,10 @@ inline std::string EncodeComponent(std::string_view s) {
 
 // The Code whose API name (CodeName) is `name`, or nullopt.
 inline std::optional<Code> CodeFromName(std::string_view name) {
-  for (Code c : {Code::kInvalidArgument, Code::kNotFound, Code::kAlreadyExists, Code::kFailedPrecondition,
-                 Code::kUnauthenticated, Code::kPermissionDenied, Code::kResourceExhausted, Code::kDeadlineExceeded,
-                 Code::kUnavailable, Code::kDataLoss, Code::kInternal})
+  for (Code c :
+       {Code::kInvalidArgument, Code::kNotFound, Code::kAlreadyExists, Code::kFailedPrecondition,
+        Code::kUnauthenticated, Code::kPermissionDenied, Code::kResourceExhausted,
+        Code::kDeadlineExceeded, Code::kUnavailable, Code::kDataLoss, Code::kInternal})
     if (CodeName(c) == name) return c;
   return std::nullopt;
 }
@@ -63,16 +64,25 @@ inline std::optional<Code> CodeFromName(std::string_view name) {
 // in reverse).
 inline Code CodeForHttpStatus(int status) {
   switch (status) {
-    case 400: return Code::kInvalidArgument;
-    case 401: return Code::kUnauthenticated;
-    case 403: return Code::kPermissionDenied;
-    case 404: return Code::kNotFound;
-    case 409: return Code::kFailedPrecondition;
+    case 400:
+      return Code::kInvalidArgument;
+    case 401:
+      return Code::kUnauthenticated;
+    case 403:
+      return Code::kPermissionDenied;
+    case 404:
+      return Code::kNotFound;
+    case 409:
+      return Code::kFailedPrecondition;
     case 413:
-    case 429: return Code::kResourceExhausted;
-    case 503: return Code::kUnavailable;
-    case 504: return Code::kDeadlineExceeded;
-    default: return status >= 500 ? Code::kInternal : Code::kInvalidArgument;
+    case 429:
+      return Code::kResourceExhausted;
+    case 503:
+      return Code::kUnavailable;
+    case 504:
+      return Code::kDeadlineExceeded;
+    default:
+      return status >= 500 ? Code::kInternal : Code::kInvalidArgument;
   }
 }
 
@@ -100,7 +110,8 @@ class AdminClient {
       return InvalidArgument("--addr '" + e.addr + "' is not a URL like http://127.0.0.1:8200");
     bool loopback = host == "localhost" || host == "[::1]" || host.rfind("127.", 0) == 0;
     if (!tls && !loopback && !e.token.empty())
-      std::fprintf(stderr, "keycast: warning: sending the admin token over plain HTTP to %s\n", host.c_str());
+      std::fprintf(stderr, "keycast: warning: sending the admin token over plain HTTP to %s\n",
+                   host.c_str());
     AdminClient c;
     c.addr_ = addr;
     c.token_ = e.token;
@@ -127,21 +138,28 @@ class AdminClient {
  private:
   AdminClient() = default;
 
-  Result<nlohmann::json> Send(const char* method, const std::string& path, const nlohmann::json* body) {
+  Result<nlohmann::json> Send(const char* method, const std::string& path,
+                              const nlohmann::json* body) {
     httplib::Headers h;
     if (!token_.empty()) h.emplace("Authorization", "Bearer " + token_);
     std::string text = body ? body->dump() : "";
     httplib::Result r{nullptr, httplib::Error::Unknown};
     std::string m = method;
-    if (m == "GET") r = http_->Get(path, h);
-    else if (m == "POST") r = http_->Post(path, h, text, "application/json");
-    else if (m == "PATCH") r = http_->Patch(path, h, text, "application/json");
-    else r = http_->Delete(path, h);
-    if (!r) return Unavailable("cannot reach " + addr_ + ": " + httplib::to_string(r.error()) + " error");
+    if (m == "GET")
+      r = http_->Get(path, h);
+    else if (m == "POST")
+      r = http_->Post(path, h, text, "application/json");
+    else if (m == "PATCH")
+      r = http_->Patch(path, h, text, "application/json");
+    else
+      r = http_->Delete(path, h);
+    if (!r)
+      return Unavailable("cannot reach " + addr_ + ": " + httplib::to_string(r.error()) + " error");
     if (r->status == 204) return nlohmann::json(nullptr);
     nlohmann::json j = nlohmann::json::parse(r->body, nullptr, false);
     if (r->status >= 200 && r->status < 300) {
-      if (j.is_discarded()) return Unavailable(m + " " + path + ": the server's answer is not JSON");
+      if (j.is_discarded())
+        return Unavailable(m + " " + path + ": the server's answer is not JSON");
       return j;
     }
     Code code = CodeForHttpStatus(r->status);
@@ -152,7 +170,8 @@ class AdminClient {
         name = e["code"].get<std::string>();
         if (auto c = CodeFromName(name)) code = *c;
       }
-      if (e.contains("message") && e["message"].is_string()) message = e["message"].get<std::string>();
+      if (e.contains("message") && e["message"].is_string())
+        message = e["message"].get<std::string>();
     }
     return Status(code, name + ": " + message);
   }

@@ -13,7 +13,8 @@ namespace {
 std::string ClientGroups(const json& c) {
   std::string s;
   if (c.contains("groups") && c["groups"].is_array())
-    for (const auto& g : c["groups"]) s += (s.empty() ? "" : ", ") + F(g, "group") + " (" + F(g, "role") + ")";
+    for (const auto& g : c["groups"])
+      s += (s.empty() ? "" : ", ") + F(g, "group") + " (" + F(g, "role") + ")";
   return s;
 }
 
@@ -37,7 +38,8 @@ struct ClientOpts {
 }  // namespace
 
 void AddClientCommands(CLI::App* admin) {
-  auto* client = admin->add_subcommand("client", "Clients (members): create, list, show, update, delete, API keys");
+  auto* client = admin->add_subcommand(
+      "client", "Clients (members): create, list, show, update, delete, API keys");
   client->require_subcommand(1);
 
   // Each command with a password has options of its own: PasswordFlags
@@ -47,7 +49,8 @@ void AddClientCommands(CLI::App* admin) {
   create->add_option("name", co->name, "Client name")->required();
   create->add_option("--description", co->description, "Free text for operators");
   co->pw.Add(create, false);
-  create->add_flag("--disabled", co->disabled, "Create it disabled: no tickets or keys until enabled");
+  create->add_flag("--disabled", co->disabled,
+                   "Create it disabled: no tickets or keys until enabled");
   create->callback([o = co] {
     Run([o](AdminClient& c) -> Status {
       KC_ASSIGN_OR_RETURN(auto pw, o->pw.Read());
@@ -67,7 +70,8 @@ void AddClientCommands(CLI::App* admin) {
   list->add_option("--limit", o->limit, "At most this many, 1-1000 (default 100)");
   list->callback([o] {
     Run([o](AdminClient& c) -> Status {
-      KC_ASSIGN_OR_RETURN(json r, c.Get("/v1/clients" + Query({{"after", o->after}, {"limit", o->limit}})));
+      KC_ASSIGN_OR_RETURN(json r,
+                          c.Get("/v1/clients" + Query({{"after", o->after}, {"limit", o->limit}})));
       Show(r, [&] {
         Table t({"NAME", "ENABLED", "PASSWORD", "GROUPS", "DESCRIPTION"});
         for (const auto& x : r["clients"])
@@ -90,12 +94,15 @@ void AddClientCommands(CLI::App* admin) {
     });
   });
 
-  auto* update = client->add_subcommand("update", "Modify a client: name, description, enabled, password");
+  auto* update =
+      client->add_subcommand("update", "Modify a client: name, description, enabled, password");
   update->add_option("name", o->name, "Client name")->required();
   o->rename_opt = update->add_option("--rename", o->rename, "New name");
-  o->description_opt = update->add_option("--description", o->description, "New description (\"\" clears it)");
+  o->description_opt =
+      update->add_option("--description", o->description, "New description (\"\" clears it)");
   update->add_flag("--enable", o->enable, "Allow tickets and keys again");
-  update->add_flag("--disable", o->disable, "Stop tickets and key delivery from the next interval on");
+  update->add_flag("--disable", o->disable,
+                   "Stop tickets and key delivery from the next interval on");
   o->pw.Add(update, true);
   update->callback([o] {
     Run([o](AdminClient& c) -> Status {
@@ -106,7 +113,8 @@ void AddClientCommands(CLI::App* admin) {
       if (o->description_opt->count()) body["description"] = o->description;
       if (o->enable || o->disable) body["enabled"] = o->enable;
       if (pw) body["password"] = *pw;
-      if (body.empty()) return InvalidArgument("nothing to change: see `keycast admin client update --help`");
+      if (body.empty())
+        return InvalidArgument("nothing to change: see `keycast admin client update --help`");
       KC_ASSIGN_OR_RETURN(json r, c.Patch("/v1/clients/" + Seg(o->name), body));
       Done(r, "Updated client " + F(r, "name") + ".");
       return Status::Ok();
@@ -123,7 +131,8 @@ void AddClientCommands(CLI::App* admin) {
     });
   });
 
-  auto* events = client->add_subcommand("events", "The events a client may join, over the group DAG, with its role");
+  auto* events = client->add_subcommand(
+      "events", "The events a client may join, over the group DAG, with its role");
   events->add_option("name", o->name, "Client name")->required();
   events->callback([o] {
     Run([o](AdminClient& c) -> Status {
@@ -137,7 +146,8 @@ void AddClientCommands(CLI::App* admin) {
     });
   });
 
-  auto* keys = client->add_subcommand("api-key", "A client's API keys (for services that log in without a password)");
+  auto* keys = client->add_subcommand(
+      "api-key", "A client's API keys (for services that log in without a password)");
   keys->require_subcommand(1);
   auto* kcreate = keys->add_subcommand("create", "Create an API key; it is printed once");
   kcreate->add_option("name", o->name, "Client name")->required();
@@ -159,7 +169,8 @@ void AddClientCommands(CLI::App* admin) {
       Show(r, [&] {
         Table t({"ID", "CREATED", "REVOKED", "DESCRIPTION"});
         for (const auto& k : r["api_keys"])
-          t.Row({F(k, "id"), F(k, "created_at"), F(k, "revoked"), Truncate(F(k, "description"), 50)});
+          t.Row(
+              {F(k, "id"), F(k, "created_at"), F(k, "revoked"), Truncate(F(k, "description"), 50)});
         t.Print("Client " + o->name + " has no API keys.");
       });
       return Status::Ok();
@@ -170,7 +181,8 @@ void AddClientCommands(CLI::App* admin) {
   krevoke->add_option("id", o->id, "Key id, as `api-key list` shows it")->required();
   krevoke->callback([o] {
     Run([o](AdminClient& c) -> Status {
-      KC_ASSIGN_OR_RETURN(json r, c.Delete("/v1/clients/" + Seg(o->name) + "/api-keys/" + Seg(o->id)));
+      KC_ASSIGN_OR_RETURN(json r,
+                          c.Delete("/v1/clients/" + Seg(o->name) + "/api-keys/" + Seg(o->id)));
       Done(r, "Revoked API key " + o->id + " of client " + o->name + ".");
       return Status::Ok();
     });

@@ -12,8 +12,8 @@ namespace keycast::cli::admin {
 namespace {
 
 struct EventOpts {
-  std::string name, rename, title, group_address, port, start, duration, rrule, interval, initial_keying,
-      clear_intervals, sender, source_address, algorithm, delivery, after, limit;
+  std::string name, rename, title, group_address, port, start, duration, rrule, interval,
+      initial_keying, clear_intervals, sender, source_address, algorithm, delivery, after, limit;
   std::vector<std::string> key_servers, assign;
   std::map<std::string, CLI::Option*> opts;
 
@@ -30,25 +30,33 @@ struct EventOpts {
     cmd->add_option("name", name, "Event name")->required();
     if (!create) add("--rename", rename, "New name");
     add("--title", title, std::string("Title members see") + req);
-    add("--group-address", group_address, std::string("Multicast group address, IPv4 or IPv6") + req);
+    add("--group-address", group_address,
+        std::string("Multicast group address, IPv4 or IPv6") + req);
     add("--port", port, std::string("UDP port of the stream, 1-65535") + req);
-    add("--start", start, std::string("First start: RFC 3339 (2030-01-01T10:00:00Z) or Unix seconds") + req);
-    add("--duration", duration, std::string("Length of each occurrence: ISO 8601 (PT1H) or seconds") + req);
-    add("--rrule", rrule, "Recurrence, RFC 5545 (FREQ=WEEKLY;BYDAY=MO,WE); \"\" for a single occurrence");
-    add("--interval", interval, "Key interval, the forward-security window: seconds or ISO 8601 (default 60)");
+    add("--start", start,
+        std::string("First start: RFC 3339 (2030-01-01T10:00:00Z) or Unix seconds") + req);
+    add("--duration", duration,
+        std::string("Length of each occurrence: ISO 8601 (PT1H) or seconds") + req);
+    add("--rrule", rrule,
+        "Recurrence, RFC 5545 (FREQ=WEEKLY;BYDAY=MO,WE); \"\" for a single occurrence");
+    add("--interval", interval,
+        "Key interval, the forward-security window: seconds or ISO 8601 (default 60)");
     add("--initial-keying", initial_keying,
-        "Period before each start in which members fetch their first key: seconds or ISO 8601 (default 300)");
-    add("--clear-intervals", clear_intervals, "Unencrypted intervals at the start of each occurrence (default 0)");
-    opts["--key-server"] =
-        cmd->add_option("--key-server", key_servers,
-                        "Key server host:port, repeatable for fail-over (default: the server's own key service)")
-            ->allow_extra_args(false);
+        "Period before each start in which members fetch their first key: seconds or ISO 8601 "
+        "(default 300)");
+    add("--clear-intervals", clear_intervals,
+        "Unencrypted intervals at the start of each occurrence (default 0)");
+    opts["--key-server"] = cmd->add_option("--key-server", key_servers,
+                                           "Key server host:port, repeatable for fail-over "
+                                           "(default: the server's own key service)")
+                               ->allow_extra_args(false);
     add("--sender", sender, "The client that sends the stream");
     add("--source-address", source_address, "Source address of the stream (SSM); \"\" for any");
     add("--algorithm", algorithm, "aes-256-gcm (default) or chacha20-poly1305");
     add("--delivery", delivery, "Key delivery: pull (default), push or both");
-    opts["--assign"] = cmd->add_option("--assign", assign, "Also assign the event to this group (repeatable)")
-                           ->allow_extra_args(false);
+    opts["--assign"] =
+        cmd->add_option("--assign", assign, "Also assign the event to this group (repeatable)")
+            ->allow_extra_args(false);
   }
 
   // The create or patch body. A patch that changes part of the schedule
@@ -115,10 +123,12 @@ struct EventOpts {
       auto r = c.Post("/v1/assignments", {{"event", event}, {"group", g}});
       if (!r.ok() && !saved) return r.status();
       if (!r.ok())
-        return Status(r.status().code(), r.status().message() + " (event " + event +
-                                             " was saved; assign it with `keycast admin assign add " + event + " " +
-                                             g + "`)");
-      if (!Globals().json) std::printf("Assigned event %s to group %s.\n", event.c_str(), g.c_str());
+        return Status(r.status().code(),
+                      r.status().message() + " (event " + event +
+                          " was saved; assign it with `keycast admin assign add " + event + " " +
+                          g + "`)");
+      if (!Globals().json)
+        std::printf("Assigned event %s to group %s.\n", event.c_str(), g.c_str());
     }
     return Status::Ok();
   }
@@ -155,11 +165,13 @@ void PrintEvent(const json& e) {
 }  // namespace
 
 void AddEventCommands(CLI::App* admin) {
-  auto* event = admin->add_subcommand("event", "Events: scheduled streams and their keying; create, list, update, rekey");
+  auto* event = admin->add_subcommand(
+      "event", "Events: scheduled streams and their keying; create, list, update, rekey");
   event->require_subcommand(1);
 
   auto co = std::make_shared<EventOpts>();
-  auto* create = event->add_subcommand("create", "Create an event (a scheduled, possibly recurring stream)");
+  auto* create =
+      event->add_subcommand("create", "Create an event (a scheduled, possibly recurring stream)");
   co->Add(create, true);
   create->callback([co] {
     Run([co](AdminClient& c) -> Status {
@@ -184,13 +196,14 @@ void AddEventCommands(CLI::App* admin) {
   list->add_option("--limit", o->limit, "At most this many, 1-1000 (default 100)");
   list->callback([o] {
     Run([o](AdminClient& c) -> Status {
-      KC_ASSIGN_OR_RETURN(json r, c.Get("/v1/events" + Query({{"after", o->after}, {"limit", o->limit}})));
+      KC_ASSIGN_OR_RETURN(json r,
+                          c.Get("/v1/events" + Query({{"after", o->after}, {"limit", o->limit}})));
       Show(r, [&] {
         Table t({"NAME", "ADDRESS", "START", "DURATION", "REPEATS", "GROUPS", "TITLE"});
         for (const auto& e : r["events"]) {
           const json s = e.value("schedule", json::object());
-          t.Row({F(e, "name"), Address(e), F(s, "start"), F(s, "duration"), F(s, "rrule"), F(e, "groups"),
-                 Truncate(F(e, "title"), 40)});
+          t.Row({F(e, "name"), Address(e), F(s, "start"), F(s, "duration"), F(s, "rrule"),
+                 F(e, "groups"), Truncate(F(e, "title"), 40)});
         }
         t.Print("No events.");
         NextPageHint(r, "event list");
@@ -239,7 +252,8 @@ void AddEventCommands(CLI::App* admin) {
     });
   });
 
-  auto* del = event->add_subcommand("delete", "Delete an event: key delivery stops from the next interval on");
+  auto* del = event->add_subcommand(
+      "delete", "Delete an event: key delivery stops from the next interval on");
   del->add_option("name", o->name, "Event name")->required();
   del->callback([o] {
     Run([o](AdminClient& c) -> Status {
@@ -249,7 +263,8 @@ void AddEventCommands(CLI::App* admin) {
     });
   });
 
-  auto* rekey = event->add_subcommand("rekey", "Server-initiated rekey: wake the event's agents to fetch keys now");
+  auto* rekey = event->add_subcommand(
+      "rekey", "Server-initiated rekey: wake the event's agents to fetch keys now");
   rekey->add_option("name", o->name, "Event name")->required();
   rekey->callback([o] {
     Run([o](AdminClient& c) -> Status {

@@ -26,7 +26,8 @@ void AddGroupCommands(CLI::App* admin) {
   auto* create = group->add_subcommand("create", "Create a group, optionally under parent groups");
   create->add_option("name", o->name, "Group name")->required();
   create->add_option("--description", o->description, "Free text for operators");
-  create->add_option("--parent", o->parents, "Parent group (repeatable); members inherit its events")
+  create
+      ->add_option("--parent", o->parents, "Parent group (repeatable); members inherit its events")
       ->allow_extra_args(false);
   create->callback([o] {
     Run([o](AdminClient& c) -> Status {
@@ -46,7 +47,8 @@ void AddGroupCommands(CLI::App* admin) {
   list->add_option("--limit", o->limit, "At most this many, 1-1000 (default 100)");
   list->callback([o] {
     Run([o](AdminClient& c) -> Status {
-      KC_ASSIGN_OR_RETURN(json r, c.Get("/v1/groups" + Query({{"after", o->after}, {"limit", o->limit}})));
+      KC_ASSIGN_OR_RETURN(json r,
+                          c.Get("/v1/groups" + Query({{"after", o->after}, {"limit", o->limit}})));
       Show(r, [&] {
         Table t({"NAME", "PARENTS", "CHILDREN", "MEMBERS", "EVENTS", "DESCRIPTION"});
         for (const auto& g : r["groups"])
@@ -81,7 +83,8 @@ void AddGroupCommands(CLI::App* admin) {
   auto* update = group->add_subcommand("update", "Rename a group or change its description");
   update->add_option("name", o->name, "Group name")->required();
   o->rename_opt = update->add_option("--rename", o->rename, "New name");
-  o->description_opt = update->add_option("--description", o->description, "New description (\"\" clears it)");
+  o->description_opt =
+      update->add_option("--description", o->description, "New description (\"\" clears it)");
   update->callback([o] {
     Run([o](AdminClient& c) -> Status {
       json body = json::object();
@@ -94,7 +97,8 @@ void AddGroupCommands(CLI::App* admin) {
     });
   });
 
-  auto* del = group->add_subcommand("delete", "Delete a group with its edges, memberships and assignments");
+  auto* del =
+      group->add_subcommand("delete", "Delete a group with its edges, memberships and assignments");
   del->add_option("name", o->name, "Group name")->required();
   del->callback([o] {
     Run([o](AdminClient& c) -> Status {
@@ -104,9 +108,11 @@ void AddGroupCommands(CLI::App* admin) {
     });
   });
 
-  auto* edge = admin->add_subcommand("edge", "Edges of the group DAG: a child group's members inherit the parent's events");
+  auto* edge = admin->add_subcommand(
+      "edge", "Edges of the group DAG: a child group's members inherit the parent's events");
   edge->require_subcommand(1);
-  auto* add = edge->add_subcommand("add", "Add a parent -> child edge (refused if it would close a cycle)");
+  auto* add =
+      edge->add_subcommand("add", "Add a parent -> child edge (refused if it would close a cycle)");
   add->add_option("parent", o->parent, "Parent group")->required();
   add->add_option("child", o->child, "Child group")->required();
   add->callback([o] {

@@ -18,7 +18,8 @@ struct LinkOpts {
 }  // namespace
 
 void AddMemberCommands(CLI::App* admin) {
-  auto* member = admin->add_subcommand("member", "Memberships: which clients are in which groups, as sender or receiver");
+  auto* member = admin->add_subcommand(
+      "member", "Memberships: which clients are in which groups, as sender or receiver");
   member->require_subcommand(1);
   auto o = std::make_shared<LinkOpts>();
 
@@ -42,18 +43,21 @@ void AddMemberCommands(CLI::App* admin) {
   set_role->callback([o] {
     Run([o](AdminClient& c) -> Status {
       json body = {{"role", o->role}};
-      KC_ASSIGN_OR_RETURN(json r, c.Patch("/v1/memberships/" + Seg(o->client) + "/" + Seg(o->group), body));
+      KC_ASSIGN_OR_RETURN(json r,
+                          c.Patch("/v1/memberships/" + Seg(o->client) + "/" + Seg(o->group), body));
       Done(r, o->client + " is now a " + F(r, "role") + " in group " + o->group + ".");
       return Status::Ok();
     });
   });
 
-  auto* remove = member->add_subcommand("remove", "Remove a client from a group: its keys stop from the next interval");
+  auto* remove = member->add_subcommand(
+      "remove", "Remove a client from a group: its keys stop from the next interval");
   remove->add_option("client", o->client, "Client name")->required();
   remove->add_option("group", o->group, "Group name")->required();
   remove->callback([o] {
     Run([o](AdminClient& c) -> Status {
-      KC_ASSIGN_OR_RETURN(json r, c.Delete("/v1/memberships/" + Seg(o->client) + "/" + Seg(o->group)));
+      KC_ASSIGN_OR_RETURN(json r,
+                          c.Delete("/v1/memberships/" + Seg(o->client) + "/" + Seg(o->group)));
       Done(r, "Removed " + o->client + " from group " + o->group + ".");
       return Status::Ok();
     });
@@ -65,7 +69,8 @@ void AddMemberCommands(CLI::App* admin) {
   list->add_option("--group", lo->group, "Only this group's (direct members)");
   list->callback([lo] {
     Run([lo](AdminClient& c) -> Status {
-      KC_ASSIGN_OR_RETURN(json r, c.Get("/v1/memberships" + Query({{"client", lo->client}, {"group", lo->group}})));
+      KC_ASSIGN_OR_RETURN(
+          json r, c.Get("/v1/memberships" + Query({{"client", lo->client}, {"group", lo->group}})));
       Show(r, [&] {
         Table t({"CLIENT", "GROUP", "ROLE"});
         for (const auto& m : r["memberships"]) t.Row({F(m, "client"), F(m, "group"), F(m, "role")});
@@ -77,7 +82,8 @@ void AddMemberCommands(CLI::App* admin) {
 }
 
 void AddAssignCommands(CLI::App* admin) {
-  auto* assign = admin->add_subcommand("assign", "Assignments: which groups (and their descendants) an event is for");
+  auto* assign = admin->add_subcommand(
+      "assign", "Assignments: which groups (and their descendants) an event is for");
   assign->require_subcommand(1);
   auto o = std::make_shared<LinkOpts>();
 
@@ -98,7 +104,8 @@ void AddAssignCommands(CLI::App* admin) {
   remove->add_option("group", o->group, "Group name")->required();
   remove->callback([o] {
     Run([o](AdminClient& c) -> Status {
-      KC_ASSIGN_OR_RETURN(json r, c.Delete("/v1/assignments/" + Seg(o->event) + "/" + Seg(o->group)));
+      KC_ASSIGN_OR_RETURN(json r,
+                          c.Delete("/v1/assignments/" + Seg(o->event) + "/" + Seg(o->group)));
       Done(r, "Unassigned event " + o->event + " from group " + o->group + ".");
       return Status::Ok();
     });
@@ -110,7 +117,8 @@ void AddAssignCommands(CLI::App* admin) {
   list->add_option("--group", lo->group, "Only this group's (direct)");
   list->callback([lo] {
     Run([lo](AdminClient& c) -> Status {
-      KC_ASSIGN_OR_RETURN(json r, c.Get("/v1/assignments" + Query({{"event", lo->event}, {"group", lo->group}})));
+      KC_ASSIGN_OR_RETURN(
+          json r, c.Get("/v1/assignments" + Query({{"event", lo->event}, {"group", lo->group}})));
       Show(r, [&] {
         Table t({"EVENT", "GROUP"});
         for (const auto& a : r["assignments"]) t.Row({F(a, "event"), F(a, "group")});

@@ -40,13 +40,15 @@ void AddOperatorCommands(CLI::App* admin) {
       Show(r, [&] {
         Table t({"ID", "CREATED", "REVOKED", "DESCRIPTION"});
         for (const auto& k : r["admin_tokens"])
-          t.Row({F(k, "id"), F(k, "created_at"), F(k, "revoked"), Truncate(F(k, "description"), 50)});
+          t.Row(
+              {F(k, "id"), F(k, "created_at"), F(k, "revoked"), Truncate(F(k, "description"), 50)});
         t.Print("No admin tokens.");
       });
       return Status::Ok();
     });
   });
-  auto* revoke = token->add_subcommand("revoke", "Revoke an admin token (it stops working at once)");
+  auto* revoke =
+      token->add_subcommand("revoke", "Revoke an admin token (it stops working at once)");
   revoke->add_option("id", o->id, "Token id, as `token list` shows it")->required();
   revoke->callback([o] {
     Run([o](AdminClient& c) -> Status {
@@ -61,13 +63,16 @@ void AddOperatorCommands(CLI::App* admin) {
   audit->add_option("--limit", o->limit, "At most this many, 1-1000 (default 100)");
   audit->callback([o] {
     Run([o](AdminClient& c) -> Status {
-      KC_ASSIGN_OR_RETURN(json r, c.Get("/v1/audit" + Query({{"after", o->after}, {"limit", o->limit}})));
+      KC_ASSIGN_OR_RETURN(json r,
+                          c.Get("/v1/audit" + Query({{"after", o->after}, {"limit", o->limit}})));
       Show(r, [&] {
         Table t({"SEQ", "TIME", "ACTOR", "ACTION", "TARGET", "DETAIL"});
         const json& recs = r["records"];
         for (const auto& a : recs) {
-          std::string detail = a.contains("detail") && !a["detail"].is_string() ? a["detail"].dump() : F(a, "detail");
-          t.Row({F(a, "seq"), F(a, "time"), F(a, "actor"), F(a, "action"), F(a, "target"), Truncate(detail, 60)});
+          std::string detail = a.contains("detail") && !a["detail"].is_string() ? a["detail"].dump()
+                                                                                : F(a, "detail");
+          t.Row({F(a, "seq"), F(a, "time"), F(a, "actor"), F(a, "action"), F(a, "target"),
+                 Truncate(detail, 60)});
         }
         t.Print("No audit records.");
         size_t page = o->limit.empty() ? 100 : std::strtoul(o->limit.c_str(), nullptr, 10);
@@ -92,7 +97,8 @@ void AddOperatorCommands(CLI::App* admin) {
                 int64_t v = k.value(f, int64_t{0});
                 return v == 0 ? std::string("-") : FormatRfc3339(v);
               };
-              t.Row({F(k, "kind"), F(k, "version"), k.value("retired_at", int64_t{0}) == 0 ? "active" : "retired",
+              t.Row({F(k, "kind"), F(k, "version"),
+                     k.value("retired_at", int64_t{0}) == 0 ? "active" : "retired",
                      time("created_at"), time("usable_until"), F(k, "public_key")});
             }
             t.Print("No published keys.");
@@ -101,11 +107,14 @@ void AddOperatorCommands(CLI::App* admin) {
         },
         /*needs_token=*/false);
   });
-  auto* rotate = keys->add_subcommand("rotate", "Make a new version active; older ones stay valid for the retention");
-  rotate->add_option("kind", o->kind, "ticket-signing, ticket-sealing or rekey-signing")->required();
+  auto* rotate = keys->add_subcommand(
+      "rotate", "Make a new version active; older ones stay valid for the retention");
+  rotate->add_option("kind", o->kind, "ticket-signing, ticket-sealing or rekey-signing")
+      ->required();
   rotate->callback([o] {
     Run([o](AdminClient& c) -> Status {
-      KC_ASSIGN_OR_RETURN(json r, c.Post("/v1/service-keys/" + Seg(o->kind) + "/rotate", json::object()));
+      KC_ASSIGN_OR_RETURN(json r,
+                          c.Post("/v1/service-keys/" + Seg(o->kind) + "/rotate", json::object()));
       Done(r, "Rotated " + o->kind + ": version " + F(r, "version") + " is active.");
       return Status::Ok();
     });

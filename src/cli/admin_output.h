@@ -55,7 +55,8 @@ class Table {
     std::vector<size_t> width(headers_.size());
     for (size_t i = 0; i < headers_.size(); ++i) width[i] = headers_[i].size();
     for (const auto& r : rows_)
-      for (size_t i = 0; i < r.size() && i < width.size(); ++i) width[i] = std::max(width[i], r[i].size());
+      for (size_t i = 0; i < r.size() && i < width.size(); ++i)
+        width[i] = std::max(width[i], r[i].size());
     auto line = [&](const std::vector<std::string>& cells) {
       std::string out;
       for (size_t i = 0; i < cells.size() && i < width.size(); ++i) {
@@ -78,7 +79,8 @@ inline void PrintFields(const std::vector<std::pair<std::string, std::string>>& 
   size_t w = 0;
   for (const auto& [k, v] : fields) w = std::max(w, k.size());
   for (const auto& [k, v] : fields)
-    std::printf("%s:%s%s\n", k.c_str(), std::string(w - k.size() + 2, ' ').c_str(), v.empty() ? "-" : v.c_str());
+    std::printf("%s:%s%s\n", k.c_str(), std::string(w - k.size() + 2, ' ').c_str(),
+                v.empty() ? "-" : v.c_str());
 }
 
 }  // namespace keycast::cli

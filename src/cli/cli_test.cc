@@ -3,6 +3,8 @@
 // data dir of its own, and stops by PID.
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
+#include <httplib.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -11,22 +13,18 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <httplib.h>
-
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <regex>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 extern char** environ;
 
@@ -89,7 +87,8 @@ std::ostream& operator<<(std::ostream& os, const Output& o) {
 }
 
 // Runs keycast to completion (killed after kCommandTimeout).
-Output RunKeycast(const std::vector<std::string>& args, const Env& env = {}, const std::string& input = "") {
+Output RunKeycast(const std::vector<std::string>& args, const Env& env = {},
+                  const std::string& input = "") {
   int in[2], out[2], err[2];
   if (pipe(in) != 0 || pipe(out) != 0 || pipe(err) != 0) return {};
   pid_t pid = Spawn(args, env, in[0], out[1], err[1]);
@@ -130,7 +129,8 @@ Output RunKeycast(const std::vector<std::string>& args, const Env& env = {}, con
 // (SIGTERM, then SIGKILL) by PID on destruction.
 class Background {
  public:
-  Background(const std::vector<std::string>& args, const Env& env, const fs::path& dir, const std::string& tag)
+  Background(const std::vector<std::string>& args, const Env& env, const fs::path& dir,
+             const std::string& tag)
       : out_path_(dir / (tag + ".out")), err_path_(dir / (tag + ".err")) {
     int null = open("/dev/null", O_RDONLY);
     int out = open(out_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
@@ -160,7 +160,8 @@ class Background {
     if (!Running()) return exit_code_;
     kill(pid_, SIGTERM);
     auto deadline = Clock::now() + std::chrono::seconds(10);
-    while (Running() && Clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    while (Running() && Clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
     if (Running()) {
       kill(pid_, SIGKILL);
       int status;
@@ -241,9 +242,11 @@ std::string FindToken(const std::string& text, const char* prefix = "kct_") {
 class CliTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_FALSE(Bin().empty()) << "KEYCAST_BIN is not set: run this test through ctest (keycast_test sets it to "
-                                   "the keycast executable), or export KEYCAST_BIN=/path/to/keycast";
-    ASSERT_EQ(access(Bin().c_str(), X_OK), 0) << "KEYCAST_BIN=" << Bin() << " is not an executable file";
+    ASSERT_FALSE(Bin().empty())
+        << "KEYCAST_BIN is not set: run this test through ctest (keycast_test sets it to "
+           "the keycast executable), or export KEYCAST_BIN=/path/to/keycast";
+    ASSERT_EQ(access(Bin().c_str(), X_OK), 0)
+        << "KEYCAST_BIN=" << Bin() << " is not an executable file";
     char tmpl[] = "/tmp/keycast-cli-test-XXXXXX";
     ASSERT_NE(mkdtemp(tmpl), nullptr);
     tmp_ = tmpl;
@@ -349,46 +352,72 @@ std::vector<std::string> Names(const json& items, const char* field = "name") {
 TEST_F(CliTest, HelpListsEveryAdminCommand) {
   Output o = RunKeycast({"admin", "--help"});
   ASSERT_EQ(o.code, 0) << o;
-  for (const char* cmd : {"client", "group", "edge", "event", "member", "assign", "token", "audit", "keys", "--addr",
-                          "--token", "--ca-file", "--json", "KEYCAST_TOKEN", "Exit codes"})
+  for (const char* cmd :
+       {"client", "group", "edge", "event", "member", "assign", "token", "audit", "keys", "--addr",
+        "--token", "--ca-file", "--json", "KEYCAST_TOKEN", "Exit codes"})
     EXPECT_NE(o.out.find(cmd), std::string::npos) << cmd << " missing from\n" << o.out;
   Output e = RunKeycast({"admin", "event", "create", "--help"});
   ASSERT_EQ(e.code, 0) << e;
-  for (const char* opt : {"--title", "--group-address", "--port", "--start", "--duration", "--rrule", "--interval",
-                          "--initial-keying", "--clear-intervals", "--key-server", "--sender", "--source-address",
-                          "--algorithm", "--delivery", "--assign"})
+  for (const char* opt :
+       {"--title", "--group-address", "--port", "--start", "--duration", "--rrule", "--interval",
+        "--initial-keying", "--clear-intervals", "--key-server", "--sender", "--source-address",
+        "--algorithm", "--delivery", "--assign"})
     EXPECT_NE(e.out.find(opt), std::string::npos) << opt << " missing from\n" << e.out;
 }
 
 TEST_F(CliTest, FullAdminSession) {
   StartServer();
   // Groups: acme -> engineering -> platform.
-  EXPECT_EQ(Ok({"group", "create", "acme", "--description", "the company"}), "Created group acme.\n");
+  EXPECT_EQ(Ok({"group", "create", "acme", "--description", "the company"}),
+            "Created group acme.\n");
   Ok({"group", "create", "engineering", "--parent", "acme"});
   Ok({"group", "create", "platform"});
-  EXPECT_EQ(Ok({"edge", "add", "engineering", "platform"}), "Added edge engineering -> platform.\n");
+  EXPECT_EQ(Ok({"edge", "add", "engineering", "platform"}),
+            "Added edge engineering -> platform.\n");
   std::string edges = Ok({"edge", "list"});
   EXPECT_EQ(Row(edges, "acme"), (std::vector<std::string>{"acme", "engineering"})) << edges;
-  EXPECT_EQ(Row(edges, "engineering"), (std::vector<std::string>{"engineering", "platform"})) << edges;
+  EXPECT_EQ(Row(edges, "engineering"), (std::vector<std::string>{"engineering", "platform"}))
+      << edges;
 
   // Clients: a password from stdin, a description, one disabled.
   Ok({"client", "create", "alice", "--password-stdin"}, "alice-test-password\n");
-  Ok({"client", "create", "studio", "--description", "the sender", "--password", "studio-test-password"});
+  Ok({"client", "create", "studio", "--description", "the sender", "--password",
+      "studio-test-password"});
   EXPECT_EQ(Ok({"client", "create", "robot", "--disabled"}), "Created client robot (disabled).\n");
 
   // An event with a recurring schedule, assigned at creation.
-  std::string created = Ok({"event", "create", "town-hall", "--title", "Town hall", "--group-address", "239.1.0.1",
-                            "--port", "5004", "--start", "2030-01-07T09:00:00Z", "--duration", "PT1H", "--rrule",
-                            "FREQ=WEEKLY;BYDAY=MO", "--interval", "PT30S", "--clear-intervals", "1", "--sender",
-                            "studio", "--assign", "acme"});
+  std::string created = Ok({"event",
+                            "create",
+                            "town-hall",
+                            "--title",
+                            "Town hall",
+                            "--group-address",
+                            "239.1.0.1",
+                            "--port",
+                            "5004",
+                            "--start",
+                            "2030-01-07T09:00:00Z",
+                            "--duration",
+                            "PT1H",
+                            "--rrule",
+                            "FREQ=WEEKLY;BYDAY=MO",
+                            "--interval",
+                            "PT30S",
+                            "--clear-intervals",
+                            "1",
+                            "--sender",
+                            "studio",
+                            "--assign",
+                            "acme"});
   EXPECT_EQ(created, "Created event town-hall.\nAssigned event town-hall to group acme.\n");
-  Ok({"event", "create", "standup", "--title", "Stand-up", "--group-address", "ff3e::1:2", "--port", "6000",
-      "--start", "1893456000", "--duration", "900", "--algorithm", "chacha20-poly1305"});
+  Ok({"event", "create", "standup", "--title", "Stand-up", "--group-address", "ff3e::1:2", "--port",
+      "6000", "--start", "1893456000", "--duration", "900", "--algorithm", "chacha20-poly1305"});
   Ok({"assign", "add", "standup", "platform"});
 
   // Memberships.
   Ok({"member", "add", "alice", "platform"});
-  EXPECT_EQ(Ok({"member", "add", "studio", "acme", "--role", "sender"}), "Added studio to group acme as sender.\n");
+  EXPECT_EQ(Ok({"member", "add", "studio", "acme", "--role", "sender"}),
+            "Added studio to group acme as sender.\n");
 
   // Lists and shows, as tables.
   std::string groups = Ok({"group", "list"});
@@ -411,7 +440,8 @@ TEST_F(CliTest, FullAdminSession) {
   ExpectAligned(events, "ADDRESS");
   EXPECT_EQ(Row(events, "standup").at(1), "[ff3e::1:2]:6000") << events;
   std::string members = Ok({"member", "list", "--group", "platform"});
-  EXPECT_EQ(Row(members, "alice"), (std::vector<std::string>{"alice", "platform", "receiver"})) << members;
+  EXPECT_EQ(Row(members, "alice"), (std::vector<std::string>{"alice", "platform", "receiver"}))
+      << members;
 
   // The same as JSON, with --json before or after the command.
   json g = Json({"group", "show", "engineering"});
@@ -419,7 +449,8 @@ TEST_F(CliTest, FullAdminSession) {
   EXPECT_EQ(g["children"], json::array({"platform"}));
   Output before = RunKeycast({"admin", "--json", "group", "list"}, AdminEnv());
   ASSERT_EQ(before.code, 0) << before;
-  EXPECT_EQ(Names(json::parse(before.out)["groups"]), (std::vector<std::string>{"acme", "engineering", "platform"}));
+  EXPECT_EQ(Names(json::parse(before.out)["groups"]),
+            (std::vector<std::string>{"acme", "engineering", "platform"}));
   json e = Json({"event", "show", "town-hall"});
   EXPECT_EQ(e["schedule"]["rrule"], "FREQ=WEEKLY;BYDAY=MO");
   EXPECT_EQ(e["schedule"]["start"], "2030-01-07T09:00:00Z");
@@ -432,7 +463,8 @@ TEST_F(CliTest, FullAdminSession) {
   json ae = Json({"client", "events", "alice"});
   std::map<std::string, std::string> roles;
   for (const auto& x : ae["events"]) roles[x["name"]] = x["role"];
-  EXPECT_EQ(roles, (std::map<std::string, std::string>{{"standup", "receiver"}, {"town-hall", "receiver"}}));
+  EXPECT_EQ(roles, (std::map<std::string, std::string>{{"standup", "receiver"},
+                                                       {"town-hall", "receiver"}}));
   EXPECT_EQ(Json({"member", "list", "--client", "studio"})["memberships"].size(), 1u);
   EXPECT_EQ(Json({"assign", "list", "--event", "town-hall"})["assignments"],
             json::parse(R"([{"event":"town-hall","group":"acme"}])"));
@@ -453,7 +485,8 @@ TEST_F(CliTest, FullAdminSession) {
   Ok({"client", "update", "alice", "--remove-password"});
   EXPECT_EQ(Json({"client", "show", "alice"})["password_set"], false);
   Ok({"group", "update", "platform", "--rename", "platform-team"});
-  EXPECT_EQ(Json({"member", "list", "--client", "alice"})["memberships"][0]["group"], "platform-team");
+  EXPECT_EQ(Json({"member", "list", "--client", "alice"})["memberships"][0]["group"],
+            "platform-team");
   EXPECT_EQ(Ok({"member", "set-role", "alice", "platform-team", "sender"}),
             "alice is now a sender in group platform-team.\n");
   EXPECT_EQ(Json({"client", "events", "alice"})["events"][0]["role"], "sender");
@@ -474,27 +507,34 @@ TEST_F(CliTest, FullAdminSession) {
   ASSERT_EQ(tok.code, 0) << tok;
   std::string new_token = FindToken(tok.out);
   ASSERT_FALSE(new_token.empty()) << tok;
-  Output with_new = RunKeycast({"admin", "--token", new_token, "group", "list"}, {{"KEYCAST_ADDR", url_}});
+  Output with_new =
+      RunKeycast({"admin", "--token", new_token, "group", "list"}, {{"KEYCAST_ADDR", url_}});
   EXPECT_EQ(with_new.code, 0) << with_new;
   json toks = Json({"token", "list"});
   ASSERT_EQ(toks["admin_tokens"].size(), 2u);
-  std::string new_id = toks["admin_tokens"][1]["description"] == "ci" ? toks["admin_tokens"][1]["id"]
-                                                                       : toks["admin_tokens"][0]["id"];
+  std::string new_id = toks["admin_tokens"][1]["description"] == "ci"
+                           ? toks["admin_tokens"][1]["id"]
+                           : toks["admin_tokens"][0]["id"];
   Ok({"token", "revoke", new_id});
-  EXPECT_EQ(RunKeycast({"admin", "--token", new_token, "group", "list"}, {{"KEYCAST_ADDR", url_}}).code, 3);
+  EXPECT_EQ(
+      RunKeycast({"admin", "--token", new_token, "group", "list"}, {{"KEYCAST_ADDR", url_}}).code,
+      3);
 
   // Service keys.
   std::string klist = Ok({"keys", "list"});
   EXPECT_EQ(Row(klist, "ticket-signing").at(2), "active") << klist;
-  EXPECT_EQ(Ok({"keys", "rotate", "ticket-signing"}), "Rotated ticket-signing: version 2 is active.\n");
+  EXPECT_EQ(Ok({"keys", "rotate", "ticket-signing"}),
+            "Rotated ticket-signing: version 2 is active.\n");
   std::map<int, std::string> versions;
   json published = Json({"keys", "list"});
   for (const auto& k : published["keys"])
-    if (k["kind"] == "ticket-signing") versions[k["version"]] = k["retired_at"] == 0 ? "active" : "retired";
+    if (k["kind"] == "ticket-signing")
+      versions[k["version"]] = k["retired_at"] == 0 ? "active" : "retired";
   EXPECT_EQ(versions, (std::map<int, std::string>{{1, "retired"}, {2, "active"}}));
 
   // Deletes.
-  EXPECT_EQ(Ok({"assign", "remove", "town-hall", "acme"}), "Unassigned event town-hall from group acme.\n");
+  EXPECT_EQ(Ok({"assign", "remove", "town-hall", "acme"}),
+            "Unassigned event town-hall from group acme.\n");
   Ok({"member", "remove", "alice", "platform-team"});
   Ok({"edge", "remove", "engineering", "platform-team"});
   EXPECT_EQ(Ok({"event", "delete", "town-hall"}), "Deleted event town-hall.\n");
@@ -504,7 +544,8 @@ TEST_F(CliTest, FullAdminSession) {
   EXPECT_EQ(gone.code, 4) << gone;
   EXPECT_NE(gone.err.find("not_found"), std::string::npos) << gone;
   EXPECT_EQ(Admin({"client", "show", "robot"}).code, 4);
-  EXPECT_EQ(Names(Json({"group", "list"})["groups"]), (std::vector<std::string>{"acme", "engineering"}));
+  EXPECT_EQ(Names(Json({"group", "list"})["groups"]),
+            (std::vector<std::string>{"acme", "engineering"}));
   EXPECT_TRUE(Json({"edge", "list"})["edges"].size() == 1u);
   EXPECT_EQ(Ok({"member", "list", "--group", "engineering"}), "No memberships.\n");
 
@@ -512,9 +553,11 @@ TEST_F(CliTest, FullAdminSession) {
   json audit = Json({"audit", "--limit", "1000"});
   std::vector<std::string> actions;
   for (const auto& r : audit["records"]) actions.push_back(r["action"]);
-  for (const char* a : {"group.create", "edge.create", "client.create", "event.create", "membership.create",
-                        "assignment.create", "event.delete", "service_key.rotate"})
-    EXPECT_NE(std::find(actions.begin(), actions.end(), a), actions.end()) << a << " not in " << audit.dump();
+  for (const char* a :
+       {"group.create", "edge.create", "client.create", "event.create", "membership.create",
+        "assignment.create", "event.delete", "service_key.rotate"})
+    EXPECT_NE(std::find(actions.begin(), actions.end(), a), actions.end())
+        << a << " not in " << audit.dump();
   std::string table = Ok({"audit", "--limit", "3"});
   EXPECT_EQ(table.rfind("SEQ", 0), 0u) << table;
   std::string third = std::to_string(audit["records"][2]["seq"].get<int64_t>());
@@ -530,7 +573,8 @@ TEST_F(CliTest, CycleIsRefusedWithExitCode5AndNamed) {
   size_t audit = AuditCount();
   Output o = Admin({"edge", "add", "c", "a"});
   EXPECT_EQ(o.code, 5) << o;
-  EXPECT_NE(o.err.find("failed_precondition: edge c -> a would close the cycle c -> a -> b -> c"), std::string::npos)
+  EXPECT_NE(o.err.find("failed_precondition: edge c -> a would close the cycle c -> a -> b -> c"),
+            std::string::npos)
       << o;
   EXPECT_EQ(o.out, "");
   EXPECT_EQ(Json({"edge", "list"})["edges"].size(), 2u);
@@ -578,10 +622,12 @@ TEST_F(CliTest, BadInputExitsWithItsCodeAndWritesNothing) {
   EXPECT_EQ(bad_port.code, 2) << bad_port;
   Output missing = Admin({"event", "create", "ev", "--title", "T"});
   EXPECT_EQ(missing.code, 2) << missing;
-  EXPECT_NE(missing.err.find("--group-address, --port, --start, --duration"), std::string::npos) << missing;
+  EXPECT_NE(missing.err.find("--group-address, --port, --start, --duration"), std::string::npos)
+      << missing;
   Output no_group = with({{"--assign", "nosuch"}});
   EXPECT_EQ(no_group.code, 4) << no_group;
-  EXPECT_NE(no_group.err.find("not_found: group 'nosuch' does not exist"), std::string::npos) << no_group;
+  EXPECT_NE(no_group.err.find("not_found: group 'nosuch' does not exist"), std::string::npos)
+      << no_group;
   EXPECT_EQ(Admin({"event", "show", "ev"}).code, 4) << "the event must not be created";
   Output update = Admin({"event", "update", "nosuch", "--assign", "g"});
   EXPECT_EQ(update.code, 4) << update;
@@ -595,11 +641,13 @@ TEST_F(CliTest, BadInputExitsWithItsCodeAndWritesNothing) {
   EXPECT_EQ(role.code, 2) << role;
   Output short_pw = Admin({"client", "create", "bob", "--password", "short"});
   EXPECT_EQ(short_pw.code, 2) << short_pw;
-  Output two_pw = Admin({"client", "create", "bob", "--password", "long enough", "--password-stdin"}, "x\n");
+  Output two_pw =
+      Admin({"client", "create", "bob", "--password", "long enough", "--password-stdin"}, "x\n");
   EXPECT_EQ(two_pw.code, 2) << two_pw;
   Output limit = Admin({"client", "list", "--limit", "0"});
   EXPECT_EQ(limit.code, 2) << limit;
-  Output scheme = RunKeycast({"admin", "--addr", "ftp://127.0.0.1:1", "group", "list"}, {{"KEYCAST_TOKEN", token_}});
+  Output scheme = RunKeycast({"admin", "--addr", "ftp://127.0.0.1:1", "group", "list"},
+                             {{"KEYCAST_TOKEN", token_}});
   EXPECT_EQ(scheme.code, 2) << scheme;
   EXPECT_EQ(AuditCount(), audit) << "a refused command wrote something";
   EXPECT_EQ(Json({"event", "list"})["events"].size(), 0u);
@@ -609,12 +657,14 @@ TEST_F(CliTest, BadInputExitsWithItsCodeAndWritesNothing) {
 TEST_F(CliTest, WrongTokenExits3AndIsNeverEchoed) {
   StartServer();
   std::string wrong = "kct_0011223344556677_" + std::string(64, 'a');
-  Output o = RunKeycast({"admin", "group", "list"}, {{"KEYCAST_ADDR", url_}, {"KEYCAST_TOKEN", wrong}});
+  Output o =
+      RunKeycast({"admin", "group", "list"}, {{"KEYCAST_ADDR", url_}, {"KEYCAST_TOKEN", wrong}});
   EXPECT_EQ(o.code, 3) << o;
   EXPECT_NE(o.err.find("unauthenticated"), std::string::npos) << o;
   EXPECT_EQ(o.err.find(wrong), std::string::npos) << "the token was echoed";
   EXPECT_EQ(o.err.find("aaaaaaaa"), std::string::npos) << "the token was echoed";
-  Output garbage = RunKeycast({"admin", "--token", "garbage", "--addr", url_, "client", "create", "x"});
+  Output garbage =
+      RunKeycast({"admin", "--token", "garbage", "--addr", url_, "client", "create", "x"});
   EXPECT_EQ(garbage.code, 3) << garbage;
   EXPECT_EQ(Admin({"client", "show", "x"}).code, 4) << "a refused request wrote something";
   Output none = RunKeycast({"admin", "group", "list"}, {{"KEYCAST_ADDR", url_}});
@@ -638,13 +688,15 @@ TEST_F(CliTest, ClientLoginAndEventsAgainstTheSameServer) {
   Ok({"group", "create", "sales", "--parent", "acme"});
   Ok({"client", "create", "bob", "--password-stdin"}, "bob-test-password\n");
   Ok({"member", "add", "bob", "sales"});
-  Ok({"event", "create", "feed", "--title", "Market feed", "--group-address", "239.2.0.1", "--port", "7000",
-      "--start", "2030-03-01T00:00:00Z", "--duration", "P1D", "--rrule", "FREQ=DAILY", "--assign", "acme"});
-  Ok({"event", "create", "other", "--title", "Not for bob", "--group-address", "239.2.0.2", "--port", "7000",
-      "--start", "2030-03-01T00:00:00Z", "--duration", "PT1H"});
+  Ok({"event", "create", "feed", "--title", "Market feed", "--group-address", "239.2.0.1", "--port",
+      "7000", "--start", "2030-03-01T00:00:00Z", "--duration", "P1D", "--rrule", "FREQ=DAILY",
+      "--assign", "acme"});
+  Ok({"event", "create", "other", "--title", "Not for bob", "--group-address", "239.2.0.2",
+      "--port", "7000", "--start", "2030-03-01T00:00:00Z", "--duration", "PT1H"});
   Env env = {{"KEYCAST_SESSION", (tmp_ / "session.json").string()}, {"HOME", tmp_.string()}};
-  Output login = RunKeycast({"client", "login", "--addr", url_, "--client", "bob", "--password-stdin"}, env,
-                            "bob-test-password\n");
+  Output login =
+      RunKeycast({"client", "login", "--addr", url_, "--client", "bob", "--password-stdin"}, env,
+                 "bob-test-password\n");
   ASSERT_EQ(login.code, 0) << login;
   EXPECT_NE(login.out.find("Logged in as bob: 1 event"), std::string::npos) << login;
   Output events = RunKeycast({"client", "events", "--json"}, env);
@@ -664,7 +716,8 @@ TEST_F(CliTest, ClientLoginAndEventsAgainstTheSameServer) {
   Output by_key = RunKeycast({"client", "login", "--addr", url_, "--api-key", api_key}, env);
   EXPECT_EQ(by_key.code, 0) << by_key;
   // A wrong password is refused with the auth exit code.
-  Output bad = RunKeycast({"client", "login", "--addr", url_, "--client", "bob", "--password", "wrong-password"}, env);
+  Output bad = RunKeycast(
+      {"client", "login", "--addr", url_, "--client", "bob", "--password", "wrong-password"}, env);
   EXPECT_EQ(bad.code, 3) << bad;
   // Disabled: no more tickets.
   Ok({"client", "update", "bob", "--disable"});
@@ -673,8 +726,8 @@ TEST_F(CliTest, ClientLoginAndEventsAgainstTheSameServer) {
 
 TEST_F(CliTest, EventRekey) {
   StartServer();
-  Ok({"event", "create", "ev", "--title", "T", "--group-address", "239.3.0.1", "--port", "5004", "--start",
-      "2030-01-01T10:00:00Z", "--duration", "PT1H"});
+  Ok({"event", "create", "ev", "--title", "T", "--group-address", "239.3.0.1", "--port", "5004",
+      "--start", "2030-01-01T10:00:00Z", "--duration", "PT1H"});
   EXPECT_EQ(Ok({"event", "rekey", "ev"}), "Rekey of event ev: 0 wake-up(s) sent.\n");
   json r = Json({"event", "rekey", "ev"});
   EXPECT_EQ(r["event"], "ev");
@@ -703,14 +756,15 @@ TEST_F(CliTest, ServerConfigPrecedenceFlagOverEnvOverFile) {
     s.Stop();
   }
   {
-    Background s({"server", "--config", conf.string()}, {{"KEYCAST_HTTP_ADDR", addr(b)}}, tmp_, "env");
+    Background s({"server", "--config", conf.string()}, {{"KEYCAST_HTTP_ADDR", addr(b)}}, tmp_,
+                 "env");
     EXPECT_TRUE(WaitHealthy(s, b)) << "the environment does not beat the file:\n" << s.Stderr();
     EXPECT_EQ(Health(a), 0);
     s.Stop();
   }
   {
-    Background s({"server", "--config", conf.string(), "--http-addr", addr(c)}, {{"KEYCAST_HTTP_ADDR", addr(b)}},
-                 tmp_, "flag");
+    Background s({"server", "--config", conf.string(), "--http-addr", addr(c)},
+                 {{"KEYCAST_HTTP_ADDR", addr(b)}}, tmp_, "flag");
     EXPECT_TRUE(WaitHealthy(s, c)) << "the flag does not beat the environment:\n" << s.Stderr();
     EXPECT_EQ(Health(a), 0);
     EXPECT_EQ(Health(b), 0);
@@ -758,7 +812,8 @@ TEST_F(CliTest, DevPrintsTheAdminTokenAndUrls) {
   std::smatch m;
   while (Clock::now() < deadline && dev.Running()) {
     out = dev.Stdout();
-    std::regex token_line(R"(Admin token +(kct_[A-Za-z0-9_]+))"), health_line(R"(Health +(http://\S+)/v1/health)");
+    std::regex token_line(R"(Admin token +(kct_[A-Za-z0-9_]+))"),
+        health_line(R"(Health +(http://\S+)/v1/health)");
     if (std::regex_search(out, m, token_line)) {
       token = m[1];
       if (std::regex_search(out, m, health_line)) health = m[1];
@@ -769,9 +824,12 @@ TEST_F(CliTest, DevPrintsTheAdminTokenAndUrls) {
   ASSERT_FALSE(token.empty()) << "no token line in\n" << out << "\n--- stderr\n" << dev.Stderr();
   ASSERT_EQ(health, "http://127.0.0.1:" + std::to_string(port)) << out;
   EXPECT_EQ(HealthAt(health), 200);
-  EXPECT_NE(out.find("export KEYCAST_ADDR=" + health + " KEYCAST_TOKEN=" + token), std::string::npos) << out;
+  EXPECT_NE(out.find("export KEYCAST_ADDR=" + health + " KEYCAST_TOKEN=" + token),
+            std::string::npos)
+      << out;
   // The printed token works, and --no-demo left the directory empty.
-  Output groups = RunKeycast({"admin", "group", "list"}, {{"KEYCAST_ADDR", health}, {"KEYCAST_TOKEN", token}});
+  Output groups =
+      RunKeycast({"admin", "group", "list"}, {{"KEYCAST_ADDR", health}, {"KEYCAST_TOKEN", token}});
   EXPECT_EQ(groups.code, 0) << groups;
   EXPECT_EQ(groups.out, "No groups.\n");
   pid_t pid = dev.pid();

@@ -19,7 +19,8 @@ std::string Flag(std::string key) {
   return "--" + key;
 }
 
-Status Apply(CLI::App* cmd, const toml::table& t, const std::string& prefix, const std::string& path) {
+Status Apply(CLI::App* cmd, const toml::table& t, const std::string& prefix,
+             const std::string& path) {
   for (auto&& [k, node] : t) {
     std::string key = prefix.empty() ? std::string(k.str()) : prefix + "-" + std::string(k.str());
     auto line = node.source().begin.line;
@@ -30,12 +31,17 @@ Status Apply(CLI::App* cmd, const toml::table& t, const std::string& prefix, con
     }
     CLI::Option* opt = cmd->get_option_no_throw(Flag(key));
     if (!opt || Flag(key) == "--config")
-      return InvalidArgument(where + ": unknown option '" + key + "' for `keycast " + cmd->get_name() + "`");
+      return InvalidArgument(where + ": unknown option '" + key + "' for `keycast " +
+                             cmd->get_name() + "`");
     std::string value;
-    if (auto s = node.value<std::string>()) value = *s;
-    else if (auto b = node.value<bool>()) value = *b ? "true" : "false";
-    else if (auto i = node.value<int64_t>()) value = std::to_string(*i);
-    else if (auto d = node.value<double>()) value = std::to_string(*d);
+    if (auto s = node.value<std::string>())
+      value = *s;
+    else if (auto b = node.value<bool>())
+      value = *b ? "true" : "false";
+    else if (auto i = node.value<int64_t>())
+      value = std::to_string(*i);
+    else if (auto d = node.value<double>())
+      value = std::to_string(*d);
     else if (const toml::array* arr = node.as_array()) {
       for (auto&& item : *arr) {
         auto s2 = item.value<std::string>();
@@ -63,13 +69,15 @@ Status Apply(CLI::App* cmd, const toml::table& t, const std::string& prefix, con
 
 Status ApplyConfigText(CLI::App* command, std::string_view text, const std::string& origin) {
   if (text.size() > kMaxConfigBytes)
-    return InvalidArgument("config file " + origin + " is larger than " + std::to_string(kMaxConfigBytes) + " bytes");
+    return InvalidArgument("config file " + origin + " is larger than " +
+                           std::to_string(kMaxConfigBytes) + " bytes");
   toml::table t;
   try {
     t = toml::parse(text, origin);
   } catch (const toml::parse_error& e) {
     std::ostringstream o;
-    o << origin << ":" << e.source().begin.line << ":" << e.source().begin.column << ": " << e.description();
+    o << origin << ":" << e.source().begin.line << ":" << e.source().begin.column << ": "
+      << e.description();
     return InvalidArgument("config file: " + o.str());
   }
   return Apply(command, t, "", origin);

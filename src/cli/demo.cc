@@ -35,10 +35,14 @@ Result<DemoInfo> EnsureDemoDirectory(Directory& dir, const std::string& key_endp
     KC_RETURN_IF_ERROR(dir.AddEdge(kDemo, "engineering", "platform"));
     KC_RETURN_IF_ERROR(dir.AddEdge(kDemo, "acme", "sales"));
     for (const auto& c : kClients) {
-      KC_RETURN_IF_ERROR(dir.CreateClient(kDemo, ClientSpec{c.name, "demo", std::string(c.password), true}).status());
+      KC_RETURN_IF_ERROR(
+          dir.CreateClient(kDemo, ClientSpec{c.name, "demo", std::string(c.password), true})
+              .status());
       KC_RETURN_IF_ERROR(dir.SetMembership(kDemo, c.name, c.group, c.role, true));
     }
-    KC_RETURN_IF_ERROR(dir.CreateClient(kDemo, ClientSpec{"feed", "demo market-data publisher", std::nullopt, true}).status());
+    KC_RETURN_IF_ERROR(dir.CreateClient(kDemo, ClientSpec{"feed", "demo market-data publisher",
+                                                          std::nullopt, true})
+                           .status());
     KC_RETURN_IF_ERROR(dir.SetMembership(kDemo, "feed", "sales", Role::kSender, true));
     int64_t now = SystemClock::Get().NowSeconds();
     int64_t soon = (now / 60 + 2) * 60;  // the next whole minute, at least a minute away
@@ -54,9 +58,12 @@ Result<DemoInfo> EnsureDemoDirectory(Directory& dir, const std::string& key_endp
       uint32_t interval, keying;
       uint16_t clear;
     } events[] = {
-        {"town-hall", "All-hands town hall", "239.1.0.1", "acme", soon + 240, 3600, "FREQ=DAILY", 60, 300, 1},
-        {"platform-standup", "Platform stand-up", "239.1.0.2", "platform", soon, 900, "FREQ=DAILY", 30, 60, 0},
-        {"market-feed", "Market data feed", "239.1.0.3", "sales", now - 60, 30 * 86400, "", 10, 60, 0},
+        {"town-hall", "All-hands town hall", "239.1.0.1", "acme", soon + 240, 3600, "FREQ=DAILY",
+         60, 300, 1},
+        {"platform-standup", "Platform stand-up", "239.1.0.2", "platform", soon, 900, "FREQ=DAILY",
+         30, 60, 0},
+        {"market-feed", "Market data feed", "239.1.0.3", "sales", now - 60, 30 * 86400, "", 10, 60,
+         0},
     };
     for (const auto& e : events) {
       EventSpec s;
@@ -81,18 +88,23 @@ Result<DemoInfo> EnsureDemoDirectory(Directory& dir, const std::string& key_endp
   }
   info.lines.push_back("groups   acme -> engineering -> platform, acme -> sales");
   for (const auto& c : kClients)
-    info.lines.push_back(std::string("client   ") + c.name + " / " + c.password + "  (" + std::string(RoleName(c.role)) +
-                         " in " + c.group + ")");
-  info.lines.push_back("client   feed  (sender in sales; make it an API key: keycast admin client api-key create feed)");
+    info.lines.push_back(std::string("client   ") + c.name + " / " + c.password + "  (" +
+                         std::string(RoleName(c.role)) + " in " + c.group + ")");
+  info.lines.push_back(
+      "client   feed  (sender in sales; make it an API key: keycast admin client api-key create "
+      "feed)");
   for (const char* n : {"town-hall", "platform-standup", "market-feed"}) {
     auto e = dir.GetEvent(n);
     if (!e.ok()) continue;
-    info.lines.push_back(std::string("event    ") + n + "  " + e->event->title + ", starts " +
-                         FormatRfc3339(e->event->schedule.start) +
-                         (e->event->schedule.rule ? " (" + e->event->schedule.rule->ToString() + ")" : "") + ", " +
-                         e->event->group_address.ToString() + ":" + std::to_string(e->event->port));
+    info.lines.push_back(
+        std::string("event    ") + n + "  " + e->event->title + ", starts " +
+        FormatRfc3339(e->event->schedule.start) +
+        (e->event->schedule.rule ? " (" + e->event->schedule.rule->ToString() + ")" : "") + ", " +
+        e->event->group_address.ToString() + ":" + std::to_string(e->event->port));
   }
-  info.lines.push_back("try      keycast client login --client alice --password alice-dev-password && keycast client events");
+  info.lines.push_back(
+      "try      keycast client login --client alice --password alice-dev-password && keycast "
+      "client events");
   return info;
 }
 

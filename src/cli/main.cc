@@ -1,8 +1,8 @@
 // keycast: group key management for secure multicast.
 #include <spdlog/spdlog.h>
 
-#include <cstdio>
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <vector>
 
@@ -25,7 +25,9 @@ std::vector<std::pair<int, void (*)(CLI::App&)>>& Registry() {
 }
 }  // namespace
 
-CommandRegistrar::CommandRegistrar(int order, void (*fn)(CLI::App&)) { Registry().emplace_back(order, fn); }
+CommandRegistrar::CommandRegistrar(int order, void (*fn)(CLI::App&)) {
+  Registry().emplace_back(order, fn);
+}
 
 void RegisterAllCommands(CLI::App& app) {
   auto r = Registry();
@@ -41,15 +43,21 @@ CLI::App* Subcommand(CLI::App& parent, const std::string& name, const std::strin
 }
 
 int Fail(const Status& st) {
-  std::fprintf(stderr, "keycast: %s\n", st.message().empty() ? st.ToString().c_str() : st.message().c_str());
+  std::fprintf(stderr, "keycast: %s\n",
+               st.message().empty() ? st.ToString().c_str() : st.message().c_str());
   switch (st.code()) {
-    case Code::kInvalidArgument: return 2;
+    case Code::kInvalidArgument:
+      return 2;
     case Code::kUnauthenticated:
-    case Code::kPermissionDenied: return 3;
-    case Code::kNotFound: return 4;
+    case Code::kPermissionDenied:
+      return 3;
+    case Code::kNotFound:
+      return 4;
     case Code::kAlreadyExists:
-    case Code::kFailedPrecondition: return 5;
-    default: return 1;
+    case Code::kFailedPrecondition:
+      return 5;
+    default:
+      return 1;
   }
 }
 
@@ -57,8 +65,9 @@ int Fail(const Status& st) {
 
 int main(int argc, char** argv) {
   using namespace keycast;
-  CLI::App app{"keycast: directory, tickets and keys for secure multicast.\n"
-               "Run `keycast dev` for a local node with every role and a demo directory."};
+  CLI::App app{
+      "keycast: directory, tickets and keys for secure multicast.\n"
+      "Run `keycast dev` for a local node with every role and a demo directory."};
   app.name("keycast");
   app.require_subcommand(1);
   app.set_version_flag("--version", "keycast 0.1.0");
@@ -79,8 +88,10 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     std::string path;
-    if (a == "--config" && i + 1 < argc) path = argv[i + 1];
-    else if (a.rfind("--config=", 0) == 0) path = a.substr(9);
+    if (a == "--config" && i + 1 < argc)
+      path = argv[i + 1];
+    else if (a.rfind("--config=", 0) == 0)
+      path = a.substr(9);
     if (path.empty()) continue;
     for (int j = 1; j < argc; ++j) {
       if (auto* sub = cli::SubcommandAt(app, argv[j])) {

@@ -42,14 +42,20 @@ struct Conn {
   bool json_out = false;
 
   void Add(CLI::App* cmd, bool sender) {
-    cmd->add_option("--addr", addr, "Reservation platform URL")->envname("KEYCAST_ADDR")->capture_default_str();
-    cmd->add_option("--ca-file", ca_file, "CA certificate for an https:// address")->envname("KEYCAST_CA_FILE");
+    cmd->add_option("--addr", addr, "Reservation platform URL")
+        ->envname("KEYCAST_ADDR")
+        ->capture_default_str();
+    cmd->add_option("--ca-file", ca_file, "CA certificate for an https:// address")
+        ->envname("KEYCAST_CA_FILE");
     if (!sender) return;
     cmd->add_option("--api-key", api_key, "Sender's API key (kca_...); else the saved session")
         ->envname("KEYCAST_API_KEY");
-    cmd->add_option("--session", session_file, "Session file (default: ~/.keycast/reservation-session.json)");
+    cmd->add_option("--session", session_file,
+                    "Session file (default: ~/.keycast/reservation-session.json)");
   }
-  std::string session_path() const { return session_file.empty() ? DefaultSessionPath() : session_file; }
+  std::string session_path() const {
+    return session_file.empty() ? DefaultSessionPath() : session_file;
+  }
 
   std::unique_ptr<httplib::Client> Client() const {
     auto c = std::make_unique<httplib::Client>(addr);
@@ -64,11 +70,14 @@ struct Conn {
   Result<std::string> Token() const {
     if (!api_key.empty()) return api_key;
     std::ifstream in(session_path());
-    if (!in) return Unauthenticated("not signed in: run `keycast reservation login` or give --api-key");
+    if (!in)
+      return Unauthenticated("not signed in: run `keycast reservation login` or give --api-key");
     json j = json::parse(in, nullptr, false);
-    if (!j.is_object() || !j.contains("token")) return InvalidArgument(session_path() + " is damaged; sign in again");
+    if (!j.is_object() || !j.contains("token"))
+      return InvalidArgument(session_path() + " is damaged; sign in again");
     if (j.value("addr", "") != addr)
-      return Unauthenticated("the saved session is for " + j.value("addr", "") + "; sign in to " + addr);
+      return Unauthenticated("the saved session is for " + j.value("addr", "") + "; sign in to " +
+                             addr);
     return j["token"].get<std::string>();
   }
 };
@@ -93,8 +102,8 @@ Status ErrorOf(const httplib::Result& r, const std::string& what) {
 }
 
 // One JSON call; returns the parsed body of a 2xx answer.
-Result<json> Call(const Conn& c, const std::string& method, const std::string& path, const json* body,
-                  bool auth) {
+Result<json> Call(const Conn& c, const std::string& method, const std::string& path,
+                  const json* body, bool auth) {
   httplib::Headers h;
   if (auth) {
     KC_ASSIGN_OR_RETURN(std::string tok, c.Token());
@@ -103,10 +112,14 @@ Result<json> Call(const Conn& c, const std::string& method, const std::string& p
   auto http = c.Client();
   std::string b = body ? body->dump() : "";
   httplib::Result r{nullptr, httplib::Error::Unknown};
-  if (method == "GET") r = http->Get(path, h);
-  else if (method == "POST") r = http->Post(path, h, b, "application/json");
-  else if (method == "PATCH") r = http->Patch(path, h, b, "application/json");
-  else if (method == "DELETE") r = http->Delete(path, h);
+  if (method == "GET")
+    r = http->Get(path, h);
+  else if (method == "POST")
+    r = http->Post(path, h, b, "application/json");
+  else if (method == "PATCH")
+    r = http->Patch(path, h, b, "application/json");
+  else if (method == "DELETE")
+    r = http->Delete(path, h);
   if (!r || r->status / 100 != 2) return ErrorOf(r, method + " " + path);
   if (r->body.empty()) return json(nullptr);
   json j = json::parse(r->body, nullptr, false);
@@ -131,7 +144,8 @@ std::string Money(const json& cents, const json& currency) {
 }
 
 void PrintReservation(const json& r) {
-  std::printf("%s (%s)\n", r["title"].get<std::string>().c_str(), r["name"].get<std::string>().c_str());
+  std::printf("%s (%s)\n", r["title"].get<std::string>().c_str(),
+              r["name"].get<std::string>().c_str());
   std::printf("  status      %s%s\n", r["status"].get<std::string>().c_str(),
               r["editable"].get<bool>() ? " (editable until it starts)" : "");
   std::printf("  schedule    %s for %s%s\n", r["schedule"]["start"].get<std::string>().c_str(),
@@ -142,12 +156,17 @@ void PrintReservation(const json& r) {
   if (r["next"].is_object())
     std::printf("  next        %s .. %s\n", r["next"]["start"].get<std::string>().c_str(),
                 r["next"]["end"].get<std::string>().c_str());
-  std::printf("  group       %s port %d\n", r["group_address"].get<std::string>().c_str(), r["port"].get<int>());
+  std::printf("  group       %s port %d\n", r["group_address"].get<std::string>().c_str(),
+              r["port"].get<int>());
   std::string sa = r["sa"]["mode"].get<std::string>();
-  if (sa == "generated") sa += ", event " + r["event"].get<std::string>();
-  else sa += ", SPI " + std::to_string(r["sa"]["spi"].get<uint32_t>());
+  if (sa == "generated")
+    sa += ", event " + r["event"].get<std::string>();
+  else
+    sa += ", SPI " + std::to_string(r["sa"]["spi"].get<uint32_t>());
   std::printf("  SA          %s\n", sa.c_str());
-  std::printf("  price       %s\n", r["price_cents"].get<int64_t>() ? Money(r["price_cents"], r["currency"]).c_str() : "free");
+  std::printf("  price       %s\n", r["price_cents"].get<int64_t>()
+                                        ? Money(r["price_cents"], r["currency"]).c_str()
+                                        : "free");
   std::string rx, gr;
   for (auto& n : r["receivers"]) rx += (rx.empty() ? "" : ", ") + n.get<std::string>();
   for (auto& n : r["groups"]) gr += (gr.empty() ? "" : ", ") + n.get<std::string>();
@@ -157,17 +176,21 @@ void PrintReservation(const json& r) {
 
 // Options shared by create and edit.
 struct SpecFlags {
-  std::string name, title, start, duration, rrule, group, source, price, sa_key, sa_algorithm = "aes-256-gcm";
+  std::string name, title, start, duration, rrule, group, source, price, sa_key,
+      sa_algorithm = "aes-256-gcm";
   uint32_t port = 0, sa_spi = 0;
   std::vector<std::string> receivers, admit;
   std::string receivers_file;
   bool clear_rrule = false;
 
   void Add(CLI::App* cmd, bool create) {
-    if (create) cmd->add_option("--name", name, "Transmission name (how receivers find it)")->required();
+    if (create)
+      cmd->add_option("--name", name, "Transmission name (how receivers find it)")->required();
     cmd->add_option("--title", title, "Title")->required(create);
-    cmd->add_option("--start", start, "First start, RFC 3339 (2030-05-01T20:00:00Z)")->required(create);
-    cmd->add_option("--duration", duration, "Duration, ISO 8601 (PT2H) or seconds")->required(create);
+    cmd->add_option("--start", start, "First start, RFC 3339 (2030-05-01T20:00:00Z)")
+        ->required(create);
+    cmd->add_option("--duration", duration, "Duration, ISO 8601 (PT2H) or seconds")
+        ->required(create);
     cmd->add_option("--rrule", rrule, "Recurrence, RRULE subset (FREQ=WEEKLY;BYDAY=MO;COUNT=4)");
     cmd->add_option("--group", group, "Multicast group address")->required(create);
     cmd->add_option("--port", port, "UDP port")->required(create);
@@ -175,12 +198,17 @@ struct SpecFlags {
     cmd->add_option("--price", price, "Price per receiver, e.g. 4.99 (0 = free)");
     cmd->add_option("--receiver", receivers, "Authorised receiver, name:password (repeatable)");
     cmd->add_option("--receivers-file", receivers_file,
-                    "File with one receiver per line: name password (on edit: a name alone keeps its password)");
-    cmd->add_option("--admit-group", admit, "Directory group whose members are pre-approved (repeatable)");
+                    "File with one receiver per line: name password (on edit: a name alone keeps "
+                    "its password)");
+    cmd->add_option("--admit-group", admit,
+                    "Directory group whose members are pre-approved (repeatable)");
     if (create) {
-      cmd->add_option("--sa-spi", sa_spi, "Provide the SA yourself: its SPI (else Keycast generates it)");
-      cmd->add_option("--sa-key", sa_key, "Provided SA: 64 hex characters")->envname("KEYCAST_SA_KEY");
-      cmd->add_option("--sa-algorithm", sa_algorithm, "Provided SA: aes-256-gcm or chacha20-poly1305")
+      cmd->add_option("--sa-spi", sa_spi,
+                      "Provide the SA yourself: its SPI (else Keycast generates it)");
+      cmd->add_option("--sa-key", sa_key, "Provided SA: 64 hex characters")
+          ->envname("KEYCAST_SA_KEY");
+      cmd->add_option("--sa-algorithm", sa_algorithm,
+                      "Provided SA: aes-256-gcm or chacha20-poly1305")
           ->capture_default_str();
     } else {
       cmd->add_flag("--no-rrule", clear_rrule, "Make it a single transmission");
@@ -192,8 +220,10 @@ struct SpecFlags {
     *given = !receivers.empty() || !receivers_file.empty();
     for (const auto& r : receivers) {
       size_t colon = r.find(':');
-      if (colon == std::string::npos) arr.push_back({{"name", r}});
-      else arr.push_back({{"name", r.substr(0, colon)}, {"password", r.substr(colon + 1)}});
+      if (colon == std::string::npos)
+        arr.push_back({{"name", r}});
+      else
+        arr.push_back({{"name", r.substr(0, colon)}, {"password", r.substr(colon + 1)}});
     }
     if (!receivers_file.empty()) {
       std::ifstream in(receivers_file);
@@ -215,7 +245,8 @@ struct SpecFlags {
     if (!title.empty()) b["title"] = title;
     if (!start.empty() || !duration.empty() || !rrule.empty() || clear_rrule) {
       if (start.empty() || duration.empty())
-        return InvalidArgument("--start and --duration go together (the schedule is replaced whole)");
+        return InvalidArgument(
+            "--start and --duration go together (the schedule is replaced whole)");
       b["schedule"] = {{"start", start}, {"duration", duration}, {"rrule", rrule}};
     }
     if (!group.empty()) b["group_address"] = group;
@@ -253,25 +284,39 @@ static void RegisterReservationCommands(CLI::App& app) {
   // ---- the reservation role's options on `keycast server`
   CLI::App* server = Subcommand(app, "server", "Run a Keycast node with the chosen roles");
   ReservationNodeOptions& rn = ReservationNodeDefaults();
-  server->add_option("--reservation-senders-group", rn.platform.senders_group,
-                     "Role reservation: directory group whose members may file reservations")
-      ->envname("KEYCAST_RESERVATION_SENDERS_GROUP")->capture_default_str();
-  server->add_option("--reservation-currency", rn.platform.currency, "Role reservation: currency of prices (ISO 4217)")
-      ->envname("KEYCAST_RESERVATION_CURRENCY")->capture_default_str();
-  server->add_option("--reservation-public-url", rn.platform.public_url,
-                     "Role reservation: ticket-service URL written into receivers' configurations (default: this node)")
+  server
+      ->add_option("--reservation-senders-group", rn.platform.senders_group,
+                   "Role reservation: directory group whose members may file reservations")
+      ->envname("KEYCAST_RESERVATION_SENDERS_GROUP")
+      ->capture_default_str();
+  server
+      ->add_option("--reservation-currency", rn.platform.currency,
+                   "Role reservation: currency of prices (ISO 4217)")
+      ->envname("KEYCAST_RESERVATION_CURRENCY")
+      ->capture_default_str();
+  server
+      ->add_option("--reservation-public-url", rn.platform.public_url,
+                   "Role reservation: ticket-service URL written into receivers' configurations "
+                   "(default: this node)")
       ->envname("KEYCAST_RESERVATION_PUBLIC_URL");
-  server->add_flag("--reservation-secure-cookies", rn.secure_cookies,
-                   "Role reservation: mark cookies Secure even without --tls-cert (behind a TLS proxy)")
+  server
+      ->add_flag(
+          "--reservation-secure-cookies", rn.secure_cookies,
+          "Role reservation: mark cookies Secure even without --tls-cert (behind a TLS proxy)")
       ->envname("KEYCAST_RESERVATION_SECURE_COOKIES");
-  server->add_option("--channel-key-lifetime", rn.channel_key_lifetime_seconds,
-                     "Role reservation: seed-004 session key lifetime, seconds (1-89)")
-      ->envname("KEYCAST_CHANNEL_KEY_LIFETIME")->capture_default_str();
-  server->add_option("--channel-retention", rn.channel_retention_lifetimes,
-                     "Role reservation: purge session keys after this many lifetimes (1-10)")
-      ->envname("KEYCAST_CHANNEL_RETENTION")->capture_default_str();
+  server
+      ->add_option("--channel-key-lifetime", rn.channel_key_lifetime_seconds,
+                   "Role reservation: seed-004 session key lifetime, seconds (1-89)")
+      ->envname("KEYCAST_CHANNEL_KEY_LIFETIME")
+      ->capture_default_str();
+  server
+      ->add_option("--channel-retention", rn.channel_retention_lifetimes,
+                   "Role reservation: purge session keys after this many lifetimes (1-10)")
+      ->envname("KEYCAST_CHANNEL_RETENTION")
+      ->capture_default_str();
 
-  auto* cmd = app.add_subcommand("reservation", "Senders file reservations; receivers request access (seed 002)");
+  auto* cmd = app.add_subcommand("reservation",
+                                 "Senders file reservations; receivers request access (seed 002)");
   cmd->require_subcommand(1);
 
   // ---- login / logout
@@ -281,7 +326,8 @@ static void RegisterReservationCommands(CLI::App& app) {
   auto* login = cmd->add_subcommand("login", "Sign in as a sender and keep the session");
   login_conn.Add(login, true);
   login->add_option("--client", login_client, "Client name")->envname("KEYCAST_CLIENT")->required();
-  login->add_option("--password", login_password, "Password (prefer --password-stdin)")->envname("KEYCAST_PASSWORD");
+  login->add_option("--password", login_password, "Password (prefer --password-stdin)")
+      ->envname("KEYCAST_PASSWORD");
   login->add_flag("--password-stdin", login_stdin, "Read the password from standard input");
   login->callback([] {
     if (login_stdin || login_password.empty()) login_password = ReadSecret("password: ");
@@ -295,7 +341,8 @@ static void RegisterReservationCommands(CLI::App& app) {
     ::umask(old);
     out << json({{"addr", login_conn.addr}, {"token", r["token"]}}).dump() << "\n";
     if (!out) throw Exit{Fail(Unavailable("cannot write " + path))};
-    std::printf("Signed in as %s (session saved in %s)\n", r["sender"].get<std::string>().c_str(), path.c_str());
+    std::printf("Signed in as %s (session saved in %s)\n", r["sender"].get<std::string>().c_str(),
+                path.c_str());
   });
   static Conn logout_conn;
   auto* logout = cmd->add_subcommand("logout", "End the saved session");
@@ -316,11 +363,14 @@ static void RegisterReservationCommands(CLI::App& app) {
     if (list_conn.json_out) return (void)std::printf("%s\n", r.dump(2).c_str());
     std::printf("%-24s %-10s %-22s %-22s %s\n", "NAME", "STATUS", "NEXT", "GROUP", "PRICE");
     for (auto& v : r["reservations"]) {
-      std::string group = v["group_address"].get<std::string>() + ":" + std::to_string(v["port"].get<int>());
+      std::string group =
+          v["group_address"].get<std::string>() + ":" + std::to_string(v["port"].get<int>());
       std::string next = v["next"].is_object() ? v["next"]["start"].get<std::string>() : "over";
-      std::string price = v["price_cents"].get<int64_t>() ? Money(v["price_cents"], v["currency"]) : "free";
+      std::string price =
+          v["price_cents"].get<int64_t>() ? Money(v["price_cents"], v["currency"]) : "free";
       std::printf("%-24s %-10s %-22s %-22s %s\n", v["name"].get<std::string>().c_str(),
-                  v["status"].get<std::string>().c_str(), next.c_str(), group.c_str(), price.c_str());
+                  v["status"].get<std::string>().c_str(), next.c_str(), group.c_str(),
+                  price.c_str());
     }
   });
   static Conn show_conn;
@@ -360,23 +410,28 @@ static void RegisterReservationCommands(CLI::App& app) {
   edit->callback([] {
     auto body = edit_flags.Body(false);
     if (!body.ok()) throw Exit{Fail(body.status())};
-    if (body->empty()) throw Exit{Fail(InvalidArgument("nothing to change: give at least one option"))};
+    if (body->empty())
+      throw Exit{Fail(InvalidArgument("nothing to change: give at least one option"))};
     json r = Must(Call(edit_conn, "PATCH", "/v1/reservations/" + edit_name, &*body, true));
     std::printf("Saved.\n");
     PrintReservation(r);
   });
   static Conn cancel_conn;
   static std::string cancel_name;
-  auto* cancel = cmd->add_subcommand("cancel", "Cancel a reservation: revoke access and refund every receiver");
+  auto* cancel = cmd->add_subcommand(
+      "cancel", "Cancel a reservation: revoke access and refund every receiver");
   cancel_conn.Add(cancel, true);
   cancel->add_option("name", cancel_name, "Transmission name")->required();
   cancel->callback([] {
     json body = json::object();
-    json r = Must(Call(cancel_conn, "POST", "/v1/reservations/" + cancel_name + "/cancel", &body, true));
-    std::printf("Cancelled %s: %zu receiver(s) revoked, %zu refund(s), %s refunded%s\n", cancel_name.c_str(),
-                r["grants_revoked"].get<size_t>(), r["refunds"].get<size_t>(),
+    json r =
+        Must(Call(cancel_conn, "POST", "/v1/reservations/" + cancel_name + "/cancel", &body, true));
+    std::printf("Cancelled %s: %zu receiver(s) revoked, %zu refund(s), %s refunded%s\n",
+                cancel_name.c_str(), r["grants_revoked"].get<size_t>(), r["refunds"].get<size_t>(),
                 reservation::FormatMoney(r["refunded_cents"].get<int64_t>(), "").c_str(),
-                r["refunds_failed"].get<size_t>() ? "; some refunds failed, run cancel again to retry" : "");
+                r["refunds_failed"].get<size_t>()
+                    ? "; some refunds failed, run cancel again to retry"
+                    : "");
     if (r["refunds_failed"].get<size_t>()) throw Exit{1};
   });
 
@@ -391,16 +446,20 @@ static void RegisterReservationCommands(CLI::App& app) {
   stats->add_option("--watch", stats_watch, "Print again every N seconds (Ctrl-C to stop)");
   stats->callback([] {
     for (;;) {
-      json s = Must(Call(stats_conn, "GET", "/v1/reservations/" + stats_name + "/stats", nullptr, true));
+      json s =
+          Must(Call(stats_conn, "GET", "/v1/reservations/" + stats_name + "/stats", nullptr, true));
       if (stats_conn.json_out) {
         std::printf("%s\n", s.dump(stats_watch ? -1 : 2).c_str());
       } else {
-        std::printf("%s  approved %zu  subscribers %zu  entitled now %zu  keyed %s  collected %s  declined %zu  refused %zu\n",
-                    s["as_of"].get<std::string>().c_str(), s["approved_receivers"].get<size_t>(),
-                    s["subscribers"].get<size_t>(), s["entitled_now"].get<size_t>(),
-                    s["keyed_now"].is_null() ? "unknown" : std::to_string(s["keyed_now"].get<size_t>()).c_str(),
-                    s["collected"].get<std::string>().c_str(), s["charges_declined"].get<size_t>(),
-                    s["requests_refused"].get<size_t>());
+        std::printf(
+            "%s  approved %zu  subscribers %zu  entitled now %zu  keyed %s  collected %s  declined "
+            "%zu  refused %zu\n",
+            s["as_of"].get<std::string>().c_str(), s["approved_receivers"].get<size_t>(),
+            s["subscribers"].get<size_t>(), s["entitled_now"].get<size_t>(),
+            s["keyed_now"].is_null() ? "unknown"
+                                     : std::to_string(s["keyed_now"].get<size_t>()).c_str(),
+            s["collected"].get<std::string>().c_str(), s["charges_declined"].get<size_t>(),
+            s["requests_refused"].get<size_t>());
       }
       std::fflush(stdout);
       if (stats_watch <= 0) break;
@@ -414,14 +473,17 @@ static void RegisterReservationCommands(CLI::App& app) {
   ledger->add_option("name", ledger_name, "Transmission name")->required();
   ledger->add_flag("--json", ledger_conn.json_out, "Machine-readable output");
   ledger->callback([] {
-    json r = Must(Call(ledger_conn, "GET", "/v1/reservations/" + ledger_name + "/ledger", nullptr, true));
+    json r = Must(
+        Call(ledger_conn, "GET", "/v1/reservations/" + ledger_name + "/ledger", nullptr, true));
     if (ledger_conn.json_out) return (void)std::printf("%s\n", r.dump(2).c_str());
-    std::printf("%-6s %-16s %-7s %-9s %14s %-6s %s\n", "ID", "RECEIVER", "KIND", "STATUS", "AMOUNT", "CARD", "NOTE");
+    std::printf("%-6s %-16s %-7s %-9s %14s %-6s %s\n", "ID", "RECEIVER", "KIND", "STATUS", "AMOUNT",
+                "CARD", "NOTE");
     for (auto& e : r["ledger"])
-      std::printf("%-6lld %-16s %-7s %-9s %14s %-6s %s\n", static_cast<long long>(e["id"].get<int64_t>()),
-                  e["receiver"].get<std::string>().c_str(), e["kind"].get<std::string>().c_str(),
-                  e["status"].get<std::string>().c_str(), Money(e["amount_cents"], e["currency"]).c_str(),
-                  e["card_last4"].get<std::string>().c_str(), e["reason"].get<std::string>().c_str());
+      std::printf(
+          "%-6lld %-16s %-7s %-9s %14s %-6s %s\n", static_cast<long long>(e["id"].get<int64_t>()),
+          e["receiver"].get<std::string>().c_str(), e["kind"].get<std::string>().c_str(),
+          e["status"].get<std::string>().c_str(), Money(e["amount_cents"], e["currency"]).c_str(),
+          e["card_last4"].get<std::string>().c_str(), e["reason"].get<std::string>().c_str());
   });
 
   // ---- receivers: find / request
@@ -432,8 +494,9 @@ static void RegisterReservationCommands(CLI::App& app) {
   find->add_option("query", find_query, "Text to look for (empty: all)");
   find->add_flag("--json", find_conn.json_out, "Machine-readable output");
   find->callback([] {
-    json r = Must(Call(find_conn, "GET", "/v1/transmissions?q=" + httplib::detail::encode_query_param(find_query), nullptr,
-                       false));
+    json r = Must(Call(find_conn, "GET",
+                       "/v1/transmissions?q=" + httplib::detail::encode_query_param(find_query),
+                       nullptr, false));
     if (find_conn.json_out) return (void)std::printf("%s\n", r.dump(2).c_str());
     std::printf("%-24s %-22s %-12s %-24s %s\n", "NAME", "NEXT", "PRICE", "NEEDS", "TITLE");
     for (auto& t : r["transmissions"]) {
@@ -443,13 +506,14 @@ static void RegisterReservationCommands(CLI::App& app) {
       if (!t["accepts_requests"].get<bool>()) needs = "subscribers only";
       std::printf("%-24s %-22s %-12s %-24s %s\n", t["name"].get<std::string>().c_str(),
                   t["next"].is_object() ? t["next"]["start"].get<std::string>().c_str() : "over",
-                  t["price_cents"].get<int64_t>() ? t["price"].get<std::string>().c_str() : "free", needs.c_str(),
-                  t["title"].get<std::string>().c_str());
+                  t["price_cents"].get<int64_t>() ? t["price"].get<std::string>().c_str() : "free",
+                  needs.c_str(), t["title"].get<std::string>().c_str());
     }
   });
 
   static Conn req_conn;
-  static std::string req_name, req_receiver, req_password, req_card, req_expiry, req_cvc, req_pin, req_out, req_key;
+  static std::string req_name, req_receiver, req_password, req_card, req_expiry, req_cvc, req_pin,
+      req_out, req_key;
   static bool req_stdin = false;
   auto* request = cmd->add_subcommand(
       "request", "Ask for a transmission's security information over the seed-004 channel");
@@ -459,11 +523,14 @@ static void RegisterReservationCommands(CLI::App& app) {
   request->add_option("--password", req_password, "Your password (prefer --password-stdin)")
       ->envname("KEYCAST_RECEIVER_PASSWORD");
   request->add_flag("--password-stdin", req_stdin, "Read the password from standard input");
-  request->add_option("--card", req_card, "Payment card number (paid transmissions)")->envname("KEYCAST_CARD");
+  request->add_option("--card", req_card, "Payment card number (paid transmissions)")
+      ->envname("KEYCAST_CARD");
   request->add_option("--expiry", req_expiry, "Card expiry MM/YY");
   request->add_option("--cvc", req_cvc, "Card security code")->envname("KEYCAST_CARD_CVC");
-  request->add_option("--pin", req_pin, "The platform's channel identity key (hex) to pin; else fetched and shown");
-  request->add_option("--idempotency-key", req_key, "Reuse to retry a paid request without paying twice");
+  request->add_option("--pin", req_pin,
+                      "The platform's channel identity key (hex) to pin; else fetched and shown");
+  request->add_option("--idempotency-key", req_key,
+                      "Reuse to retry a paid request without paying twice");
   request->add_option("--out", req_out, "Write the agent configuration (environment file) here");
   request->add_flag("--json", req_conn.json_out, "Print the configuration as JSON");
   request->callback([] {
@@ -472,7 +539,9 @@ static void RegisterReservationCommands(CLI::App& app) {
       json id = Must(Call(req_conn, "GET", "/v1/channel/identity", nullptr, false));
       pin = id["public_key"].get<std::string>();
       if (req_conn.addr.rfind("https://", 0) != 0 && !IsLoopbackUrl(req_conn.addr))
-        std::fprintf(stderr, "warning: identity key fetched over plain HTTP; pin it with --pin for real use\n");
+        std::fprintf(
+            stderr,
+            "warning: identity key fetched over plain HTTP; pin it with --pin for real use\n");
     }
     Bytes key;
     if (!FromHex(pin, &key)) throw Exit{Fail(InvalidArgument("--pin must be hex"))};
@@ -488,10 +557,12 @@ static void RegisterReservationCommands(CLI::App& app) {
     p.idempotency_key = req_key.empty() ? ToHex(crypto::RandomBytes(16)) : req_key;
     SecureWipe(req_password.data(), req_password.size());
     SecureWipe(req_card.data(), req_card.size());
-    auto cfg = RequestAccessOverHttp(req_conn.addr, *identity, req_name, req_receiver, p, req_conn.ca_file);
+    auto cfg = RequestAccessOverHttp(req_conn.addr, *identity, req_name, req_receiver, p,
+                                     req_conn.ca_file);
     if (!cfg.ok()) {
       if (!req_card.empty() || p.has_card())
-        std::fprintf(stderr, "to retry without paying twice: --idempotency-key %s\n", p.idempotency_key.c_str());
+        std::fprintf(stderr, "to retry without paying twice: --idempotency-key %s\n",
+                     p.idempotency_key.c_str());
       throw Exit{Fail(cfg.status())};
     }
     std::string text = req_conn.json_out ? reservation::AgentConfigToJson(*cfg) + "\n"
@@ -502,10 +573,13 @@ static void RegisterReservationCommands(CLI::App& app) {
       ::umask(old);
       out << text;
       if (!out) throw Exit{Fail(Unavailable("cannot write " + req_out))};
-      std::printf("Access granted to %s as %s%s; configuration written to %s\n", cfg->transmission.c_str(),
-                  cfg->receiver.c_str(),
-                  cfg->charged_cents ? (" (" + reservation::FormatMoney(cfg->charged_cents, cfg->currency) + ")").c_str() : "",
-                  req_out.c_str());
+      std::printf(
+          "Access granted to %s as %s%s; configuration written to %s\n", cfg->transmission.c_str(),
+          cfg->receiver.c_str(),
+          cfg->charged_cents
+              ? (" (" + reservation::FormatMoney(cfg->charged_cents, cfg->currency) + ")").c_str()
+              : "",
+          req_out.c_str());
     } else {
       std::printf("%s", text.c_str());
     }

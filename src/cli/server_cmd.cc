@@ -16,7 +16,8 @@ namespace keycast::cli {
 namespace {
 
 constexpr const char* kDatabaseHelp =
-    "SQLite file, or a PostgreSQL URI (postgresql://user@host/db) or key=value string (host=... dbname=...) "
+    "SQLite file, or a PostgreSQL URI (postgresql://user@host/db) or key=value string (host=... "
+    "dbname=...) "
     "to share the store between hosts; keep its password in ~/.pgpass or PGPASSWORD "
     "(default: <data-dir>/keycast.db)";
 
@@ -28,55 +29,76 @@ struct NodeFlags {
   std::string ticket_lifetime = "PT8H";
 
   void Add(CLI::App* cmd, bool dev) {
-    cmd->add_option("--config", "TOML file; its keys are these options' names")->envname("KEYCAST_CONFIG");
+    cmd->add_option("--config", "TOML file; its keys are these options' names")
+        ->envname("KEYCAST_CONFIG");
     cmd->add_option("--data-dir", c.data_dir, "Folder for the embedded store and the KEK")
-        ->envname("KEYCAST_DATA_DIR")->capture_default_str();
+        ->envname("KEYCAST_DATA_DIR")
+        ->capture_default_str();
     cmd->add_option("--database", c.database, kDatabaseHelp)->envname("KEYCAST_DATABASE");
     cmd->add_option("--kek-file", c.kek_file,
-                    "Key-encryption key file, 32 bytes or 64 hex (default: <data-dir>/kek; KEYCAST_KEK wins)")
+                    "Key-encryption key file, 32 bytes or 64 hex (default: <data-dir>/kek; "
+                    "KEYCAST_KEK wins)")
         ->envname("KEYCAST_KEK_FILE");
     if (!dev)
       cmd->add_option("--roles", roles, "Roles to run: directory,ticket,key")
-          ->envname("KEYCAST_ROLES")->capture_default_str();
+          ->envname("KEYCAST_ROLES")
+          ->capture_default_str();
     cmd->add_option("--http-addr", c.http_addr, "HTTP API listen address")
-        ->envname("KEYCAST_HTTP_ADDR")->capture_default_str();
-    cmd->add_option("--tls-cert", c.tls_cert, "PEM certificate: serve HTTPS")->envname("KEYCAST_TLS_CERT");
-    cmd->add_option("--tls-key", c.tls_key, "PEM private key for --tls-cert")->envname("KEYCAST_TLS_KEY");
+        ->envname("KEYCAST_HTTP_ADDR")
+        ->capture_default_str();
+    cmd->add_option("--tls-cert", c.tls_cert, "PEM certificate: serve HTTPS")
+        ->envname("KEYCAST_TLS_CERT");
+    cmd->add_option("--tls-key", c.tls_key, "PEM private key for --tls-cert")
+        ->envname("KEYCAST_TLS_KEY");
     cmd->add_flag("--allow-insecure-http", c.allow_insecure_http,
                   "Allow plain HTTP on a non-loopback address (tokens travel in the clear)")
         ->envname("KEYCAST_ALLOW_INSECURE_HTTP");
-    cmd->add_option("--http-threads", c.http_threads, "HTTP handler threads (each ticket long-poll holds one)")
-        ->envname("KEYCAST_HTTP_THREADS")->capture_default_str();
+    cmd->add_option("--http-threads", c.http_threads,
+                    "HTTP handler threads (each ticket long-poll holds one)")
+        ->envname("KEYCAST_HTTP_THREADS")
+        ->capture_default_str();
     cmd->add_option("--key-addr", c.key_addr, "Key service listen address (UDP and TCP)")
-        ->envname("KEYCAST_KEY_ADDR")->capture_default_str();
+        ->envname("KEYCAST_KEY_ADDR")
+        ->capture_default_str();
     cmd->add_option("--key-advertise", c.key_advertise,
                     "Key-server endpoint given to new events (default: --key-addr)")
         ->envname("KEYCAST_KEY_ADVERTISE");
     cmd->add_option("--key-threads", c.key_threads, "Key service UDP worker threads")
-        ->envname("KEYCAST_KEY_THREADS")->capture_default_str();
-    cmd->add_option("--ticket-lifetime", ticket_lifetime, "Ticket lifetime (ISO 8601 duration or seconds)")
-        ->envname("KEYCAST_TICKET_LIFETIME")->capture_default_str();
+        ->envname("KEYCAST_KEY_THREADS")
+        ->capture_default_str();
+    cmd->add_option("--ticket-lifetime", ticket_lifetime,
+                    "Ticket lifetime (ISO 8601 duration or seconds)")
+        ->envname("KEYCAST_TICKET_LIFETIME")
+        ->capture_default_str();
     cmd->add_option("--clock-skew", c.clock_skew_seconds, "Accepted client clock skew, seconds")
-        ->envname("KEYCAST_CLOCK_SKEW")->capture_default_str();
-    cmd->add_option("--key-grace", c.key_grace_seconds, "Seconds an interval key stays valid after its interval")
-        ->envname("KEYCAST_KEY_GRACE")->capture_default_str();
+        ->envname("KEYCAST_CLOCK_SKEW")
+        ->capture_default_str();
+    cmd->add_option("--key-grace", c.key_grace_seconds,
+                    "Seconds an interval key stays valid after its interval")
+        ->envname("KEYCAST_KEY_GRACE")
+        ->capture_default_str();
     cmd->add_option("--refresh-ms", c.refresh_ms,
                     "How often to pick up changes other processes made to the store (0 = never)")
-        ->envname("KEYCAST_REFRESH_MS")->capture_default_str();
+        ->envname("KEYCAST_REFRESH_MS")
+        ->capture_default_str();
     cmd->add_option("--push-interface", c.push_interface,
-                    "Interface (name or IPv4 address) the rekey pushes leave on (default: the routing table's)")
+                    "Interface (name or IPv4 address) the rekey pushes leave on (default: the "
+                    "routing table's)")
         ->envname("KEYCAST_PUSH_INTERFACE");
     cmd->add_option("--push-group", c.push_group,
                     "One multicast control group address:port for every event's pushes "
                     "(default: each event's group, port + 1)")
         ->envname("KEYCAST_PUSH_GROUP");
     cmd->add_option("--push-ttl", c.push_ttl, "Multicast TTL of rekey pushes (1-255)")
-        ->envname("KEYCAST_PUSH_TTL")->capture_default_str();
+        ->envname("KEYCAST_PUSH_TTL")
+        ->capture_default_str();
     cmd->add_option("--push-rate", c.push_rate_bytes_per_second,
                     "Pacing of large rekey messages, bytes per second (at least 10000)")
-        ->envname("KEYCAST_PUSH_RATE")->capture_default_str();
+        ->envname("KEYCAST_PUSH_RATE")
+        ->capture_default_str();
     cmd->add_option("--password-cost", password_cost, "Argon2id cost: interactive or moderate")
-        ->envname("KEYCAST_PASSWORD_COST")->capture_default_str();
+        ->envname("KEYCAST_PASSWORD_COST")
+        ->capture_default_str();
   }
 
   Status Finish() {
@@ -96,7 +118,8 @@ struct NodeFlags {
     if (c.key_grace_seconds < 0 || c.key_grace_seconds > 3600)
       return InvalidArgument("--key-grace must be 0-3600 seconds");
     if (c.push_ttl < 1 || c.push_ttl > 255) return InvalidArgument("--push-ttl must be 1-255");
-    if (c.push_rate_bytes_per_second < 10'000) return InvalidArgument("--push-rate must be at least 10000 bytes/s");
+    if (c.push_rate_bytes_per_second < 10'000)
+      return InvalidArgument("--push-rate must be at least 10000 bytes/s");
     return Status::Ok();
   }
 };
@@ -128,7 +151,8 @@ Result<std::string> EnsureAdminToken(Node& node, const std::string& file, bool* 
   std::ifstream in(file);
   std::string tok;
   if (in && std::getline(in, tok) && node.directory()->AuthenticateAdmin(tok).ok()) return tok;
-  KC_ASSIGN_OR_RETURN(Token t, node.directory()->CreateAdminToken(Actor{"bootstrap"}, "created by keycast dev"));
+  KC_ASSIGN_OR_RETURN(
+      Token t, node.directory()->CreateAdminToken(Actor{"bootstrap"}, "created by keycast dev"));
   tok = t.Encode();
   ::umask(077);
   std::ofstream out(file, std::ios::trunc);
@@ -155,15 +179,17 @@ static void RegisterServerCommands(CLI::App& app) {
     st = (*node)->Start();
     if (!st.ok()) throw Exit{Fail(st)};
     if (!(*node)->directory()->HasAdminTokens())
-      spdlog::warn("no admin token exists yet: run `keycast init --data-dir {}` to create the first one",
-                   sflags->c.data_dir);
+      spdlog::warn(
+          "no admin token exists yet: run `keycast init --data-dir {}` to create the first one",
+          sflags->c.data_dir);
     if (!(*node)->http_url().empty()) spdlog::info("HTTP API at {}", (*node)->http_url());
     WaitForSignal();
     (*node)->Stop();
   });
 
   // ---- keycast dev
-  auto* dev = app.add_subcommand("dev", "Run every role on loopback with an embedded store and a demo directory");
+  auto* dev = app.add_subcommand(
+      "dev", "Run every role on loopback with an embedded store and a demo directory");
   static NodeFlags dev_flags;
   auto* dflags = &dev_flags;
   dflags->c.data_dir = "keycast-dev";
@@ -202,7 +228,8 @@ static void RegisterServerCommands(CLI::App& app) {
         "  export KEYCAST_ADDR=%s KEYCAST_TOKEN=%s\n"
         "  keycast admin group list\n",
         dflags->c.data_dir.c_str(), url.c_str(), url.c_str(), url.c_str(), url.c_str(),
-        (*node)->key_endpoint().c_str(), tok->c_str(), dflags->c.data_dir.c_str(), url.c_str(), tok->c_str());
+        (*node)->key_endpoint().c_str(), tok->c_str(), dflags->c.data_dir.c_str(), url.c_str(),
+        tok->c_str());
     if (!demo.lines.empty()) {
       std::printf("\nDemo directory%s:\n", demo.created ? " (created now)" : "");
       for (const auto& l : demo.lines) std::printf("  %s\n", l.c_str());
@@ -222,8 +249,10 @@ static void RegisterServerCommands(CLI::App& app) {
   static std::string init_database;
   auto* database = &init_database;
   init->add_option("--data-dir", *data_dir, "Folder for the embedded store and the KEK")
-      ->envname("KEYCAST_DATA_DIR")->capture_default_str();
-  init->add_option("--kek-file", *kek_file, "KEK file (default: <data-dir>/kek)")->envname("KEYCAST_KEK_FILE");
+      ->envname("KEYCAST_DATA_DIR")
+      ->capture_default_str();
+  init->add_option("--kek-file", *kek_file, "KEK file (default: <data-dir>/kek)")
+      ->envname("KEYCAST_KEK_FILE");
   init->add_option("--database", *database, kDatabaseHelp)->envname("KEYCAST_DATABASE");
   init->callback([data_dir, kek_file, database] {
     NodeConfig c;
@@ -235,14 +264,17 @@ static void RegisterServerCommands(CLI::App& app) {
     auto node = Node::Create(c);
     if (!node.ok()) throw Exit{Fail(node.status())};
     if ((*node)->directory()->HasAdminTokens())
-      throw Exit{Fail(FailedPrecondition("this store already has admin tokens; create more with "
-                                         "`keycast admin token create`"))};
-    auto tok = (*node)->directory()->CreateAdminToken(Actor{"bootstrap"}, "created by keycast init");
+      throw Exit{
+          Fail(FailedPrecondition("this store already has admin tokens; create more with "
+                                  "`keycast admin token create`"))};
+    auto tok =
+        (*node)->directory()->CreateAdminToken(Actor{"bootstrap"}, "created by keycast init");
     if (!tok.ok()) throw Exit{Fail(tok.status())};
-    std::printf("Initialised %s.\nAdmin token (shown once; store it safely):\n\n  %s\n\n"
-                "Keep the KEK file (%s) apart from backups of the database.\n",
-                data_dir->c_str(), tok->Encode().c_str(),
-                (kek_file->empty() ? *data_dir + "/kek" : *kek_file).c_str());
+    std::printf(
+        "Initialised %s.\nAdmin token (shown once; store it safely):\n\n  %s\n\n"
+        "Keep the KEK file (%s) apart from backups of the database.\n",
+        data_dir->c_str(), tok->Encode().c_str(),
+        (kek_file->empty() ? *data_dir + "/kek" : *kek_file).c_str());
   });
 
   // ---- keycast kek generate

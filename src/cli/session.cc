@@ -39,15 +39,18 @@ Status SaveSession(const std::string& path, const std::string& addr, const Clien
   return Status::Ok();
 }
 
-Result<ClientSession> LoadSessionFile(const std::string& path, const std::string& ca_file, std::string* addr) {
+Result<ClientSession> LoadSessionFile(const std::string& path, const std::string& ca_file,
+                                      std::string* addr) {
   std::ifstream in(path);
-  if (!in) return NotFound("no session in " + path + "; run `keycast client login` first or give credentials");
+  if (!in)
+    return NotFound("no session in " + path +
+                    "; run `keycast client login` first or give credentials");
   json j = json::parse(in, nullptr, false);
   if (!j.is_object()) return InvalidArgument(path + " is not a Keycast session file");
   ClientSession s;
   Bytes key;
-  if (!Base64Decode(j.value("ticket", ""), &s.ticket_bytes) || !Base64Decode(j.value("session_key", ""), &key) ||
-      key.size() != 32)
+  if (!Base64Decode(j.value("ticket", ""), &s.ticket_bytes) ||
+      !Base64Decode(j.value("session_key", ""), &key) || key.size() != 32)
     return InvalidArgument(path + " is damaged; log in again");
   s.session_key = SecretBytes(key);
   SecureWipe(key.data(), key.size());

@@ -18,6 +18,7 @@ Status SaveSession(const std::string& path, const std::string& addr, const Clien
 // Reads a session file and verifies its ticket against the ticket service's
 // published keys (at *addr, taken from the file); also fetches the rekey
 // verification keys for push mode when the service publishes them.
-Result<ClientSession> LoadSessionFile(const std::string& path, const std::string& ca_file, std::string* addr);
+Result<ClientSession> LoadSessionFile(const std::string& path, const std::string& ca_file,
+                                      std::string* addr);
 
 }  // namespace keycast::cli

@@ -38,7 +38,8 @@ struct Agent::Push {
   void SetKeys(const ClientSession& s) {
     keys.clear();
     for (const auto& [v, pk] : s.rekey_keys)
-      if (auto vk = crypto::VerifyKey::FromBytes(pk); vk.ok()) keys.emplace(v.value, std::move(vk).value());
+      if (auto vk = crypto::VerifyKey::FromBytes(pk); vk.ok())
+        keys.emplace(v.value, std::move(vk).value());
   }
 };
 
@@ -90,14 +91,17 @@ void Agent::Log(const std::string& m) {
 
 // Local time corrected by the offset the key service reported, so a
 // sender's intervals line up with the key service's (seed 000 claim 16).
-Micros Agent::Now() const { return options_.clock->Now() + (client_ ? client_->clock_offset() : 0); }
+Micros Agent::Now() const {
+  return options_.clock->Now() + (client_ ? client_->clock_offset() : 0);
+}
 
 void Agent::Accept(const SecurityAssociation& sa) {
   {
     std::lock_guard<std::mutex> l(mu_);
     ++stats_.keys;
     if (sa.role == Role::kSender) sender_ = sa.sender;
-    if (keys_.current && keys_.current->epoch == sa.epoch) keys_.current = sa;
+    if (keys_.current && keys_.current->epoch == sa.epoch)
+      keys_.current = sa;
     else if (!keys_.current || sa.epoch > keys_.current->epoch) {
       if (keys_.current && Now() >= sa.initiation) {
         keys_.previous = keys_.current;
@@ -110,7 +114,8 @@ void Agent::Accept(const SecurityAssociation& sa) {
       }
     }
   }
-  Log("got " + Describe(sa.epoch) + (sa.clear ? " (clear interval)" : " SPI " + Hex32(sa.spi.value)) +
+  Log("got " + Describe(sa.epoch) +
+      (sa.clear ? " (clear interval)" : " SPI " + Hex32(sa.spi.value)) +
       (sa.role == Role::kSender ? " as sender " + std::to_string(sa.sender.value) : ""));
   if (options_.sink) options_.sink->Install(sa);
 }
@@ -133,7 +138,8 @@ bool Agent::Fetch(keyproto::RequestKind kind, Epoch epoch, uint64_t server_nonce
       std::lock_guard<std::mutex> l(mu_);
       ++stats_.refusals;
     }
-    Log("key request refused (" + std::string(keyproto::ReplyStatusName(rep->status)) + "): " + rep->reason);
+    Log("key request refused (" + std::string(keyproto::ReplyStatusName(rep->status)) +
+        "): " + rep->reason);
     if (rep->status == keyproto::ReplyStatus::kNotAuthorized) {
       revoked_ = true;
       push_->receiver.reset();
@@ -182,7 +188,8 @@ void Agent::HandleGrant(ByteView extra) {
     Log("ignoring path keys: " + st.message());
     return;
   }
-  if (!p.receiver || !(p.receiver->group() == g->control_group) || p.receiver->port() != g->control_port) {
+  if (!p.receiver || !(p.receiver->group() == g->control_group) ||
+      p.receiver->port() != g->control_port) {
     if (p.keys.empty()) {
       Log("no rekey-signing key to verify pushes with; pulling instead");
       p.disabled = true;
@@ -190,16 +197,16 @@ void Agent::HandleGrant(ByteView extra) {
     }
     auto r = PushReceiver::Open(g->control_group, g->control_port, options_.push_interface);
     if (!r.ok()) {
-      Log("cannot join the control group " + g->control_group.ToString() + ":" + std::to_string(g->control_port) +
-          " (" + r.status().message() + "); pulling instead");
+      Log("cannot join the control group " + g->control_group.ToString() + ":" +
+          std::to_string(g->control_port) + " (" + r.status().message() + "); pulling instead");
       p.disabled = true;
       return;
     }
     p.receiver = std::move(r).value();
   }
   if (!had) {
-    Log("following pushes on " + g->control_group.ToString() + ":" + std::to_string(g->control_port) + " from seq " +
-        std::to_string(p.member->last_seq()));
+    Log("following pushes on " + g->control_group.ToString() + ":" +
+        std::to_string(g->control_port) + " from seq " + std::to_string(p.member->last_seq()));
   }
 }
 
@@ -255,7 +262,8 @@ void Agent::Run() {
     }
     next = Next::kInitial;
     due = *at;
-    if (due > Now()) Log("initial key request scheduled " + std::to_string((due - Now()) / 1000) + " ms from now");
+    if (due > Now())
+      Log("initial key request scheduled " + std::to_string((due - Now()) / 1000) + " ms from now");
     return true;
   };
   auto plan_refresh = [&](const SecurityAssociation& have) {
@@ -275,7 +283,8 @@ void Agent::Run() {
       auto w = EpochWindow(sch, interval, want);
       if (w.ok()) {
         Micros push_at = w->first * kMicrosPerSecond - push_->lead;
-        bool renew = push_->member_until != 0 && w->second * kMicrosPerSecond + push_->lead >= push_->member_until;
+        bool renew = push_->member_until != 0 &&
+                     w->second * kMicrosPerSecond + push_->lead >= push_->member_until;
         if (!renew) {
           next = Next::kAwaitPush;
           due = timing.PushFallbackAt(push_at, push_->lead);

@@ -1,8 +1,8 @@
 // End to end on loopback, real sockets: a node (HTTP API + key service over
 // UDP), clients logging in over HTTP and agents fetching keys on schedule.
-#include "keycast/client.h"
-
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <httplib.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -12,10 +12,7 @@
 #include <set>
 #include <thread>
 
-#include <httplib.h>
-
-#include <gtest/gtest.h>
-
+#include "keycast/client.h"
 #include "keycast/key_service.h"
 #include "keycast/server.h"
 #include "testing/node.h"
@@ -68,7 +65,8 @@ class AgentTest : public ::testing::Test {
     ASSERT_TRUE(d()->SetMembership(kAdmin, name, group, role, true).ok());
     api_keys_[name] = d()->CreateApiKey(kAdmin, name, "")->Encode();
   }
-  void Event(const std::string& name, int64_t start, std::vector<Endpoint> key_servers, uint32_t interval = 2) {
+  void Event(const std::string& name, int64_t start, std::vector<Endpoint> key_servers,
+             uint32_t interval = 2) {
     EventSpec e;
     e.name = name;
     e.title = name;
@@ -147,7 +145,8 @@ TEST_F(AgentTest, RevocationEndToEnd) {
     for (uint32_t i = 0; i <= k + 3; ++i) {
       auto it = got.find(Epoch{0, i}.packed());
       ASSERT_NE(it, got.end()) << name << " missing interval " << i << "\n" << all_log;
-      EXPECT_LE(it->second.first, it->second.second + 100'000) << name << " late for interval " << i;
+      EXPECT_LE(it->second.first, it->second.second + 100'000)
+          << name << " late for interval " << i;
     }
     EXPECT_FALSE(agents[name]->revoked());
   }
@@ -177,7 +176,8 @@ TEST_F(AgentTest, WakeupMakesAgentsRefetch) {
   // The operator asks for a rekey over the admin API.
   auto tok = d()->CreateAdminToken(kAdmin, "t")->Encode();
   httplib::Client http(node_->http_url());
-  auto res = http.Post("/v1/events/live/rekey", {{"Authorization", "Bearer " + tok}}, "", "application/json");
+  auto res = http.Post("/v1/events/live/rekey", {{"Authorization", "Bearer " + tok}}, "",
+                       "application/json");
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 200);
   EXPECT_NE(res->body.find("\"wakeups_sent\":1"), std::string::npos) << res->body;
@@ -203,7 +203,8 @@ TEST_F(AgentTest, AgentGivesUpOnAnUnansweredWakeup) {
   ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&me), sizeof me), 0);
   socklen_t len = sizeof me;
   getsockname(fd, reinterpret_cast<sockaddr*>(&me), &len);
-  Event("live", SystemClock::Get().NowSeconds() - 1, {*Endpoint::Parse("127.0.0.1:" + std::to_string(ntohs(me.sin_port)))});
+  Event("live", SystemClock::Get().NowSeconds() - 1,
+        {*Endpoint::Parse("127.0.0.1:" + std::to_string(ntohs(me.sin_port)))});
   ClientSession session = Login("r1");
   auto keys = keyproto::SessionKeys::Derive(session.session_key, session.ticket.id);
   TicketId tid = session.ticket.id;

@@ -31,8 +31,8 @@ std::optional<Micros> AgentTiming::InitialRequestAt(Micros now) {
     // Figure 7: the unencrypted first intervals extend the initial keying
     // period up to the first encrypted interval, less a quarter interval
     // for that interval's refresh.
-    Micros first_encrypted = std::min(Sec(occ->start + int64_t{event_.clear_intervals} * event_.interval_seconds),
-                                      Sec(occ->end));
+    Micros first_encrypted = std::min(
+        Sec(occ->start + int64_t{event_.clear_intervals} * event_.interval_seconds), Sec(occ->end));
     deadline = std::max(start, first_encrypted - Sec(event_.interval_seconds) / 4);
   }
   if (now >= deadline) return now;  // late: ask at once
@@ -53,12 +53,13 @@ AgentTiming::FirstRequest AgentTiming::FirstRequestAt(Micros at) const {
   return r;
 }
 
-std::optional<AgentTiming::Refresh> AgentTiming::NextRefresh(Epoch have, Micros initiation, Micros lifetime,
-                                                             Micros now) {
+std::optional<AgentTiming::Refresh> AgentTiming::NextRefresh(Epoch have, Micros initiation,
+                                                             Micros lifetime, Micros now) {
   auto next = NextEpoch(event_.schedule, event_.interval_seconds, have);
   if (!next) return std::nullopt;
   auto w = EpochWindow(event_.schedule, event_.interval_seconds, *next);
-  if (!w.ok() || Sec(w->first) != initiation + lifetime) return std::nullopt;  // a gap: next occurrence
+  if (!w.ok() || Sec(w->first) != initiation + lifetime)
+    return std::nullopt;  // a gap: next occurrence
   if (refresh_offset_ms_ < 0) {
     // Claim 12: random in the first forward security window, then the same
     // offset in every later one. The last quarter is left for retries.

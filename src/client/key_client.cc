@@ -26,7 +26,8 @@ Result<std::pair<sockaddr_storage, socklen_t>> ResolveEndpoint(const Endpoint& e
   addrinfo* res = nullptr;
   std::string port = std::to_string(ep.port);
   int rc = getaddrinfo(ep.host.c_str(), port.c_str(), &hints, &res);
-  if (rc != 0 || !res) return Unavailable("cannot resolve key server " + ep.ToString() + ": " + gai_strerror(rc));
+  if (rc != 0 || !res)
+    return Unavailable("cannot resolve key server " + ep.ToString() + ": " + gai_strerror(rc));
   std::pair<sockaddr_storage, socklen_t> out{};
   std::memcpy(&out.first, res->ai_addr, res->ai_addrlen);
   out.second = res->ai_addrlen;
@@ -56,8 +57,8 @@ KeyClient::~KeyClient() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-keyproto::Request KeyClient::Build(const TicketEvent& event, keyproto::RequestKind kind, Epoch epoch,
-                                   SenderId sender, uint64_t server_nonce) {
+keyproto::Request KeyClient::Build(const TicketEvent& event, keyproto::RequestKind kind,
+                                   Epoch epoch, SenderId sender, uint64_t server_nonce) {
   keyproto::Request q;
   q.credential = session_.ticket.credential;
   crypto::RandomFill(q.client_nonce);
@@ -70,22 +71,24 @@ keyproto::Request KeyClient::Build(const TicketEvent& event, keyproto::RequestKi
   return q;
 }
 
-Result<keyproto::Reply> KeyClient::Request(const TicketEvent& event, keyproto::RequestKind kind, Epoch epoch,
-                                           SenderId sender, uint64_t server_nonce) {
+Result<keyproto::Reply> KeyClient::Request(const TicketEvent& event, keyproto::RequestKind kind,
+                                           Epoch epoch, SenderId sender, uint64_t server_nonce) {
   std::string tried;
   for (const Endpoint& server : event.key_servers) {
     keyproto::Request q = Build(event, kind, epoch, sender, server_nonce);
     Micros sent_at = WallNow();
     auto rep = ExchangeUdp(server, keyproto::EncodeRequest(q, keys_), q.client_nonce);
     if (!rep.ok()) {
-      tried += (tried.empty() ? "" : ", ") + server.ToString() + " (" + rep.status().message() + ")";
+      tried +=
+          (tried.empty() ? "" : ", ") + server.ToString() + " (" + rep.status().message() + ")";
       continue;
     }
     if (rep->status == keyproto::ReplyStatus::kUseTcp) {
       keyproto::Request tq = Build(event, kind, epoch, sender, server_nonce);
       auto tcp = ExchangeTcp(server, keyproto::EncodeRequest(tq, keys_));
       if (!tcp.ok()) {
-        tried += (tried.empty() ? "" : ", ") + server.ToString() + " TCP (" + tcp.status().message() + ")";
+        tried += (tried.empty() ? "" : ", ") + server.ToString() + " TCP (" +
+                 tcp.status().message() + ")";
         continue;
       }
       rep = keyproto::OpenReply(*tcp, keys_, tq.client_nonce);
@@ -99,7 +102,7 @@ Result<keyproto::Reply> KeyClient::Request(const TicketEvent& event, keyproto::R
 }
 
 Result<keyproto::Reply> KeyClient::ExchangeUdp(const Endpoint& server, const Bytes& first_request,
-                                     const keyproto::Nonce& first_nonce) {
+                                               const keyproto::Nonce& first_nonce) {
   KC_ASSIGN_OR_RETURN(auto addr, ResolveEndpoint(server));
   if (fd_ < 0 || family_ != addr.first.ss_family) {
     if (fd_ >= 0) ::close(fd_);
@@ -121,12 +124,14 @@ Result<keyproto::Reply> KeyClient::ExchangeUdp(const Endpoint& server, const Byt
       nonces.push_back(p.request.client_nonce);
       request = keyproto::EncodeRequest(p.request, keys_);
     }
-    if (::sendto(fd_, request.data(), request.size(), 0, reinterpret_cast<sockaddr*>(&addr.first), addr.second) < 0)
+    if (::sendto(fd_, request.data(), request.size(), 0, reinterpret_cast<sockaddr*>(&addr.first),
+                 addr.second) < 0)
       return Unavailable(std::string("send: ") + std::strerror(errno));
     auto deadline = std::chrono::steady_clock::now() +
                     std::chrono::milliseconds(static_cast<int>(timeout * jitter(rng_)));
     for (;;) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
       if (left.count() <= 0) break;
       pollfd p{fd_, POLLIN, 0};
       if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) break;
@@ -141,7 +146,9 @@ Result<keyproto::Reply> KeyClient::ExchangeUdp(const Endpoint& server, const Byt
           pending_wakeups_.push_back(*w);
         continue;
       }
-      if (type != keyproto::MessageType::kReply || msg.size() < keyproto::kHeaderSize + keyproto::kNonceSize) continue;
+      if (type != keyproto::MessageType::kReply ||
+          msg.size() < keyproto::kHeaderSize + keyproto::kNonceSize)
+        continue;
       // Any attempt of this exchange may be the one answered.
       for (const auto& nonce : nonces) {
         if (!std::equal(nonce.begin(), nonce.end(), buf + keyproto::kHeaderSize)) continue;
@@ -151,7 +158,8 @@ Result<keyproto::Reply> KeyClient::ExchangeUdp(const Endpoint& server, const Byt
     }
     timeout = std::min(timeout * 2, options_.max_timeout_ms);
   }
-  return DeadlineExceeded("no answer after " + std::to_string(options_.attempts_per_server) + " tries");
+  return DeadlineExceeded("no answer after " + std::to_string(options_.attempts_per_server) +
+                          " tries");
 }
 
 Result<Bytes> KeyClient::ExchangeTcp(const Endpoint& server, const Bytes& request) {
@@ -169,7 +177,8 @@ Result<Bytes> KeyClient::ExchangeTcp(const Endpoint& server, const Bytes& reques
   Bytes framed(4);
   StoreBe32(framed.data(), static_cast<uint32_t>(request.size()));
   framed.insert(framed.end(), request.begin(), request.end());
-  bool ok = ::send(fd, framed.data(), framed.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(framed.size());
+  bool ok =
+      ::send(fd, framed.data(), framed.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(framed.size());
   uint8_t hdr[4];
   Bytes reply;
   if (ok && ReadFull(fd, hdr, 4)) {
@@ -200,11 +209,13 @@ std::optional<keyproto::Wakeup> KeyClient::WaitForWakeup(int timeout_ms) {
   ssize_t n = ::recv(fd_, buf, sizeof buf, MSG_DONTWAIT);
   if (n <= 0) return std::nullopt;
   ByteView msg(buf, static_cast<size_t>(n));
-  if (keyproto::PeekType(msg) != keyproto::MessageType::kWakeup) return std::nullopt;  // a late reply
+  if (keyproto::PeekType(msg) != keyproto::MessageType::kWakeup)
+    return std::nullopt;  // a late reply
   auto w = keyproto::ParseWakeup(msg);
   // A wakeup that does not authenticate is ignored: it must not make the
   // agent flood the key service.
-  if (!w.ok() || w->ticket_id != session_.ticket.id || !keyproto::VerifyWakeup(msg, keys_)) return std::nullopt;
+  if (!w.ok() || w->ticket_id != session_.ticket.id || !keyproto::VerifyWakeup(msg, keys_))
+    return std::nullopt;
   return *w;
 }
 

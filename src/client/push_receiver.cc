@@ -24,7 +24,8 @@ PushReceiver::~PushReceiver() {
 
 Result<std::unique_ptr<PushReceiver>> PushReceiver::Open(const IpAddress& group, uint16_t port,
                                                          const std::string& interface) {
-  if (!group.IsMulticast()) return InvalidArgument("control group " + group.ToString() + " is not multicast");
+  if (!group.IsMulticast())
+    return InvalidArgument("control group " + group.ToString() + " is not multicast");
   std::unique_ptr<PushReceiver> r(new PushReceiver());
   r->group_ = group;
   r->port_ = port;
@@ -43,12 +44,14 @@ Result<std::unique_ptr<PushReceiver>> PushReceiver::Open(const IpAddress& group,
     a.sin_family = AF_INET;
     a.sin_port = htons(port);
     std::memcpy(&a.sin_addr, group.bytes, 4);
-    if (::bind(r->fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) return Unavailable(Errno("bind"));
+    if (::bind(r->fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0)
+      return Unavailable(Errno("bind"));
     ip_mreqn m{};
     std::memcpy(&m.imr_multiaddr, group.bytes, 4);
     if (!interface.empty() && ::inet_pton(AF_INET, interface.c_str(), &m.imr_address) != 1) {
       m.imr_ifindex = static_cast<int>(::if_nametoindex(interface.c_str()));
-      if (m.imr_ifindex == 0) return InvalidArgument("push interface '" + interface + "' not found");
+      if (m.imr_ifindex == 0)
+        return InvalidArgument("push interface '" + interface + "' not found");
     }
     if (::setsockopt(r->fd_, IPPROTO_IP, IP_ADD_MEMBERSHIP, &m, sizeof m) != 0)
       return Unavailable(Errno("joining the control group"));
@@ -57,7 +60,8 @@ Result<std::unique_ptr<PushReceiver>> PushReceiver::Open(const IpAddress& group,
     a.sin6_family = AF_INET6;
     a.sin6_port = htons(port);
     std::memcpy(&a.sin6_addr, group.bytes, 16);
-    if (::bind(r->fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) return Unavailable(Errno("bind"));
+    if (::bind(r->fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0)
+      return Unavailable(Errno("bind"));
     ipv6_mreq m{};
     std::memcpy(&m.ipv6mr_multiaddr, group.bytes, 16);
     if (!interface.empty()) m.ipv6mr_interface = ::if_nametoindex(interface.c_str());

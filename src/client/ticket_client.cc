@@ -26,8 +26,9 @@ std::unique_ptr<httplib::Client> Connect(const std::string& url, const TicketCli
 Status HttpError(const httplib::Result& r, const std::string& what) {
   if (!r) return Unavailable(what + ": " + httplib::to_string(r.error()));
   json j = json::parse(r->body, nullptr, false);
-  std::string msg = j.is_object() && j.contains("error") ? j["error"].value("message", "") : r->body;
-  Code code = r->status == 401 ? Code::kUnauthenticated
+  std::string msg =
+      j.is_object() && j.contains("error") ? j["error"].value("message", "") : r->body;
+  Code code = r->status == 401   ? Code::kUnauthenticated
               : r->status == 404 ? Code::kNotFound
               : r->status == 409 ? Code::kFailedPrecondition
               : r->status >= 500 ? Code::kUnavailable
@@ -52,17 +53,20 @@ std::pair<httplib::Headers, json> AuthParts(const ClientCredentials& c) {
 TicketClient::TicketClient(std::string base_url, Options options)
     : base_url_(std::move(base_url)), options_(std::move(options)) {}
 
-Result<Ticket> TicketClient::Verify(ByteView ticket) const { return VerifyWithKeys(ticket, nullptr); }
+Result<Ticket> TicketClient::Verify(ByteView ticket) const {
+  return VerifyWithKeys(ticket, nullptr);
+}
 
 // One GET /v1/ticket-keys: verifies the ticket with the ticket-signing keys
 // and, when asked, returns the rekey-signing keys (for pushes) too.
-Result<Ticket> TicketClient::VerifyWithKeys(ByteView ticket,
-                                            std::vector<std::pair<KeyVersion, Bytes>>* rekey_keys) const {
+Result<Ticket> TicketClient::VerifyWithKeys(
+    ByteView ticket, std::vector<std::pair<KeyVersion, Bytes>>* rekey_keys) const {
   auto cli = Connect(base_url_, options_);
   auto r = cli->Get("/v1/ticket-keys");
   if (!r || r->status != 200) return HttpError(r, "fetching the ticket verification keys");
   json j = json::parse(r->body, nullptr, false);
-  if (!j.is_object() || !j["keys"].is_array()) return Unavailable("malformed verification key list");
+  if (!j.is_object() || !j["keys"].is_array())
+    return Unavailable("malformed verification key list");
   std::map<uint32_t, crypto::VerifyKey> keys;
   for (const auto& k : j["keys"]) {
     if (!k.is_object()) continue;
@@ -72,8 +76,10 @@ Result<Ticket> TicketClient::VerifyWithKeys(ByteView ticket,
     auto vk = crypto::VerifyKey::FromBytes(pk);
     if (!vk.ok()) continue;
     uint32_t version = k.value("version", 0u);
-    if (kind == "ticket-signing") keys.emplace(version, std::move(vk).value());
-    else if (kind == "rekey-signing" && rekey_keys) rekey_keys->emplace_back(KeyVersion{version}, pk);
+    if (kind == "ticket-signing")
+      keys.emplace(version, std::move(vk).value());
+    else if (kind == "rekey-signing" && rekey_keys)
+      rekey_keys->emplace_back(KeyVersion{version}, pk);
   }
   return VerifyTicket(
       ticket,
@@ -89,12 +95,13 @@ Result<std::vector<std::pair<KeyVersion, Bytes>>> TicketClient::RekeyKeys() cons
   auto r = cli->Get("/v1/ticket-keys");
   if (!r || r->status != 200) return HttpError(r, "fetching the rekey verification keys");
   json j = json::parse(r->body, nullptr, false);
-  if (!j.is_object() || !j["keys"].is_array()) return Unavailable("malformed verification key list");
+  if (!j.is_object() || !j["keys"].is_array())
+    return Unavailable("malformed verification key list");
   std::vector<std::pair<KeyVersion, Bytes>> out;
   for (const auto& k : j["keys"]) {
     Bytes pk;
-    if (!k.is_object() || k.value("kind", "") != "rekey-signing" || !Base64Decode(k.value("public_key", ""), &pk) ||
-        !crypto::VerifyKey::FromBytes(pk).ok())
+    if (!k.is_object() || k.value("kind", "") != "rekey-signing" ||
+        !Base64Decode(k.value("public_key", ""), &pk) || !crypto::VerifyKey::FromBytes(pk).ok())
       continue;
     out.emplace_back(KeyVersion{k.value("version", 0u)}, pk);
   }
@@ -106,8 +113,8 @@ Result<ClientSession> TicketClient::FromReply(const std::string& body) const {
   if (!j.is_object()) return Unavailable("malformed ticket reply");
   ClientSession s;
   Bytes key;
-  if (!Base64Decode(j.value("ticket", ""), &s.ticket_bytes) || !Base64Decode(j.value("session_key", ""), &key) ||
-      key.size() != 32)
+  if (!Base64Decode(j.value("ticket", ""), &s.ticket_bytes) ||
+      !Base64Decode(j.value("session_key", ""), &key) || key.size() != 32)
     return Unavailable("malformed ticket reply");
   s.session_key = SecretBytes(key);
   SecureWipe(key.data(), key.size());
@@ -130,8 +137,10 @@ void TicketClient::WatchCanceller::Cancel() {
   if (stop_in_flight_) stop_in_flight_();
 }
 
-Result<std::optional<ClientSession>> TicketClient::Watch(const ClientCredentials& creds, const std::string& digest,
-                                                         int timeout_seconds, WatchCanceller* canceller) const {
+Result<std::optional<ClientSession>> TicketClient::Watch(const ClientCredentials& creds,
+                                                         const std::string& digest,
+                                                         int timeout_seconds,
+                                                         WatchCanceller* canceller) const {
   Options o = options_;
   o.timeout_seconds = timeout_seconds + o.timeout_seconds;
   auto cli = Connect(base_url_, o);

@@ -33,11 +33,11 @@ TEST(Bytes, Base64RoundTripAllLengths) {
 
 TEST(Bytes, Base64RejectsMalformed) {
   Bytes out;
-  EXPECT_FALSE(Base64Decode("abc", &out));       // length
-  EXPECT_FALSE(Base64Decode("ab c", &out));      // whitespace
-  EXPECT_FALSE(Base64Decode("a===", &out));      // too much padding
-  EXPECT_FALSE(Base64Decode("ab=c", &out));      // padding in the middle
-  EXPECT_FALSE(Base64Decode("QR==", &out));      // non-canonical trailing bits
+  EXPECT_FALSE(Base64Decode("abc", &out));   // length
+  EXPECT_FALSE(Base64Decode("ab c", &out));  // whitespace
+  EXPECT_FALSE(Base64Decode("a===", &out));  // too much padding
+  EXPECT_FALSE(Base64Decode("ab=c", &out));  // padding in the middle
+  EXPECT_FALSE(Base64Decode("QR==", &out));  // non-canonical trailing bits
   EXPECT_TRUE(Base64Decode("QQ==", &out));
   EXPECT_EQ(out, Bytes{'A'});
 }

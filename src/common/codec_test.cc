@@ -16,14 +16,22 @@ TEST(Codec, RoundTrip) {
   w.Opaque8(std::string_view("hi"));
   w.Opaque16(std::string_view("there"));
   Reader r(buf);
-  uint8_t a; uint16_t b; uint32_t c; uint64_t d; int64_t e;
+  uint8_t a;
+  uint16_t b;
+  uint32_t c;
+  uint64_t d;
+  int64_t e;
   std::string s1, s2;
   ASSERT_TRUE(r.U8(&a, "a") && r.U16(&b, "b") && r.U32(&c, "c") && r.U64(&d, "d") &&
               r.I64(&e, "e") && r.String8(&s1, "s1") && r.String16(&s2, "s2"));
   EXPECT_TRUE(r.Finish());
-  EXPECT_EQ(a, 7); EXPECT_EQ(b, 0x1234); EXPECT_EQ(c, 0xdeadbeefu);
-  EXPECT_EQ(d, 0x0102030405060708ull); EXPECT_EQ(e, -5);
-  EXPECT_EQ(s1, "hi"); EXPECT_EQ(s2, "there");
+  EXPECT_EQ(a, 7);
+  EXPECT_EQ(b, 0x1234);
+  EXPECT_EQ(c, 0xdeadbeefu);
+  EXPECT_EQ(d, 0x0102030405060708ull);
+  EXPECT_EQ(e, -5);
+  EXPECT_EQ(s1, "hi");
+  EXPECT_EQ(s2, "there");
 }
 
 TEST(Codec, TruncationNamesFieldAndOffset) {

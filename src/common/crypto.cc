@@ -1,10 +1,10 @@
 #include "keycast/crypto.h"
 
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/kdf.h>
 #include <openssl/params.h>
-#include <openssl/core_names.h>
 #include <openssl/rand.h>
 
 #include <cstdio>
@@ -30,8 +30,10 @@ using MdCtxPtr = std::unique_ptr<EVP_MD_CTX, MdCtxDeleter>;
 
 const EVP_CIPHER* CipherFor(AeadAlgorithm alg) {
   switch (alg) {
-    case AeadAlgorithm::kAes256Gcm: return EVP_aes_256_gcm();
-    case AeadAlgorithm::kChaCha20Poly1305: return EVP_chacha20_poly1305();
+    case AeadAlgorithm::kAes256Gcm:
+      return EVP_aes_256_gcm();
+    case AeadAlgorithm::kChaCha20Poly1305:
+      return EVP_chacha20_poly1305();
   }
   return nullptr;
 }
@@ -114,15 +116,23 @@ SecretBytes Hkdf(ByteView ikm, ByteView salt, std::string_view label, ByteView c
 
 std::string_view AeadName(AeadAlgorithm a) {
   switch (a) {
-    case AeadAlgorithm::kAes256Gcm: return "aes-256-gcm";
-    case AeadAlgorithm::kChaCha20Poly1305: return "chacha20-poly1305";
+    case AeadAlgorithm::kAes256Gcm:
+      return "aes-256-gcm";
+    case AeadAlgorithm::kChaCha20Poly1305:
+      return "chacha20-poly1305";
   }
   return "unknown";
 }
 
 bool ParseAeadName(std::string_view name, AeadAlgorithm* out) {
-  if (name == "aes-256-gcm") { *out = AeadAlgorithm::kAes256Gcm; return true; }
-  if (name == "chacha20-poly1305") { *out = AeadAlgorithm::kChaCha20Poly1305; return true; }
+  if (name == "aes-256-gcm") {
+    *out = AeadAlgorithm::kAes256Gcm;
+    return true;
+  }
+  if (name == "chacha20-poly1305") {
+    *out = AeadAlgorithm::kChaCha20Poly1305;
+    return true;
+  }
   return false;
 }
 
@@ -171,8 +181,7 @@ bool Aead::Seal(ByteView nonce, ByteView aad, ByteView plaintext, uint8_t* out) 
     return false;
   int fin = 0;
   if (EVP_EncryptFinal_ex(c, out + len, &fin) != 1) return false;
-  return EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_GET_TAG, kAeadTagSize,
-                             out + plaintext.size()) == 1;
+  return EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_GET_TAG, kAeadTagSize, out + plaintext.size()) == 1;
 }
 
 bool Aead::Open(ByteView nonce, ByteView aad, ByteView ct, uint8_t* out) {
@@ -240,8 +249,8 @@ SigningKey::~SigningKey() = default;
 
 Result<SigningKey> SigningKey::FromSeed(const SecretBytes& seed) {
   if (seed.size() != kEd25519SeedSize) return InvalidArgument("Ed25519 seed must be 32 bytes");
-  EvpPkeyPtr pkey(EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, nullptr, seed.reveal().data(),
-                                               seed.size()));
+  EvpPkeyPtr pkey(
+      EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, nullptr, seed.reveal().data(), seed.size()));
   if (!pkey) return Internal("EVP_PKEY_new_raw_private_key failed");
   Bytes pub(kEd25519PublicKeySize);
   size_t n = pub.size();
@@ -276,8 +285,8 @@ struct VerifyKey::Impl {
 Result<VerifyKey> VerifyKey::FromBytes(ByteView public_key) {
   if (public_key.size() != kEd25519PublicKeySize)
     return InvalidArgument("Ed25519 public key must be 32 bytes");
-  EvpPkeyPtr pkey(EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr, public_key.data(),
-                                              public_key.size()));
+  EvpPkeyPtr pkey(
+      EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr, public_key.data(), public_key.size()));
   if (!pkey) return InvalidArgument("not a valid Ed25519 public key");
   VerifyKey k;
   k.impl_ = std::make_shared<Impl>();

@@ -73,7 +73,10 @@ TEST(Crypto, Ed25519Rfc8032Test1) {
   Bytes seed, pub, sig;
   FromHex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60", &seed);
   FromHex("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a", &pub);
-  FromHex("e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b", &sig);
+  FromHex(
+      "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9"
+      "b46bd25bf5f0595bbe24655141438e7a100b",
+      &sig);
   auto k = SigningKey::FromSeed(SecretBytes(seed));
   ASSERT_TRUE(k.ok());
   EXPECT_EQ(k->public_key(), pub);

@@ -82,7 +82,8 @@ std::string Metrics::Render() const {
   std::ostringstream o;
   for (const auto& [name, f] : families_) {
     o << "# HELP " << name << ' ' << f.help << '\n' << "# TYPE " << name << ' ' << f.type << '\n';
-    for (const auto& [labels, c] : f.counters) o << Series(name, labels) << ' ' << c->value() << '\n';
+    for (const auto& [labels, c] : f.counters)
+      o << Series(name, labels) << ' ' << c->value() << '\n';
     for (const auto& [labels, g] : f.gauges) o << Series(name, labels) << ' ' << g->value() << '\n';
     for (const auto& [labels, h] : f.histograms) {
       for (size_t i = 0; i < h->bounds().size(); ++i)
@@ -97,8 +98,8 @@ std::string Metrics::Render() const {
 }
 
 std::vector<double> LatencyBuckets() {
-  return {50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3,
-          250e-3, 500e-3, 1.0, 2.5, 5.0};
+  return {50e-6, 100e-6, 250e-6, 500e-6, 1e-3,   2.5e-3, 5e-3, 10e-3,
+          25e-3, 50e-3,  100e-3, 250e-3, 500e-3, 1.0,    2.5,  5.0};
 }
 
 }  // namespace keycast

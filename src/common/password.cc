@@ -21,9 +21,18 @@ void InitSodium() {
 }  // namespace
 
 bool ParsePasswordCost(std::string_view s, PasswordCost* out) {
-  if (s == "interactive") { *out = PasswordCost::kInteractive; return true; }
-  if (s == "moderate") { *out = PasswordCost::kModerate; return true; }
-  if (s == "test-only") { *out = PasswordCost::kTestOnly; return true; }
+  if (s == "interactive") {
+    *out = PasswordCost::kInteractive;
+    return true;
+  }
+  if (s == "moderate") {
+    *out = PasswordCost::kModerate;
+    return true;
+  }
+  if (s == "test-only") {
+    *out = PasswordCost::kTestOnly;
+    return true;
+  }
   return false;
 }
 
@@ -78,8 +87,10 @@ Result<Token> ParseToken(std::string_view text, std::string_view expected_prefix
   t.secret = std::string(text.substr(b + 1));
   Bytes tmp;
   if (t.prefix != expected_prefix)
-    return Unauthenticated("wrong kind of token (expected " + std::string(expected_prefix) + "_...)");
-  if (t.id.size() != 16 || !FromHex(t.id, &tmp) || t.secret.size() != 64 || !FromHex(t.secret, &tmp))
+    return Unauthenticated("wrong kind of token (expected " + std::string(expected_prefix) +
+                           "_...)");
+  if (t.id.size() != 16 || !FromHex(t.id, &tmp) || t.secret.size() != 64 ||
+      !FromHex(t.secret, &tmp))
     return Unauthenticated("malformed token");
   SecureWipe(tmp.data(), tmp.size());
   return t;

@@ -50,8 +50,7 @@ Result<Sealer> Sealer::FromFile(const std::string& path) {
   if (::stat(path.c_str(), &st) != 0)
     return NotFound("KEK file " + path + ": " + std::strerror(errno));
   if ((st.st_mode & 077) != 0)
-    return FailedPrecondition("KEK file " + path +
-                              " is readable by group or others; chmod 600 it");
+    return FailedPrecondition("KEK file " + path + " is readable by group or others; chmod 600 it");
   std::ifstream f(path, std::ios::binary);
   std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
   SecretBytes key;
@@ -73,7 +72,8 @@ Result<Sealer> Sealer::FromFile(const std::string& path) {
 
 Status Sealer::GenerateFile(const std::string& path) {
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) return FailedPrecondition("cannot create KEK file " + path + ": " + std::strerror(errno));
+  if (fd < 0)
+    return FailedPrecondition("cannot create KEK file " + path + ": " + std::strerror(errno));
   SecretBytes key = crypto::RandomSecret(crypto::kAeadKeySize);
   std::string hex = ToHex(key.reveal()) + "\n";
   ssize_t n = ::write(fd, hex.data(), hex.size());
@@ -90,8 +90,8 @@ Bytes Sealer::Seal(std::string_view purpose, std::string_view record,
   Writer w(&out);
   w.U8(kSealVersion);
   w.U32(kek_id_);
-  Bytes body = crypto::SealOnce(crypto::AeadAlgorithm::kAes256Gcm, kek_, Aad(kek_id_, purpose, record),
-                                secret.reveal());
+  Bytes body = crypto::SealOnce(crypto::AeadAlgorithm::kAes256Gcm, kek_,
+                                Aad(kek_id_, purpose, record), secret.reveal());
   w.Raw(body);
   return out;
 }
@@ -99,7 +99,8 @@ Bytes Sealer::Seal(std::string_view purpose, std::string_view record,
 Result<SecretBytes> Sealer::Open(std::string_view purpose, std::string_view record,
                                  ByteView sealed) const {
   if (sealed.size() < kHeader + crypto::kAeadNonceSize + crypto::kAeadTagSize)
-    return DataLoss("sealed " + std::string(purpose) + " for " + std::string(record) + " is truncated");
+    return DataLoss("sealed " + std::string(purpose) + " for " + std::string(record) +
+                    " is truncated");
   if (sealed[0] != kSealVersion)
     return DataLoss("sealed " + std::string(purpose) + " has unknown version " +
                     std::to_string(sealed[0]));

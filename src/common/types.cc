@@ -10,8 +10,14 @@ namespace keycast {
 std::string_view RoleName(Role r) { return r == Role::kSender ? "sender" : "receiver"; }
 
 bool ParseRole(std::string_view s, Role* out) {
-  if (s == "sender") { *out = Role::kSender; return true; }
-  if (s == "receiver") { *out = Role::kReceiver; return true; }
+  if (s == "sender") {
+    *out = Role::kSender;
+    return true;
+  }
+  if (s == "receiver") {
+    *out = Role::kReceiver;
+    return true;
+  }
   return false;
 }
 
@@ -32,8 +38,10 @@ std::optional<IpAddress> IpAddress::Parse(std::string_view text) {
 
 std::string IpAddress::ToString() const {
   char buf[INET6_ADDRSTRLEN] = {};
-  if (family == Family::kV4) inet_ntop(AF_INET, bytes, buf, sizeof buf);
-  else if (family == Family::kV6) inet_ntop(AF_INET6, bytes, buf, sizeof buf);
+  if (family == Family::kV4)
+    inet_ntop(AF_INET, bytes, buf, sizeof buf);
+  else if (family == Family::kV6)
+    inet_ntop(AF_INET6, bytes, buf, sizeof buf);
   return buf;
 }
 
@@ -78,7 +86,8 @@ std::optional<Endpoint> Endpoint::Parse(std::string_view text, bool allow_port_z
   }
   unsigned p = 0;
   auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), p);
-  if (ec != std::errc() || ptr != port.data() + port.size() || (p == 0 && !allow_port_zero) || p > 65535)
+  if (ec != std::errc() || ptr != port.data() + port.size() || (p == 0 && !allow_port_zero) ||
+      p > 65535)
     return std::nullopt;
   return Endpoint{std::string(host), static_cast<uint16_t>(p)};
 }

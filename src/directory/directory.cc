@@ -38,12 +38,9 @@ void EraseValue(V& v, const T& x) {
 }
 
 std::string EventDetail(const Event& e, const std::string& sender) {
-  json j = {{"title", e.title},
-            {"group_address", e.group_address.ToString()},
-            {"port", e.port},
-            {"sender", sender},
-            {"interval_seconds", e.interval_seconds},
-            {"version", e.version}};
+  json j = {
+      {"title", e.title}, {"group_address", e.group_address.ToString()}, {"port", e.port},
+      {"sender", sender}, {"interval_seconds", e.interval_seconds},      {"version", e.version}};
   return j.dump();
 }
 
@@ -157,9 +154,9 @@ struct Directory::Index {
   void RemoveMembership(ClientId c, GroupId g) {
     ClientRec* cr = clients.find(c);
     size_t before = cr->groups.size();
-    cr->groups.erase(std::remove_if(cr->groups.begin(), cr->groups.end(),
-                                    [&](auto& p) { return p.first == g; }),
-                     cr->groups.end());
+    cr->groups.erase(
+        std::remove_if(cr->groups.begin(), cr->groups.end(), [&](auto& p) { return p.first == g; }),
+        cr->groups.end());
     if (cr->groups.size() != before) {
       EraseValue(groups.find(g)->members, c);
       --memberships;
@@ -188,8 +185,10 @@ struct Directory::Index {
     ClientRec* r = clients.find(id);
     for (auto [g, role] : std::vector<std::pair<GroupId, Role>>(r->groups)) RemoveMembership(id, g);
     for (auto it = api_keys.begin(); it != api_keys.end();) {
-      if (it->second.client == id) it = api_keys.erase(it);
-      else ++it;
+      if (it->second.client == id)
+        it = api_keys.erase(it);
+      else
+        ++it;
     }
     // Events it sent keep existing without a sender (ON DELETE SET NULL).
     events.ForEach([&](EventId, EventRec& er) {
@@ -210,7 +209,8 @@ struct Directory::Index {
   }
 };
 
-Directory::Directory(Store* store, const Sealer* sealer, const Clock* clock, DirectoryOptions options)
+Directory::Directory(Store* store, const Sealer* sealer, const Clock* clock,
+                     DirectoryOptions options)
     : store_(store), sealer_(sealer), clock_(clock), options_(options), index_(new Index) {}
 
 Directory::~Directory() = default;
@@ -280,7 +280,7 @@ Status Directory::Commit(const Actor& actor, const std::string& action, const st
   KC_ASSIGN_OR_RETURN(auto txn, store_->Begin());
   KC_RETURN_IF_ERROR(fn(*txn));
   KC_ASSIGN_OR_RETURN(int64_t seq, txn->AppendAudit(AuditRecord{0, clock_->NowSeconds(), actor.name,
-                                                                 action, target, detail}));
+                                                                action, target, detail}));
   KC_RETURN_IF_ERROR(txn->Commit());
   {
     std::unique_lock<std::shared_mutex> l(mu_);
@@ -314,7 +314,8 @@ Result<ClientView> Directory::CreateClient(const Actor& actor, const ClientSpec&
   std::lock_guard<std::mutex> w(write_mu_);
   {
     std::shared_lock<std::shared_mutex> l(mu_);
-    if (index_->ClientByName(c.name)) return AlreadyExists("client '" + c.name + "' already exists");
+    if (index_->ClientByName(c.name))
+      return AlreadyExists("client '" + c.name + "' already exists");
   }
   json detail = {{"enabled", c.enabled}, {"password", !c.password_hash.empty()}};
   KC_RETURN_IF_ERROR(Commit(
@@ -351,10 +352,22 @@ Result<ClientView> Directory::UpdateClient(const Actor& actor, const std::string
       return AlreadyExists("client '" + *patch.name + "' already exists");
   }
   json detail = json::object();
-  if (patch.name) { detail["name"] = *patch.name; c.name = *patch.name; }
-  if (patch.description) { detail["description"] = *patch.description; c.description = *patch.description; }
-  if (patch.enabled) { detail["enabled"] = *patch.enabled; c.enabled = *patch.enabled; }
-  if (patch.password) { detail["password"] = patch.password->empty() ? "removed" : "changed"; c.password_hash = new_hash; }
+  if (patch.name) {
+    detail["name"] = *patch.name;
+    c.name = *patch.name;
+  }
+  if (patch.description) {
+    detail["description"] = *patch.description;
+    c.description = *patch.description;
+  }
+  if (patch.enabled) {
+    detail["enabled"] = *patch.enabled;
+    c.enabled = *patch.enabled;
+  }
+  if (patch.password) {
+    detail["password"] = patch.password->empty() ? "removed" : "changed";
+    c.password_hash = new_hash;
+  }
   c.updated_at = clock_->NowSeconds();
   KC_RETURN_IF_ERROR(Commit(
       actor, "client.update", "client:" + name, detail.dump(),
@@ -393,7 +406,8 @@ Result<GroupView> Directory::CreateGroup(const Actor& actor, const GroupSpec& sp
   std::lock_guard<std::mutex> w(write_mu_);
   {
     std::shared_lock<std::shared_mutex> l(mu_);
-    if (index_->GroupByName(spec.name)) return AlreadyExists("group '" + spec.name + "' already exists");
+    if (index_->GroupByName(spec.name))
+      return AlreadyExists("group '" + spec.name + "' already exists");
   }
   Group g{GroupId(), spec.name, spec.description, clock_->NowSeconds(), clock_->NowSeconds()};
   KC_RETURN_IF_ERROR(Commit(
@@ -425,8 +439,14 @@ Result<GroupView> Directory::UpdateGroup(const Actor& actor, const std::string& 
       return AlreadyExists("group '" + *patch.name + "' already exists");
   }
   json detail = json::object();
-  if (patch.name) { detail["name"] = *patch.name; g.name = *patch.name; }
-  if (patch.description) { detail["description"] = *patch.description; g.description = *patch.description; }
+  if (patch.name) {
+    detail["name"] = *patch.name;
+    g.name = *patch.name;
+  }
+  if (patch.description) {
+    detail["description"] = *patch.description;
+    g.description = *patch.description;
+  }
   g.updated_at = clock_->NowSeconds();
   KC_RETURN_IF_ERROR(Commit(
       actor, "group.update", "group:" + name, detail.dump(),
@@ -453,8 +473,8 @@ Status Directory::DeleteGroup(const Actor& actor, const std::string& name) {
     id = *found;
   }
   return Commit(
-      actor, "group.delete", "group:" + name, "{}",
-      [&](StoreTxn& t) { return t.DeleteGroup(id); }, [&](Index& x) { x.EraseGroup(id); });
+      actor, "group.delete", "group:" + name, "{}", [&](StoreTxn& t) { return t.DeleteGroup(id); },
+      [&](Index& x) { x.EraseGroup(id); });
 }
 
 Status Directory::AddEdge(const Actor& actor, const std::string& parent, const std::string& child) {
@@ -479,16 +499,21 @@ Status Directory::AddEdge(const Actor& actor, const std::string& parent, const s
     if (!path.empty()) {
       std::string cycle = parent;
       for (GroupId g : path) cycle += " -> " + index_->GroupName(g);
-      return FailedPrecondition("edge " + parent + " -> " + child + " would close the cycle " + cycle);
+      return FailedPrecondition("edge " + parent + " -> " + child + " would close the cycle " +
+                                cycle);
     }
   }
   json detail = {{"parent", parent}, {"child", child}};
   return Commit(
       actor, "edge.create", "edge:" + parent + "->" + child, detail.dump(),
-      [&](StoreTxn& t) { return t.InsertEdge(Edge{p, c}); }, [&](Index& x) { x.AddEdge(p, c); });
+      [&](StoreTxn& t) {
+        return t.InsertEdge(Edge{p, c});
+      },
+      [&](Index& x) { x.AddEdge(p, c); });
 }
 
-Status Directory::RemoveEdge(const Actor& actor, const std::string& parent, const std::string& child) {
+Status Directory::RemoveEdge(const Actor& actor, const std::string& parent,
+                             const std::string& child) {
   std::lock_guard<std::mutex> w(write_mu_);
   GroupId p, c;
   {
@@ -505,7 +530,10 @@ Status Directory::RemoveEdge(const Actor& actor, const std::string& parent, cons
   json detail = {{"parent", parent}, {"child", child}};
   return Commit(
       actor, "edge.delete", "edge:" + parent + "->" + child, detail.dump(),
-      [&](StoreTxn& t) { return t.DeleteEdge(Edge{p, c}); }, [&](Index& x) { x.RemoveEdge(p, c); });
+      [&](StoreTxn& t) {
+        return t.DeleteEdge(Edge{p, c});
+      },
+      [&](Index& x) { x.RemoveEdge(p, c); });
 }
 
 // ---------------------------------------------------------------- events
@@ -543,7 +571,8 @@ Result<EventView> Directory::CreateEvent(const Actor& actor, const EventSpec& sp
       actor, "event.create", "event:" + e.name, EventDetail(e, spec.sender),
       [&](StoreTxn& t) -> Status {
         KC_ASSIGN_OR_RETURN(e.id, t.InsertEvent(e));
-        return t.PutEventSecret(e.id, sealer_->Seal("event-secret", "event:" + std::to_string(e.id.value), secret));
+        return t.PutEventSecret(
+            e.id, sealer_->Seal("event-secret", "event:" + std::to_string(e.id.value), secret));
       },
       [&](Index& x) {
         x.event_names.emplace(e.name, e.id);
@@ -553,7 +582,8 @@ Result<EventView> Directory::CreateEvent(const Actor& actor, const EventSpec& sp
   return index_->ViewEvent(*index_->events.find(e.id));
 }
 
-Result<EventView> Directory::UpdateEvent(const Actor& actor, const std::string& name, const EventPatch& p) {
+Result<EventView> Directory::UpdateEvent(const Actor& actor, const std::string& name,
+                                         const EventPatch& p) {
   if (p.name) KC_RETURN_IF_ERROR(ValidateName("event", *p.name));
   std::lock_guard<std::mutex> w(write_mu_);
   Event e;
@@ -616,14 +646,14 @@ Status Directory::DeleteEvent(const Actor& actor, const std::string& name) {
     id = *found;
   }
   return Commit(
-      actor, "event.delete", "event:" + name, "{}",
-      [&](StoreTxn& t) { return t.DeleteEvent(id); }, [&](Index& x) { x.EraseEvent(id); });
+      actor, "event.delete", "event:" + name, "{}", [&](StoreTxn& t) { return t.DeleteEvent(id); },
+      [&](Index& x) { x.EraseEvent(id); });
 }
 
 // ------------------------------------------------- memberships, assignments
 
-Status Directory::SetMembership(const Actor& actor, const std::string& client, const std::string& group,
-                                Role role, bool must_be_new) {
+Status Directory::SetMembership(const Actor& actor, const std::string& client,
+                                const std::string& group, Role role, bool must_be_new) {
   std::lock_guard<std::mutex> w(write_mu_);
   ClientId c;
   GroupId g;
@@ -646,11 +676,14 @@ Status Directory::SetMembership(const Actor& actor, const std::string& client, c
   return Commit(
       actor, must_be_new ? "membership.create" : "membership.update",
       "membership:" + client + "@" + group, detail.dump(),
-      [&](StoreTxn& t) { return t.UpsertMembership(Membership{c, g, role}); },
+      [&](StoreTxn& t) {
+        return t.UpsertMembership(Membership{c, g, role});
+      },
       [&](Index& x) { x.SetMembership(c, g, role); });
 }
 
-Status Directory::RemoveMembership(const Actor& actor, const std::string& client, const std::string& group) {
+Status Directory::RemoveMembership(const Actor& actor, const std::string& client,
+                                   const std::string& group) {
   std::lock_guard<std::mutex> w(write_mu_);
   ClientId c;
   GroupId g;
@@ -661,7 +694,8 @@ Status Directory::RemoveMembership(const Actor& actor, const std::string& client
     bool exists = false;
     if (cc && gg)
       for (auto& [gid, r] : index_->clients.find(*cc)->groups) exists |= gid == *gg;
-    if (!exists) return NotFound("client '" + client + "' is not a member of group '" + group + "'");
+    if (!exists)
+      return NotFound("client '" + client + "' is not a member of group '" + group + "'");
     c = *cc;
     g = *gg;
   }
@@ -672,7 +706,8 @@ Status Directory::RemoveMembership(const Actor& actor, const std::string& client
       [&](Index& x) { x.RemoveMembership(c, g); });
 }
 
-Status Directory::AddAssignment(const Actor& actor, const std::string& event, const std::string& group) {
+Status Directory::AddAssignment(const Actor& actor, const std::string& event,
+                                const std::string& group) {
   std::lock_guard<std::mutex> w(write_mu_);
   EventId e;
   GroupId g;
@@ -691,11 +726,14 @@ Status Directory::AddAssignment(const Actor& actor, const std::string& event, co
   json detail = {{"event", event}, {"group", group}};
   return Commit(
       actor, "assignment.create", "assignment:" + event + "@" + group, detail.dump(),
-      [&](StoreTxn& t) { return t.InsertAssignment(Assignment{e, g}); },
+      [&](StoreTxn& t) {
+        return t.InsertAssignment(Assignment{e, g});
+      },
       [&](Index& x) { x.AddAssignment(e, g); });
 }
 
-Status Directory::RemoveAssignment(const Actor& actor, const std::string& event, const std::string& group) {
+Status Directory::RemoveAssignment(const Actor& actor, const std::string& event,
+                                   const std::string& group) {
   std::lock_guard<std::mutex> w(write_mu_);
   EventId e;
   GroupId g;
@@ -737,11 +775,13 @@ Result<Token> Directory::CreateApiKey(const Actor& actor, const std::string& cli
   json detail = {{"client", client}, {"key_id", k.id}};
   KC_RETURN_IF_ERROR(Commit(
       actor, "api_key.create", "client:" + client, detail.dump(),
-      [&](StoreTxn& t) { return t.InsertApiKey(k); }, [&](Index& x) { x.api_keys.emplace(k.id, k); }));
+      [&](StoreTxn& t) { return t.InsertApiKey(k); },
+      [&](Index& x) { x.api_keys.emplace(k.id, k); }));
   return tok;
 }
 
-Status Directory::RevokeApiKey(const Actor& actor, const std::string& client, const std::string& key_id) {
+Status Directory::RevokeApiKey(const Actor& actor, const std::string& client,
+                               const std::string& key_id) {
   std::lock_guard<std::mutex> w(write_mu_);
   {
     std::shared_lock<std::shared_mutex> l(mu_);
@@ -749,7 +789,8 @@ Status Directory::RevokeApiKey(const Actor& actor, const std::string& client, co
     auto it = index_->api_keys.find(key_id);
     if (!cc || it == index_->api_keys.end() || it->second.client != *cc)
       return NotFound("client '" + client + "' has no API key " + key_id);
-    if (it->second.revoked_at != 0) return FailedPrecondition("API key " + key_id + " is already revoked");
+    if (it->second.revoked_at != 0)
+      return FailedPrecondition("API key " + key_id + " is already revoked");
   }
   int64_t now = clock_->NowSeconds();
   json detail = {{"client", client}, {"key_id", key_id}};
@@ -778,7 +819,8 @@ Status Directory::RevokeAdminToken(const Actor& actor, const std::string& token_
     std::shared_lock<std::shared_mutex> l(mu_);
     auto it = index_->admin_tokens.find(token_id);
     if (it == index_->admin_tokens.end()) return NotFound("no admin token " + token_id);
-    if (it->second.revoked_at != 0) return FailedPrecondition("admin token " + token_id + " is already revoked");
+    if (it->second.revoked_at != 0)
+      return FailedPrecondition("admin token " + token_id + " is already revoked");
   }
   int64_t now = clock_->NowSeconds();
   return Commit(
@@ -816,7 +858,8 @@ Result<AuthenticatedClient> Directory::AuthenticateApiKey(const std::string& tok
   std::shared_lock<std::shared_mutex> l(mu_);
   auto it = index_->api_keys.find(t.id);
   if (it == index_->api_keys.end()) return Unauthenticated("unknown API key " + t.id);
-  if (!TokenMatches(t, it->second.verifier)) return Unauthenticated("wrong secret for API key " + t.id);
+  if (!TokenMatches(t, it->second.verifier))
+    return Unauthenticated("wrong secret for API key " + t.id);
   if (it->second.revoked_at != 0) return Unauthenticated("API key " + t.id + " is revoked");
   const ClientRec* r = index_->clients.find(it->second.client);
   if (!r) return Unauthenticated("API key " + t.id + " belongs to no client");
@@ -829,7 +872,8 @@ Result<Actor> Directory::AuthenticateAdmin(const std::string& token) const {
   std::shared_lock<std::shared_mutex> l(mu_);
   auto it = index_->admin_tokens.find(t.id);
   if (it == index_->admin_tokens.end()) return Unauthenticated("unknown admin token " + t.id);
-  if (!TokenMatches(t, it->second.verifier)) return Unauthenticated("wrong secret for admin token " + t.id);
+  if (!TokenMatches(t, it->second.verifier))
+    return Unauthenticated("wrong secret for admin token " + t.id);
   if (it->second.revoked_at != 0) return Unauthenticated("admin token " + t.id + " is revoked");
   return Actor{"admin:" + t.id};
 }
@@ -936,8 +980,10 @@ Result<Summary> Directory::Summarize(ClientId client) const {
   // than per-event stamp arrays, whose random accesses miss the cache.)
   for (GroupId g : w.visited) PrefetchAddress(x.groups.find(g)->events.data());
   for (GroupId g : w.visited) {
-    uint64_t sender = w.group_role[static_cast<size_t>(g.value)] == static_cast<uint8_t>(Role::kSender) ? 1 : 0;
-    for (EventId e : x.groups.find(g)->events) w.event_keys.push_back(static_cast<uint64_t>(e.value) << 1 | sender);
+    uint64_t sender =
+        w.group_role[static_cast<size_t>(g.value)] == static_cast<uint8_t>(Role::kSender) ? 1 : 0;
+    for (EventId e : x.groups.find(g)->events)
+      w.event_keys.push_back(static_cast<uint64_t>(e.value) << 1 | sender);
   }
   std::sort(w.event_keys.begin(), w.event_keys.end());
   for (size_t i = 0; i < w.event_keys.size(); ++i) {
@@ -967,8 +1013,8 @@ Result<Summary> Directory::Summarize(ClientId client) const {
       if (sender.valid()) x.clients.Prefetch(sender);
     }
     const auto& ev = rec(i)->e;
-    s.events.push_back(
-        SummaryEvent{ev, w.event_roles[i], ev->sender.valid() ? x.ClientNameOf(ev->sender) : std::string()});
+    s.events.push_back(SummaryEvent{
+        ev, w.event_roles[i], ev->sender.valid() ? x.ClientNameOf(ev->sender) : std::string()});
   }
   return s;
 }
@@ -1074,7 +1120,9 @@ std::vector<ApiKey> Directory::ListApiKeys(const std::string& client) const {
     out.push_back(k);
     out.back().verifier.clear();
   }
-  std::sort(out.begin(), out.end(), [](auto& a, auto& b) { return a.created_at < b.created_at || (a.created_at == b.created_at && a.id < b.id); });
+  std::sort(out.begin(), out.end(), [](auto& a, auto& b) {
+    return a.created_at < b.created_at || (a.created_at == b.created_at && a.id < b.id);
+  });
   return out;
 }
 
@@ -1155,7 +1203,9 @@ std::vector<Directory::MembershipRow> Directory::ListMemberships(const std::stri
   } else {
     index_->clients.ForEach([&](ClientId, const ClientRec& r) { add_client(r); });
   }
-  std::sort(out.begin(), out.end(), [](auto& a, auto& b) { return std::tie(a.client, a.group) < std::tie(b.client, b.group); });
+  std::sort(out.begin(), out.end(), [](auto& a, auto& b) {
+    return std::tie(a.client, a.group) < std::tie(b.client, b.group);
+  });
   return out;
 }
 
@@ -1170,19 +1220,23 @@ std::vector<Directory::AssignmentRow> Directory::ListAssignments(const std::stri
       if (group.empty() || gn == group) out.push_back(AssignmentRow{r.e->name, gn});
     }
   });
-  std::sort(out.begin(), out.end(), [](auto& a, auto& b) { return std::tie(a.event, a.group) < std::tie(b.event, b.group); });
+  std::sort(out.begin(), out.end(), [](auto& a, auto& b) {
+    return std::tie(a.event, a.group) < std::tie(b.event, b.group);
+  });
   return out;
 }
 
 Directory::Counts Directory::counts() const {
   std::shared_lock<std::shared_mutex> l(mu_);
   const Index& x = *index_;
-  return Counts{x.clients.size(), x.groups.size(), x.edges, x.events.size(), x.memberships, x.assignments};
+  return Counts{x.clients.size(), x.groups.size(), x.edges,
+                x.events.size(),  x.memberships,   x.assignments};
 }
 
 uint64_t Directory::generation() const { return generation_.load(); }
 
-uint64_t Directory::WaitForChange(uint64_t known, std::chrono::steady_clock::time_point deadline) const {
+uint64_t Directory::WaitForChange(uint64_t known,
+                                  std::chrono::steady_clock::time_point deadline) const {
   std::unique_lock<std::mutex> l(wait_mu_);
   cv_.wait_until(l, deadline, [&] { return generation_.load() != known; });
   return generation_.load();

@@ -1,10 +1,10 @@
 #include "keycast/directory.h"
 
+#include <gtest/gtest.h>
+
 #include <algorithm>
 #include <set>
 #include <thread>
-
-#include <gtest/gtest.h>
 
 #include "keycast/crypto.h"
 #include "keycast/fault_store.h"
@@ -26,7 +26,8 @@ class DirectoryTest : public ::testing::Test {
   }
   void Reopen() {
     dir_.reset();
-    auto d = Directory::Open(store_.get(), sealer_.get(), &clock_, DirectoryOptions{PasswordCost::kTestOnly});
+    auto d = Directory::Open(store_.get(), sealer_.get(), &clock_,
+                             DirectoryOptions{PasswordCost::kTestOnly});
     ASSERT_TRUE(d.ok()) << d.status().ToString();
     dir_ = std::move(d).value();
   }
@@ -105,8 +106,10 @@ TEST_F(DirectoryTest, Figure3Shape) {
   Member("C1", "G1", Role::kSender);
   Member("C7", "G6");
   auto ev = Events("C7");
-  EXPECT_EQ(ev, (std::map<std::string, Role>{{"E1", Role::kReceiver}, {"E5", Role::kReceiver},
-                                             {"E7", Role::kReceiver}, {"E8", Role::kReceiver}}));
+  EXPECT_EQ(ev, (std::map<std::string, Role>{{"E1", Role::kReceiver},
+                                             {"E5", Role::kReceiver},
+                                             {"E7", Role::kReceiver},
+                                             {"E8", Role::kReceiver}}));
   EXPECT_EQ(Events("C1"), (std::map<std::string, Role>{{"E1", Role::kSender}}));
   auto c7 = *dir_->FindClient("C7");
   EXPECT_TRUE(dir_->IsAuthorized(c7, EventIdOf("E1"), Role::kReceiver));
@@ -129,13 +132,15 @@ TEST_F(DirectoryTest, DiamondListsEachEventOnceAndSenderWinsOnAnyPath) {
   Event("es", "S");
   Client("x");
   Member("x", "D");
-  EXPECT_EQ(Events("x"), (std::map<std::string, Role>{{"ea", Role::kReceiver}, {"eb", Role::kReceiver},
-                                                     {"es", Role::kReceiver}}));
+  EXPECT_EQ(Events("x"),
+            (std::map<std::string, Role>{
+                {"ea", Role::kReceiver}, {"eb", Role::kReceiver}, {"es", Role::kReceiver}}));
   // Membership in C as sender: ea is reachable both ways; sender wins for ea
   // only (eb, es are not above C).
   Member("x", "C", Role::kSender);
-  EXPECT_EQ(Events("x"), (std::map<std::string, Role>{{"ea", Role::kSender}, {"eb", Role::kReceiver},
-                                                     {"es", Role::kReceiver}}));
+  EXPECT_EQ(Events("x"),
+            (std::map<std::string, Role>{
+                {"ea", Role::kSender}, {"eb", Role::kReceiver}, {"es", Role::kReceiver}}));
   auto x = *dir_->FindClient("x");
   EXPECT_TRUE(dir_->IsAuthorized(x, EventIdOf("ea"), Role::kSender));
   EXPECT_FALSE(dir_->IsAuthorized(x, EventIdOf("eb"), Role::kSender));
@@ -260,7 +265,8 @@ TEST_F(DirectoryTest, PasswordIsHashedAndChecked) {
   auto ok = dir_->AuthenticatePassword("alice", "correct horse battery");
   ASSERT_TRUE(ok.ok());
   EXPECT_EQ(ok->name, "alice");
-  EXPECT_EQ(dir_->AuthenticatePassword("alice", "wrong password").status().code(), Code::kUnauthenticated);
+  EXPECT_EQ(dir_->AuthenticatePassword("alice", "wrong password").status().code(),
+            Code::kUnauthenticated);
   EXPECT_EQ(dir_->AuthenticatePassword("nobody", "x").status().code(), Code::kUnauthenticated);
   EXPECT_EQ(dir_->GetClient("alice")->client.password_hash, "set");  // never exposed
   DirectoryData d;
@@ -271,8 +277,9 @@ TEST_F(DirectoryTest, PasswordIsHashedAndChecked) {
   ASSERT_TRUE(dir_->UpdateClient(kAdmin, "alice", off).ok());
   EXPECT_EQ(dir_->AuthenticatePassword("alice", "correct horse battery").status().code(),
             Code::kUnauthenticated);
-  EXPECT_EQ(dir_->CreateClient(kAdmin, ClientSpec{"bob", "", std::string("short"), true}).status().code(),
-            Code::kInvalidArgument);
+  EXPECT_EQ(
+      dir_->CreateClient(kAdmin, ClientSpec{"bob", "", std::string("short"), true}).status().code(),
+      Code::kInvalidArgument);
 }
 
 TEST_F(DirectoryTest, ApiKeysAuthenticateUntilRevoked) {
@@ -308,7 +315,8 @@ TEST_F(DirectoryTest, AdminTokens) {
 
 TEST_F(DirectoryTest, ValidationRefusesBadInputAndWritesNothing) {
   EXPECT_EQ(dir_->CreateGroup(kAdmin, {"", ""}).status().code(), Code::kInvalidArgument);
-  EXPECT_EQ(dir_->CreateGroup(kAdmin, {std::string(65, 'a'), ""}).status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(dir_->CreateGroup(kAdmin, {std::string(65, 'a'), ""}).status().code(),
+            Code::kInvalidArgument);
   EXPECT_EQ(dir_->CreateGroup(kAdmin, {"has space", ""}).status().code(), Code::kInvalidArgument);
   EXPECT_EQ(dir_->CreateGroup(kAdmin, {"-dash", ""}).status().code(), Code::kInvalidArgument);
   EventSpec bad = Spec("e");
@@ -329,7 +337,8 @@ TEST_F(DirectoryTest, ValidationRefusesBadInputAndWritesNothing) {
   bad.source_address = *IpAddress::Parse("::1");
   EXPECT_EQ(dir_->CreateEvent(kAdmin, bad).status().code(), Code::kInvalidArgument);
   EXPECT_EQ(dir_->AddAssignment(kAdmin, "nope", "nope").code(), Code::kNotFound);
-  EXPECT_EQ(dir_->SetMembership(kAdmin, "nope", "nope", Role::kReceiver, true).code(), Code::kNotFound);
+  EXPECT_EQ(dir_->SetMembership(kAdmin, "nope", "nope", Role::kReceiver, true).code(),
+            Code::kNotFound);
   EXPECT_EQ(store_->ReadAudit(0, 100)->size(), 0u);
   auto c = dir_->counts();
   EXPECT_EQ(c.groups + c.events + c.clients, 0u);
@@ -371,11 +380,13 @@ TEST_F(DirectoryTest, AuthorizedClientsFollowsTheDag) {
 TEST_F(DirectoryTest, WaitForChangeWakesOnAChange) {
   uint64_t g0 = dir_->generation();
   std::thread t([&] { Group("late"); });
-  uint64_t g1 = dir_->WaitForChange(g0, std::chrono::steady_clock::now() + std::chrono::seconds(10));
+  uint64_t g1 =
+      dir_->WaitForChange(g0, std::chrono::steady_clock::now() + std::chrono::seconds(10));
   t.join();
   EXPECT_NE(g1, g0);
   // No change: returns at the deadline with the same generation.
-  uint64_t g2 = dir_->WaitForChange(dir_->generation(), std::chrono::steady_clock::now() + std::chrono::milliseconds(20));
+  uint64_t g2 = dir_->WaitForChange(
+      dir_->generation(), std::chrono::steady_clock::now() + std::chrono::milliseconds(20));
   EXPECT_EQ(g2, dir_->generation());
 }
 
@@ -407,8 +418,10 @@ TEST(DirectoryFollower, RefreshPicksUpChangesMadeElsewhere) {
   auto s2 = std::move(OpenSqliteStore(path)).value();
   Sealer sealer = *Sealer::FromKey(crypto::RandomSecret(32));
   FakeClock clock(1'800'000'000LL * kMicrosPerSecond);
-  auto writer = std::move(Directory::Open(s1.get(), &sealer, &clock, {PasswordCost::kTestOnly})).value();
-  auto follower = std::move(Directory::Open(s2.get(), &sealer, &clock, {PasswordCost::kTestOnly})).value();
+  auto writer =
+      std::move(Directory::Open(s1.get(), &sealer, &clock, {PasswordCost::kTestOnly})).value();
+  auto follower =
+      std::move(Directory::Open(s2.get(), &sealer, &clock, {PasswordCost::kTestOnly})).value();
   const Actor a{"admin:test"};
   ASSERT_TRUE(writer->CreateGroup(a, {"g", ""}).ok());
   ASSERT_TRUE(writer->CreateClient(a, ClientSpec{"c", "", std::nullopt, true}).ok());

@@ -32,7 +32,8 @@ Status ValidateName(std::string_view kind, std::string_view name) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
   };
   if (!alnum(name[0]))
-    return InvalidArgument(k + " name '" + std::string(name) + "' must start with a letter or digit");
+    return InvalidArgument(k + " name '" + std::string(name) +
+                           "' must start with a letter or digit");
   for (char c : name) {
     if (!alnum(c) && c != '.' && c != '_' && c != '-')
       return InvalidArgument(k + " name may contain only letters, digits, '.', '_' and '-'");
@@ -48,17 +49,19 @@ Status ValidateDescription(std::string_view d) {
 
 Status ValidatePassword(std::string_view p) {
   if (p.size() < limits::kMinPasswordLength)
-    return InvalidArgument("password must be at least " + std::to_string(limits::kMinPasswordLength) +
-                           " characters");
+    return InvalidArgument("password must be at least " +
+                           std::to_string(limits::kMinPasswordLength) + " characters");
   if (p.size() > limits::kMaxPasswordLength)
-    return InvalidArgument("password is longer than " + std::to_string(limits::kMaxPasswordLength) + " bytes");
+    return InvalidArgument("password is longer than " + std::to_string(limits::kMaxPasswordLength) +
+                           " bytes");
   return Status::Ok();
 }
 
 Status ValidateTitle(std::string_view t) {
   if (t.empty()) return InvalidArgument("title must not be empty");
   if (t.size() > limits::kMaxTitleLength)
-    return InvalidArgument("title is longer than " + std::to_string(limits::kMaxTitleLength) + " bytes");
+    return InvalidArgument("title is longer than " + std::to_string(limits::kMaxTitleLength) +
+                           " bytes");
   if (!ValidUtf8(t)) return InvalidArgument("title is not valid UTF-8 text");
   return Status::Ok();
 }
@@ -74,21 +77,26 @@ Status ValidateEvent(const Event& e) {
     if (e.source_address.family != e.group_address.family)
       return InvalidArgument("source_address and group_address must be of the same IP family");
     if (e.source_address.IsMulticast() || e.source_address.IsUnspecified())
-      return InvalidArgument("source_address " + e.source_address.ToString() + " must be a unicast address");
+      return InvalidArgument("source_address " + e.source_address.ToString() +
+                             " must be a unicast address");
   }
   Status st = e.schedule.Validate();
   if (!st.ok()) return InvalidArgument("schedule: " + st.message());
-  if (e.interval_seconds < limits::kMinIntervalSeconds || e.interval_seconds > limits::kMaxIntervalSeconds)
-    return InvalidArgument("interval_seconds must be " + std::to_string(limits::kMinIntervalSeconds) + "-" +
+  if (e.interval_seconds < limits::kMinIntervalSeconds ||
+      e.interval_seconds > limits::kMaxIntervalSeconds)
+    return InvalidArgument("interval_seconds must be " +
+                           std::to_string(limits::kMinIntervalSeconds) + "-" +
                            std::to_string(limits::kMaxIntervalSeconds));
   if (e.initial_keying_seconds > limits::kMaxInitialKeyingSeconds)
     return InvalidArgument("initial_keying_seconds must be at most " +
                            std::to_string(limits::kMaxInitialKeyingSeconds));
   if (e.clear_intervals > limits::kMaxClearIntervals)
-    return InvalidArgument("clear_intervals must be at most " + std::to_string(limits::kMaxClearIntervals));
+    return InvalidArgument("clear_intervals must be at most " +
+                           std::to_string(limits::kMaxClearIntervals));
   if (e.key_servers.empty()) return InvalidArgument("at least one key server endpoint is required");
   if (e.key_servers.size() > limits::kMaxKeyServersPerEvent)
-    return InvalidArgument("at most " + std::to_string(limits::kMaxKeyServersPerEvent) + " key servers per event");
+    return InvalidArgument("at most " + std::to_string(limits::kMaxKeyServersPerEvent) +
+                           " key servers per event");
   return Status::Ok();
 }
 

@@ -22,23 +22,40 @@ namespace keycast {
 
 std::string_view KeyOutcomeName(KeyOutcome o) {
   switch (o) {
-    case KeyOutcome::kOk: return "ok";
-    case KeyOutcome::kMalformed: return "malformed";
-    case KeyOutcome::kUnknownKeyVersion: return "unknown_key_version";
-    case KeyOutcome::kBadCredential: return "bad_credential";
-    case KeyOutcome::kBadProof: return "bad_proof";
-    case KeyOutcome::kTicketExpired: return "ticket_expired";
-    case KeyOutcome::kClockSkew: return "clock_skew";
-    case KeyOutcome::kReplay: return "replay";
-    case KeyOutcome::kBadNonce: return "bad_nonce";
-    case KeyOutcome::kNotInTicket: return "not_in_ticket";
-    case KeyOutcome::kNotAuthorized: return "not_authorized";
-    case KeyOutcome::kUnknownEvent: return "unknown_event";
-    case KeyOutcome::kTooEarly: return "too_early";
-    case KeyOutcome::kTooLate: return "too_late";
-    case KeyOutcome::kUseTcp: return "use_tcp";
-    case KeyOutcome::kInternal: return "internal";
-    case KeyOutcome::kCount: break;
+    case KeyOutcome::kOk:
+      return "ok";
+    case KeyOutcome::kMalformed:
+      return "malformed";
+    case KeyOutcome::kUnknownKeyVersion:
+      return "unknown_key_version";
+    case KeyOutcome::kBadCredential:
+      return "bad_credential";
+    case KeyOutcome::kBadProof:
+      return "bad_proof";
+    case KeyOutcome::kTicketExpired:
+      return "ticket_expired";
+    case KeyOutcome::kClockSkew:
+      return "clock_skew";
+    case KeyOutcome::kReplay:
+      return "replay";
+    case KeyOutcome::kBadNonce:
+      return "bad_nonce";
+    case KeyOutcome::kNotInTicket:
+      return "not_in_ticket";
+    case KeyOutcome::kNotAuthorized:
+      return "not_authorized";
+    case KeyOutcome::kUnknownEvent:
+      return "unknown_event";
+    case KeyOutcome::kTooEarly:
+      return "too_early";
+    case KeyOutcome::kTooLate:
+      return "too_late";
+    case KeyOutcome::kUseTcp:
+      return "use_tcp";
+    case KeyOutcome::kInternal:
+      return "internal";
+    case KeyOutcome::kCount:
+      break;
   }
   return "unknown";
 }
@@ -83,8 +100,10 @@ class ReplayCache {
   };
   static void Purge(Shard& s, Micros now) {
     for (auto it = s.map.begin(); it != s.map.end();) {
-      if (it->second < now) it = s.map.erase(it);
-      else ++it;
+      if (it->second < now)
+        it = s.map.erase(it);
+      else
+        ++it;
     }
   }
   static constexpr size_t kShards = 64;
@@ -147,7 +166,7 @@ struct ThreadCache {
   struct SaSlot {
     std::shared_ptr<const Event> event;  // held: its address stays unique
     uint64_t epoch = 0;
-    SecurityAssociation sa;              // role-independent fields
+    SecurityAssociation sa;  // role-independent fields
   };
   std::array<Auth, kAuthSlots> auth;
   std::array<EventSlot, kEventSlots> events;
@@ -178,7 +197,8 @@ ThreadCache& CacheFor(uint64_t engine) {
 // (docs/ticket-format.md, "Credential"); the result is the same.
 Result<CredentialContents> OpenCredentialCached(ThreadCache& t, ByteView credential, KeyVersion v,
                                                 const std::shared_ptr<const SecretBytes>& key) {
-  if (credential.size() > limits::kMaxSealedPartBytes) return InvalidArgument("credential too large");
+  if (credential.size() > limits::kMaxSealedPartBytes)
+    return InvalidArgument("credential too large");
   constexpr size_t kPrefix = 5;
   if (credential.size() < kPrefix + crypto::kAeadNonceSize + crypto::kAeadTagSize)
     return Unauthenticated("credential does not authenticate");
@@ -240,9 +260,10 @@ struct KeyEngine::Impl {
   // Directory::IsAuthorized through the thread's generation-stamped cache.
   bool Authorized(ThreadCache& t, ClientId client, EventId event, Role role) {
     uint64_t gen = directory->generation();  // before asking: see ThreadCache
-    auto& a = t.auth[ThreadCache::Mix(static_cast<uint64_t>(client.value),
-                                      static_cast<uint64_t>(event.value) * 2 + (role == Role::kSender)) %
-                     ThreadCache::kAuthSlots];
+    auto& a =
+        t.auth[ThreadCache::Mix(static_cast<uint64_t>(client.value),
+                                static_cast<uint64_t>(event.value) * 2 + (role == Role::kSender)) %
+               ThreadCache::kAuthSlots];
     if (a.generation == gen && a.client == client.value && a.event == event.value && a.role == role)
       return a.allowed;
     bool allowed = directory->IsAuthorized(client, event, role);
@@ -253,7 +274,8 @@ struct KeyEngine::Impl {
   // Directory::FindEvent through the same cache.
   std::shared_ptr<const Event> FindEvent(ThreadCache& t, EventId id) {
     uint64_t gen = directory->generation();
-    auto& e = t.events[ThreadCache::Mix(static_cast<uint64_t>(id.value), 0) % ThreadCache::kEventSlots];
+    auto& e =
+        t.events[ThreadCache::Mix(static_cast<uint64_t>(id.value), 0) % ThreadCache::kEventSlots];
     if (e.generation == gen && e.id == id.value) return e.event;
     auto ev = directory->FindEvent(id);
     e.generation = gen;
@@ -262,14 +284,21 @@ struct KeyEngine::Impl {
     return ev;
   }
 
-  Impl(const Directory* d, const ServiceKeys* k, Store* s, const Sealer* se, const Clock* c, KeyServiceOptions o)
-      : directory(d), keys(k), store(s), sealer(se), clock(c), options(o), replay(o.replay_cache_entries) {
+  Impl(const Directory* d, const ServiceKeys* k, Store* s, const Sealer* se, const Clock* c,
+       KeyServiceOptions o)
+      : directory(d),
+        keys(k),
+        store(s),
+        sealer(se),
+        clock(c),
+        options(o),
+        replay(o.replay_cache_entries) {
     for (size_t i = 0; i < counters.size(); ++i)
       counters[i] = &Metrics::Global().GetCounter(
           "keycast_key_requests_total", "Key requests by result.",
           "result=\"" + std::string(KeyOutcomeName(static_cast<KeyOutcome>(i))) + "\"");
-    latency = &Metrics::Global().GetHistogram("keycast_key_request_seconds", "Key request handling time.",
-                                              LatencyBuckets());
+    latency = &Metrics::Global().GetHistogram("keycast_key_request_seconds",
+                                              "Key request handling time.", LatencyBuckets());
   }
 
   Result<std::shared_ptr<const SecretBytes>> EventSecret(EventId e) {
@@ -279,7 +308,8 @@ struct KeyEngine::Impl {
       if (it != secrets.end()) return it->second;
     }
     KC_ASSIGN_OR_RETURN(Bytes sealed, store->GetEventSecret(e));
-    KC_ASSIGN_OR_RETURN(SecretBytes secret, sealer->Open("event-secret", "event:" + std::to_string(e.value), sealed));
+    KC_ASSIGN_OR_RETURN(SecretBytes secret,
+                        sealer->Open("event-secret", "event:" + std::to_string(e.value), sealed));
     auto p = std::make_shared<const SecretBytes>(std::move(secret));
     std::unique_lock<std::shared_mutex> l(secrets_mu);
     secrets[e.value] = p;
@@ -302,18 +332,20 @@ struct KeyEngine::Impl {
       }
     }
     auto owner = store->SenderOwner(event, asked);
-    if (!owner.ok() || *owner != client) return PermissionDenied("sender id was not allocated to this client");
+    if (!owner.ok() || *owner != client)
+      return PermissionDenied("sender id was not allocated to this client");
     std::lock_guard<std::mutex> l(senders_mu);
     sender_owner[{event.value, asked.value}] = client;
     return asked;
   }
 
-  void Remember(EventId event, ClientId client, const TicketId& ticket, const keyproto::SessionKeys& sk,
-                const sockaddr_storage& from, socklen_t from_len, Micros now) {
+  void Remember(EventId event, ClientId client, const TicketId& ticket,
+                const keyproto::SessionKeys& sk, const sockaddr_storage& from, socklen_t from_len,
+                Micros now) {
     if (from_len == 0) return;
-    RequesterShard& shard =
-        requesters[ThreadCache::Mix(static_cast<uint64_t>(event.value), static_cast<uint64_t>(client.value)) %
-                   kRequesterShards];
+    RequesterShard& shard = requesters[ThreadCache::Mix(static_cast<uint64_t>(event.value),
+                                                        static_cast<uint64_t>(client.value)) %
+                                       kRequesterShards];
     std::lock_guard<std::mutex> l(shard.mu);
     // Forget requesters silent for longer than the TTL, a sweep per 4,096
     // new entries, so the table stays bounded by the clients active lately.
@@ -332,17 +364,20 @@ struct KeyEngine::Impl {
   }
 };
 
-KeyEngine::KeyEngine(const Directory* directory, const ServiceKeys* keys, Store* store, const Sealer* sealer,
-                     const Clock* clock, KeyServiceOptions options)
+KeyEngine::KeyEngine(const Directory* directory, const ServiceKeys* keys, Store* store,
+                     const Sealer* sealer, const Clock* clock, KeyServiceOptions options)
     : impl_(new Impl(directory, keys, store, sealer, clock, options)) {}
 
 KeyEngine::~KeyEngine() = default;
 
 void KeyEngine::SetGrantHook(GrantHook hook) { impl_->grant_hook = std::move(hook); }
 
-uint64_t KeyEngine::count(KeyOutcome o) const { return impl_->counters[static_cast<size_t>(o)]->value(); }
+uint64_t KeyEngine::count(KeyOutcome o) const {
+  return impl_->counters[static_cast<size_t>(o)]->value();
+}
 
-Result<SecurityAssociation> KeyEngine::DeriveSa(const Event& event, Epoch epoch, Role role, SenderId sender) {
+Result<SecurityAssociation> KeyEngine::DeriveSa(const Event& event, Epoch epoch, Role role,
+                                                SenderId sender) {
   KC_ASSIGN_OR_RETURN(auto window, EpochWindow(event.schedule, event.interval_seconds, epoch));
   SecurityAssociation sa;
   sa.event = event.id;
@@ -375,8 +410,8 @@ Result<SecurityAssociation> KeyEngine::DeriveSa(const Event& event, Epoch epoch,
   return sa;
 }
 
-Bytes KeyEngine::Handle(ByteView request, const sockaddr_storage& from, socklen_t from_len, bool over_tcp,
-                        KeyOutcome* outcome_out) {
+Bytes KeyEngine::Handle(ByteView request, const sockaddr_storage& from, socklen_t from_len,
+                        bool over_tcp, KeyOutcome* outcome_out) {
   Impl& x = *impl_;
   auto t0 = std::chrono::steady_clock::now();
   KeyOutcome outcome = KeyOutcome::kInternal;
@@ -387,7 +422,8 @@ Bytes KeyEngine::Handle(ByteView request, const sockaddr_storage& from, socklen_
     std::chrono::steady_clock::time_point t0;
     ~Finish() {
       x.counters[static_cast<size_t>(o)]->Inc();
-      x.latency->Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      x.latency->Observe(
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
       if (out) *out = o;
     }
   } finish{x, outcome, outcome_out, t0};
@@ -433,14 +469,17 @@ Bytes KeyEngine::Handle(ByteView request, const sockaddr_storage& from, socklen_
   Micros skew = Sec(x.options.clock_skew_seconds);
   if (now > Sec(cred->expires_at) + skew)
     return refuse(KeyOutcome::kTicketExpired, ReplyStatus::kNotAuthorized,
-                  "ticket expired " + std::to_string((now - Sec(cred->expires_at)) / kMicrosPerSecond) + " s ago");
+                  "ticket expired " +
+                      std::to_string((now - Sec(cred->expires_at)) / kMicrosPerSecond) + " s ago");
   Micros off = q.timestamp - now;
   if (off > skew || off < -skew)
     return refuse(KeyOutcome::kClockSkew, ReplyStatus::kClockSkew,
-                  "request timestamp is " + std::to_string(off / kMicrosPerSecond) + " s off; the bound is " +
-                      std::to_string(x.options.clock_skew_seconds) + " s");
+                  "request timestamp is " + std::to_string(off / kMicrosPerSecond) +
+                      " s off; the bound is " + std::to_string(x.options.clock_skew_seconds) +
+                      " s");
   auto fresh = x.replay.Insert(parsed->tag, q.timestamp + skew, now);
-  if (!fresh) return refuse(KeyOutcome::kInternal, ReplyStatus::kUnavailable, "replay cache full; retry");
+  if (!fresh)
+    return refuse(KeyOutcome::kInternal, ReplyStatus::kUnavailable, "replay cache full; retry");
   if (!*fresh) {
     outcome = KeyOutcome::kReplay;  // the original was answered; the copy gets nothing
     return {};
@@ -459,14 +498,18 @@ Bytes KeyEngine::Handle(ByteView request, const sockaddr_storage& from, socklen_
     it->second.used = true;
   }
   auto ticket_role = cred->RoleFor(q.event);
-  if (!ticket_role) return refuse(KeyOutcome::kNotInTicket, ReplyStatus::kNotAuthorized, "event is not in the ticket");
+  if (!ticket_role)
+    return refuse(KeyOutcome::kNotInTicket, ReplyStatus::kNotAuthorized,
+                  "event is not in the ticket");
   Role role = *ticket_role;
-  if (role == Role::kSender && !x.Authorized(tc, cred->client, q.event, Role::kSender)) role = Role::kReceiver;
+  if (role == Role::kSender && !x.Authorized(tc, cred->client, q.event, Role::kSender))
+    role = Role::kReceiver;
   if (!x.Authorized(tc, cred->client, q.event, role))
     return refuse(KeyOutcome::kNotAuthorized, ReplyStatus::kNotAuthorized,
                   "not authorised for this event (revoked, disabled or deleted)");
   auto event = x.FindEvent(tc, q.event);
-  if (!event) return refuse(KeyOutcome::kUnknownEvent, ReplyStatus::kNotAuthorized, "event does not exist");
+  if (!event)
+    return refuse(KeyOutcome::kUnknownEvent, ReplyStatus::kNotAuthorized, "event does not exist");
   const Event& ev = *event;
   int64_t now_s = now / kMicrosPerSecond;
 
@@ -481,7 +524,8 @@ Bytes KeyEngine::Handle(ByteView request, const sockaddr_storage& from, socklen_
                     "the initial keying period opens in " + std::to_string(opens - now_s) + " s");
     }
     // Before the start: the first epoch. Later: the current one (late join).
-    epoch = now_s < occ->start ? Epoch{occ->index, 0} : *EpochAt(ev.schedule, ev.interval_seconds, now_s);
+    epoch = now_s < occ->start ? Epoch{occ->index, 0}
+                               : *EpochAt(ev.schedule, ev.interval_seconds, now_s);
   } else {
     auto window = EpochWindow(ev.schedule, ev.interval_seconds, q.epoch);
     if (!window.ok()) return refuse(KeyOutcome::kTooLate, ReplyStatus::kTooLate, "no such epoch");
@@ -497,14 +541,16 @@ Bytes KeyEngine::Handle(ByteView request, const sockaddr_storage& from, socklen_
                     "the forward security window of that epoch opens in " +
                         std::to_string((opens - now) / kMicrosPerSecond + 1) + " s");
     }
-    if (now >= closes) return refuse(KeyOutcome::kTooLate, ReplyStatus::kTooLate, "that epoch is over");
+    if (now >= closes)
+      return refuse(KeyOutcome::kTooLate, ReplyStatus::kTooLate, "that epoch is over");
     epoch = q.epoch;
   }
 
   SenderId sender;
   if (role == Role::kSender) {
     auto s = x.SenderFor(ev.id, cred->client, q.sender);
-    if (!s.ok()) return refuse(KeyOutcome::kNotAuthorized, ReplyStatus::kNotAuthorized, s.status().message());
+    if (!s.ok())
+      return refuse(KeyOutcome::kNotAuthorized, ReplyStatus::kNotAuthorized, s.status().message());
     sender = *s;
   }
 
@@ -513,7 +559,8 @@ Bytes KeyEngine::Handle(ByteView request, const sockaddr_storage& from, socklen_
                       ThreadCache::kSaSlots];
   if (slot.event != event || slot.epoch != epoch.packed()) {
     auto sa = DeriveSa(ev, epoch, Role::kReceiver, SenderId{});
-    if (!sa.ok()) return refuse(KeyOutcome::kInternal, ReplyStatus::kUnavailable, "cannot derive the key");
+    if (!sa.ok())
+      return refuse(KeyOutcome::kInternal, ReplyStatus::kUnavailable, "cannot derive the key");
     slot.event = event;
     slot.epoch = epoch.packed();
     slot.sa = std::move(sa).value();
@@ -525,7 +572,8 @@ Bytes KeyEngine::Handle(ByteView request, const sockaddr_storage& from, socklen_
   Bytes out = keyproto::EncodeReply(reply, sk);
   if (!over_tcp && out.size() > x.options.max_udp_reply) {
     reply.sas.clear();
-    return refuse(KeyOutcome::kUseTcp, ReplyStatus::kUseTcp, "the answer does not fit a datagram; ask over TCP");
+    return refuse(KeyOutcome::kUseTcp, ReplyStatus::kUseTcp,
+                  "the answer does not fit a datagram; ask over TCP");
   }
   x.Remember(ev.id, cred->client, cred->ticket_id, sk, from, from_len, now);
   outcome = KeyOutcome::kOk;
@@ -553,16 +601,19 @@ std::vector<KeyEngine::OutgoingWakeup> KeyEngine::MakeWakeups(EventId event) {
     for (auto& shard : x.requesters) {
       std::lock_guard<std::mutex> l(shard.mu);
       x.SweepLocked(shard, now);
-      for (auto it = shard.map.lower_bound({event.value, 0}); it != shard.map.end() && it->first.first == event.value;
-           ++it)
+      for (auto it = shard.map.lower_bound({event.value, 0});
+           it != shard.map.end() && it->first.first == event.value; ++it)
         targets.emplace_back(ClientId(it->first.second), it->second);
     }
   }
-  std::sort(targets.begin(), targets.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::sort(targets.begin(), targets.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
   std::lock_guard<std::mutex> l(x.nonces_mu);
   for (auto it = x.nonces.begin(); it != x.nonces.end();) {
-    if (it->second.expires < now) it = x.nonces.erase(it);
-    else ++it;
+    if (it->second.expires < now)
+      it = x.nonces.erase(it);
+    else
+      ++it;
   }
   for (auto& [client, r] : targets) {
     uint64_t nonce;

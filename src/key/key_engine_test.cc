@@ -1,7 +1,6 @@
 // The key service's decision procedure: every check and refusal.
-#include <netinet/in.h>
-
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 
 #include "keycast/key_service.h"
 #include "keycast/ticket_service.h"
@@ -20,13 +19,17 @@ class KeyEngineTest : public ::testing::Test {
   void SetUp() override {
     store_ = std::move(OpenSqliteStore(":memory:")).value();
     sealer_ = std::make_unique<Sealer>(*Sealer::FromKey(crypto::RandomSecret(32)));
-    dir_ = std::move(Directory::Open(store_.get(), sealer_.get(), &clock_, {PasswordCost::kTestOnly})).value();
+    dir_ =
+        std::move(Directory::Open(store_.get(), sealer_.get(), &clock_, {PasswordCost::kTestOnly}))
+            .value();
     keys_ = std::move(ServiceKeys::Open(store_.get(), sealer_.get(), &clock_, 3600, true)).value();
-    tickets_ = std::make_unique<TicketService>(dir_.get(), keys_.get(), &clock_, TicketServiceOptions{3600});
+    tickets_ = std::make_unique<TicketService>(dir_.get(), keys_.get(), &clock_,
+                                               TicketServiceOptions{3600});
     KeyServiceOptions o;
     o.clock_skew_seconds = 30;
     o.grace_seconds = 2;
-    engine_ = std::make_unique<KeyEngine>(dir_.get(), keys_.get(), store_.get(), sealer_.get(), &clock_, o);
+    engine_ = std::make_unique<KeyEngine>(dir_.get(), keys_.get(), store_.get(), sealer_.get(),
+                                          &clock_, o);
     ASSERT_TRUE(dir_->CreateGroup(kAdmin, {"viewers", ""}).ok());
     ASSERT_TRUE(dir_->CreateGroup(kAdmin, {"studio", ""}).ok());
     EventSpec e;
@@ -45,8 +48,10 @@ class KeyEngineTest : public ::testing::Test {
     ASSERT_TRUE(dir_->AddAssignment(kAdmin, "show", "studio").ok());
     for (auto c : {"alice", "bob", "cam1", "cam2"})
       ASSERT_TRUE(dir_->CreateClient(kAdmin, ClientSpec{c, "", std::nullopt, true}).ok());
-    for (auto c : {"alice", "bob"}) ASSERT_TRUE(dir_->SetMembership(kAdmin, c, "viewers", Role::kReceiver, true).ok());
-    for (auto c : {"cam1", "cam2"}) ASSERT_TRUE(dir_->SetMembership(kAdmin, c, "studio", Role::kSender, true).ok());
+    for (auto c : {"alice", "bob"})
+      ASSERT_TRUE(dir_->SetMembership(kAdmin, c, "viewers", Role::kReceiver, true).ok());
+    for (auto c : {"cam1", "cam2"})
+      ASSERT_TRUE(dir_->SetMembership(kAdmin, c, "studio", Role::kSender, true).ok());
     clock_.Set((kStart - 60) * kMicrosPerSecond);  // inside the initial keying period
   }
 
@@ -64,7 +69,8 @@ class KeyEngineTest : public ::testing::Test {
     s.keys = keyproto::SessionKeys::Derive(s.issued.session_key, s.ticket.id);
     return s;
   }
-  keyproto::Request Req(const Session& s, RequestKind kind, Epoch epoch = {}, SenderId sender = {}) {
+  keyproto::Request Req(const Session& s, RequestKind kind, Epoch epoch = {},
+                        SenderId sender = {}) {
     keyproto::Request q;
     q.credential = s.ticket.credential;
     crypto::RandomFill(q.client_nonce);
@@ -76,8 +82,8 @@ class KeyEngineTest : public ::testing::Test {
     return q;
   }
   // Sends; returns the opened reply, or nullopt if the engine dropped it.
-  std::optional<keyproto::Reply> Send(const Session& s, const keyproto::Request& q, KeyOutcome* outcome = nullptr,
-                                      bool tcp = false) {
+  std::optional<keyproto::Reply> Send(const Session& s, const keyproto::Request& q,
+                                      KeyOutcome* outcome = nullptr, bool tcp = false) {
     Bytes wire = keyproto::EncodeRequest(q, s.keys);
     last_request_size_ = wire.size();
     sockaddr_storage from{};
@@ -89,7 +95,9 @@ class KeyEngineTest : public ::testing::Test {
     EXPECT_TRUE(r.ok()) << r.status().ToString();
     return r.ok() ? std::optional(std::move(r).value()) : std::nullopt;
   }
-  void At(int64_t seconds_from_start) { clock_.Set((kStart + seconds_from_start) * kMicrosPerSecond); }
+  void At(int64_t seconds_from_start) {
+    clock_.Set((kStart + seconds_from_start) * kMicrosPerSecond);
+  }
 
   FakeClock clock_{0};
   std::unique_ptr<Store> store_;
@@ -178,7 +186,8 @@ TEST_F(KeyEngineTest, OnlyTheRequesterCanReadTheAnswer) {
   Bytes out = engine_->Handle(wire, from, 0, false);
   ASSERT_FALSE(out.empty());
   EXPECT_TRUE(keyproto::OpenReply(out, a.keys, q.client_nonce).ok());
-  EXPECT_EQ(keyproto::OpenReply(out, b.keys, q.client_nonce).status().code(), Code::kUnauthenticated);
+  EXPECT_EQ(keyproto::OpenReply(out, b.keys, q.client_nonce).status().code(),
+            Code::kUnauthenticated);
 }
 
 TEST_F(KeyEngineTest, ForgedRequestsAreDroppedWithoutAnAnswer) {
@@ -197,9 +206,13 @@ TEST_F(KeyEngineTest, ForgedRequestsAreDroppedWithoutAnAnswer) {
   for (size_t n = 0; n < good.size(); ++n)
     EXPECT_TRUE(engine_->Handle(ByteView(good.data(), n), from, 0, false).empty()) << n;
   // A request made with a guessed session key.
-  keyproto::SessionKeys wrong = keyproto::SessionKeys::Derive(crypto::RandomSecret(32), s.ticket.id);
+  keyproto::SessionKeys wrong =
+      keyproto::SessionKeys::Derive(crypto::RandomSecret(32), s.ticket.id);
   KeyOutcome o;
-  EXPECT_TRUE(engine_->Handle(keyproto::EncodeRequest(Req(s, RequestKind::kInitial), wrong), from, 0, false, &o).empty());
+  EXPECT_TRUE(engine_
+                  ->Handle(keyproto::EncodeRequest(Req(s, RequestKind::kInitial), wrong), from, 0,
+                           false, &o)
+                  .empty());
   EXPECT_EQ(o, KeyOutcome::kBadProof);
   EXPECT_GT(engine_->count(KeyOutcome::kBadProof), 0u);
   EXPECT_GT(engine_->count(KeyOutcome::kBadCredential), 0u);
@@ -226,7 +239,8 @@ TEST_F(KeyEngineTest, ReplayGetsNothing) {
   clock_.Advance(40 * kMicrosPerSecond);
   auto bytes = engine_->Handle(wire, from, 0, false, &o);
   EXPECT_EQ(o, KeyOutcome::kClockSkew);
-  EXPECT_TRUE(keyproto::OpenReply(bytes, s.keys, keyproto::ParseRequest(wire)->request.client_nonce)->sas.empty());
+  EXPECT_TRUE(keyproto::OpenReply(bytes, s.keys, keyproto::ParseRequest(wire)->request.client_nonce)
+                  ->sas.empty());
 }
 
 TEST_F(KeyEngineTest, ClockSkewBound) {
@@ -361,7 +375,8 @@ TEST_F(KeyEngineTest, ServerInitiatedRekeyNonces) {
 TEST_F(KeyEngineTest, RecentClientsCountsGrantedRequestersAndForgetsOldOnes) {
   KeyServiceOptions o;
   o.requester_ttl_seconds = 60;
-  engine_ = std::make_unique<KeyEngine>(dir_.get(), keys_.get(), store_.get(), sealer_.get(), &clock_, o);
+  engine_ =
+      std::make_unique<KeyEngine>(dir_.get(), keys_.get(), store_.get(), sealer_.get(), &clock_, o);
   At(35);
   auto a = Login("alice"), b = Login("bob");
   EventId ev = a.ticket.events[0].id;
@@ -398,7 +413,8 @@ TEST_F(KeyEngineTest, NoAmplification) {
 TEST_F(KeyEngineTest, OversizedAnswerSaysUseTcp) {
   KeyServiceOptions o;
   o.max_udp_reply = 100;
-  engine_ = std::make_unique<KeyEngine>(dir_.get(), keys_.get(), store_.get(), sealer_.get(), &clock_, o);
+  engine_ =
+      std::make_unique<KeyEngine>(dir_.get(), keys_.get(), store_.get(), sealer_.get(), &clock_, o);
   At(35);
   auto s = Login("alice");
   KeyOutcome out;

@@ -1,6 +1,8 @@
 // Transport of the key service: UDP workers on one port (SO_REUSEPORT, so
 // the kernel spreads clients over threads; recvmmsg/sendmmsg batches) and a
 // TCP listener for answers that do not fit a datagram (4-byte length prefix).
+#include "keycast/key_service.h"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -11,7 +13,6 @@
 #include <cerrno>
 #include <cstring>
 
-#include "keycast/key_service.h"
 #include "keycast/limits.h"
 #include "keycast/metrics.h"
 
@@ -53,8 +54,10 @@ uint16_t PortOf(int fd) {
 }
 
 void SetPort(sockaddr_storage* ss, uint16_t port) {
-  if (ss->ss_family == AF_INET) reinterpret_cast<sockaddr_in*>(ss)->sin_port = htons(port);
-  else reinterpret_cast<sockaddr_in6*>(ss)->sin6_port = htons(port);
+  if (ss->ss_family == AF_INET)
+    reinterpret_cast<sockaddr_in*>(ss)->sin_port = htons(port);
+  else
+    reinterpret_cast<sockaddr_in6*>(ss)->sin6_port = htons(port);
 }
 
 bool ReadFull(int fd, uint8_t* p, size_t n) {
@@ -79,8 +82,8 @@ bool WriteFull(int fd, const uint8_t* p, size_t n) {
 
 }  // namespace
 
-KeyService::KeyService(const Directory* directory, const ServiceKeys* keys, Store* store, const Sealer* sealer,
-                       const Clock* clock, KeyServiceOptions options)
+KeyService::KeyService(const Directory* directory, const ServiceKeys* keys, Store* store,
+                       const Sealer* sealer, const Clock* clock, KeyServiceOptions options)
     : options_(options), engine_(new KeyEngine(directory, keys, store, sealer, clock, options)) {}
 
 KeyService::~KeyService() { Stop(); }
@@ -93,7 +96,8 @@ Status KeyService::Start() {
   tcp_fd_ = ::socket(addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (tcp_fd_ < 0) return Internal(std::string("socket: ") + std::strerror(errno));
   setsockopt(tcp_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (::bind(tcp_fd_, reinterpret_cast<sockaddr*>(&addr), len) != 0 || ::listen(tcp_fd_, 128) != 0) {
+  if (::bind(tcp_fd_, reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
+      ::listen(tcp_fd_, 128) != 0) {
     std::string err = std::strerror(errno);
     Stop();
     return Unavailable("cannot bind key service TCP " + options_.addr + ": " + err);
@@ -161,12 +165,13 @@ void KeyService::UdpLoop(int fd) {
     for (int i = 0; i < n; ++i) {
       size_t len = in[i].msg_len;
       if (len > limits::kMaxUdpRequestBytes || (in[i].msg_hdr.msg_flags & MSG_TRUNC)) {
-        static Counter& big = Metrics::Global().GetCounter("keycast_key_requests_total", "Key requests by result.",
-                                                           "result=\"oversized\"");
+        static Counter& big = Metrics::Global().GetCounter(
+            "keycast_key_requests_total", "Key requests by result.", "result=\"oversized\"");
         big.Inc();
         continue;
       }
-      replies[k] = engine_->Handle(ByteView(bufs[i].data(), len), from[i], in[i].msg_hdr.msg_namelen, false);
+      replies[k] =
+          engine_->Handle(ByteView(bufs[i].data(), len), from[i], in[i].msg_hdr.msg_namelen, false);
       if (replies[k].empty()) continue;
       out_iov[k] = {replies[k].data(), replies[k].size()};
       out[k] = {};
@@ -231,7 +236,8 @@ size_t KeyService::TriggerRekey(EventId event) {
   size_t sent = 0;
   if (udp_fds_.empty()) return 0;
   for (auto& w : wakeups) {
-    if (::sendto(udp_fds_[0], w.message.data(), w.message.size(), 0, reinterpret_cast<sockaddr*>(&w.to),
+    if (::sendto(udp_fds_[0], w.message.data(), w.message.size(), 0,
+                 reinterpret_cast<sockaddr*>(&w.to),
                  w.to_len) == static_cast<ssize_t>(w.message.size()))
       ++sent;
   }

@@ -39,10 +39,12 @@ bool GetHeader(Reader& r, MessageType want) {
   ByteView magic;
   uint8_t version, type, flags;
   if (!r.Raw(3, &magic, "magic")) return false;
-  if (magic[0] != 'K' || magic[1] != 'C' || magic[2] != 'K') return r.Fail("not a Keycast key message");
+  if (magic[0] != 'K' || magic[1] != 'C' || magic[2] != 'K')
+    return r.Fail("not a Keycast key message");
   if (!r.U8(&version, "version") || !r.U8(&type, "type") || !r.U8(&flags, "flags")) return false;
   if (version != kVersion) return r.Fail("unsupported version " + std::to_string(version));
-  if (type != static_cast<uint8_t>(want)) return r.Fail("unexpected message type " + std::to_string(type));
+  if (type != static_cast<uint8_t>(want))
+    return r.Fail("unexpected message type " + std::to_string(type));
   if (flags != 0) return r.Fail("unknown flags");
   return true;
 }
@@ -158,8 +160,8 @@ Result<Reply> OpenReplyWith(ByteView bytes, AesGcm& reply_key, const Nonce& expe
   if (sealed.size() < crypto::kAeadNonceSize + crypto::kAeadTagSize)
     return Unauthenticated("key reply does not authenticate");
   SecretBytes plain(sealed.size() - crypto::kAeadNonceSize - crypto::kAeadTagSize);
-  if (!reply_key.Open(sealed.first(crypto::kAeadNonceSize), aad, sealed.subspan(crypto::kAeadNonceSize),
-                      plain.reveal_mutable().data()))
+  if (!reply_key.Open(sealed.first(crypto::kAeadNonceSize), aad,
+                      sealed.subspan(crypto::kAeadNonceSize), plain.reveal_mutable().data()))
     return Unauthenticated("key reply does not authenticate");
   KC_ASSIGN_OR_RETURN(Reply rep, DecodeReplyBody(plain.reveal()));
   rep.client_nonce = expected;
@@ -184,13 +186,17 @@ void HmacSha256::SetKey(ByteView key) {
   // key included) is padded with zeros.
   constexpr size_t kBlock = 64;
   uint8_t k[kBlock] = {};
-  if (key.size() > kBlock) SHA256(key.data(), key.size(), k);
-  else if (!key.empty()) std::memcpy(k, key.data(), key.size());
+  if (key.size() > kBlock)
+    SHA256(key.data(), key.size(), k);
+  else if (!key.empty())
+    std::memcpy(k, key.data(), key.size());
   uint8_t pad[kBlock];
   for (size_t i = 0; i < kBlock; ++i) pad[i] = k[i] ^ 0x36;
-  if (SHA256_Init(&ctx_->inner) != 1 || SHA256_Update(&ctx_->inner, pad, kBlock) != 1) Die("HMAC key");
+  if (SHA256_Init(&ctx_->inner) != 1 || SHA256_Update(&ctx_->inner, pad, kBlock) != 1)
+    Die("HMAC key");
   for (size_t i = 0; i < kBlock; ++i) pad[i] = k[i] ^ 0x5c;
-  if (SHA256_Init(&ctx_->outer) != 1 || SHA256_Update(&ctx_->outer, pad, kBlock) != 1) Die("HMAC key");
+  if (SHA256_Init(&ctx_->outer) != 1 || SHA256_Update(&ctx_->outer, pad, kBlock) != 1)
+    Die("HMAC key");
   OPENSSL_cleanse(k, sizeof k);
   OPENSSL_cleanse(pad, sizeof pad);
 }
@@ -200,10 +206,12 @@ crypto::Digest HmacSha256::Mac(ByteView a, ByteView b, ByteView c) {
   crypto::Digest inner, d;
   if ((!a.empty() && SHA256_Update(&h, a.data(), a.size()) != 1) ||
       (!b.empty() && SHA256_Update(&h, b.data(), b.size()) != 1) ||
-      (!c.empty() && SHA256_Update(&h, c.data(), c.size()) != 1) || SHA256_Final(inner.data(), &h) != 1)
+      (!c.empty() && SHA256_Update(&h, c.data(), c.size()) != 1) ||
+      SHA256_Final(inner.data(), &h) != 1)
     Die("HMAC");
   h = ctx_->outer;
-  if (SHA256_Update(&h, inner.data(), inner.size()) != 1 || SHA256_Final(d.data(), &h) != 1) Die("HMAC");
+  if (SHA256_Update(&h, inner.data(), inner.size()) != 1 || SHA256_Final(d.data(), &h) != 1)
+    Die("HMAC");
   OPENSSL_cleanse(&h, sizeof h);
   OPENSSL_cleanse(inner.data(), inner.size());
   return d;
@@ -247,7 +255,8 @@ struct AesGcm::Ctx {
 AesGcm::AesGcm() : ctx_(new Ctx) {
   ctx_->enc = EVP_CIPHER_CTX_new();
   ctx_->dec = EVP_CIPHER_CTX_new();
-  if (!ctx_->enc || !ctx_->dec || EVP_EncryptInit_ex(ctx_->enc, GcmAlgorithm(), nullptr, nullptr, nullptr) != 1 ||
+  if (!ctx_->enc || !ctx_->dec ||
+      EVP_EncryptInit_ex(ctx_->enc, GcmAlgorithm(), nullptr, nullptr, nullptr) != 1 ||
       EVP_DecryptInit_ex(ctx_->dec, GcmAlgorithm(), nullptr, nullptr, nullptr) != 1)
     Die("AES-GCM context");
 }
@@ -270,12 +279,15 @@ bool AesGcm::Seal(ByteView nonce, ByteView aad, ByteView plaintext, uint8_t* out
   } else if (EVP_EncryptInit_ex(c, nullptr, nullptr, nullptr, nonce.data()) != 1) {
     return false;
   }
-  if (!aad.empty() && EVP_EncryptUpdate(c, nullptr, &n, aad.data(), static_cast<int>(aad.size())) != 1) return false;
+  if (!aad.empty() &&
+      EVP_EncryptUpdate(c, nullptr, &n, aad.data(), static_cast<int>(aad.size())) != 1)
+    return false;
   if (!plaintext.empty() &&
       EVP_EncryptUpdate(c, out, &len, plaintext.data(), static_cast<int>(plaintext.size())) != 1)
     return false;
   if (EVP_EncryptFinal_ex(c, out + len, &fin) != 1) return false;
-  return EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_GET_TAG, crypto::kAeadTagSize, out + plaintext.size()) == 1;
+  return EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_GET_TAG, crypto::kAeadTagSize,
+                             out + plaintext.size()) == 1;
 }
 
 bool AesGcm::Open(ByteView nonce, ByteView aad, ByteView ct, uint8_t* out) {
@@ -291,8 +303,11 @@ bool AesGcm::Open(ByteView nonce, ByteView aad, ByteView ct, uint8_t* out) {
   } else if (EVP_DecryptInit_ex(c, nullptr, nullptr, nullptr, nonce.data()) != 1) {
     return false;
   }
-  if (!aad.empty() && EVP_DecryptUpdate(c, nullptr, &n, aad.data(), static_cast<int>(aad.size())) != 1) return false;
-  if (body > 0 && EVP_DecryptUpdate(c, out, &len, ct.data(), static_cast<int>(body)) != 1) return false;
+  if (!aad.empty() &&
+      EVP_DecryptUpdate(c, nullptr, &n, aad.data(), static_cast<int>(aad.size())) != 1)
+    return false;
+  if (body > 0 && EVP_DecryptUpdate(c, out, &len, ct.data(), static_cast<int>(body)) != 1)
+    return false;
   if (EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_SET_TAG, sizeof tag, tag) != 1) return false;
   return EVP_DecryptFinal_ex(c, out + len, &fin) == 1;
 }
@@ -320,14 +335,22 @@ Result<Reply> SessionContext::OpenReply(ByteView bytes, const Nonce& expected) {
 
 std::string_view ReplyStatusName(ReplyStatus s) {
   switch (s) {
-    case ReplyStatus::kOk: return "ok";
-    case ReplyStatus::kNotAuthorized: return "not_authorized";
-    case ReplyStatus::kTooEarly: return "too_early";
-    case ReplyStatus::kTooLate: return "too_late";
-    case ReplyStatus::kBadNonce: return "bad_nonce";
-    case ReplyStatus::kUseTcp: return "use_tcp";
-    case ReplyStatus::kUnavailable: return "unavailable";
-    case ReplyStatus::kClockSkew: return "clock_skew";
+    case ReplyStatus::kOk:
+      return "ok";
+    case ReplyStatus::kNotAuthorized:
+      return "not_authorized";
+    case ReplyStatus::kTooEarly:
+      return "too_early";
+    case ReplyStatus::kTooLate:
+      return "too_late";
+    case ReplyStatus::kBadNonce:
+      return "bad_nonce";
+    case ReplyStatus::kUseTcp:
+      return "use_tcp";
+    case ReplyStatus::kUnavailable:
+      return "unavailable";
+    case ReplyStatus::kClockSkew:
+      return "clock_skew";
   }
   return "unknown";
 }
@@ -343,7 +366,8 @@ SessionKeys SessionKeys::Derive(const SecretBytes& session_key, const TicketId& 
 }
 
 std::optional<MessageType> PeekType(ByteView b) {
-  if (b.size() < kHeaderSize || b[0] != 'K' || b[1] != 'C' || b[2] != 'K' || b[3] != kVersion) return std::nullopt;
+  if (b.size() < kHeaderSize || b[0] != 'K' || b[1] != 'C' || b[2] != 'K' || b[3] != kVersion)
+    return std::nullopt;
   if (b[4] < 1 || b[4] > 3) return std::nullopt;
   return static_cast<MessageType>(b[4]);
 }
@@ -362,15 +386,18 @@ Result<ParsedRequest> ParseRequest(ByteView bytes) {
   ByteView cred, nonce, tag;
   uint64_t event, epoch;
   uint8_t kind;
-  if (!GetHeader(r, MessageType::kRequest) || !r.Opaque16(&cred, "credential", limits::kMaxSealedPartBytes) ||
+  if (!GetHeader(r, MessageType::kRequest) ||
+      !r.Opaque16(&cred, "credential", limits::kMaxSealedPartBytes) ||
       !r.Raw(kNonceSize, &nonce, "client nonce") || !r.I64(&q.timestamp, "timestamp") ||
       !r.U64(&q.server_nonce, "server nonce") || !r.U64(&event, "event") || !r.U8(&kind, "kind") ||
       !r.U64(&epoch, "epoch") || !r.U32(&q.sender.value, "sender"))
     return InvalidArgument("malformed key request: " + r.error());
   size_t signed_len = r.offset();
-  if (!r.Raw(kTagSize, &tag, "tag") || !r.Finish()) return InvalidArgument("malformed key request: " + r.error());
+  if (!r.Raw(kTagSize, &tag, "tag") || !r.Finish())
+    return InvalidArgument("malformed key request: " + r.error());
   if (kind != 1 && kind != 2) return InvalidArgument("malformed key request: unknown kind");
-  if (event == 0 || event > INT64_MAX) return InvalidArgument("malformed key request: invalid event id");
+  if (event == 0 || event > INT64_MAX)
+    return InvalidArgument("malformed key request: invalid event id");
   q.credential.assign(cred.begin(), cred.end());
   std::copy(nonce.begin(), nonce.end(), q.client_nonce.begin());
   q.event = EventId(static_cast<int64_t>(event));
@@ -424,8 +451,8 @@ Bytes EncodeReply(const Reply& rep, const SessionKeys& keys) {
   AesGcm& gcm = ThreadGcm();
   gcm.SetKey(keys.reply.reveal());
   uint8_t* p = out.data();
-  if (!gcm.Seal(ByteView(p + kHeaderSize + kNonceSize, crypto::kAeadNonceSize), ByteView(p, kHeaderSize + kNonceSize),
-                ByteView(p + kPrefix, body), p + kPrefix))
+  if (!gcm.Seal(ByteView(p + kHeaderSize + kNonceSize, crypto::kAeadNonceSize),
+                ByteView(p, kHeaderSize + kNonceSize), ByteView(p + kPrefix, body), p + kPrefix))
     Die("AES-GCM seal");
   return out;
 }
@@ -439,7 +466,8 @@ Result<Reply> DecodeReplyBody(ByteView plain) {
       !r.I64(&rep.server_time, "server time") || !r.I64(&rep.retry_after, "retry after") ||
       !r.U64(&event, "event") || !r.U8(&n, "SA count"))
     return InvalidArgument("malformed key reply: " + r.error());
-  if (status > static_cast<uint8_t>(ReplyStatus::kClockSkew)) return InvalidArgument("malformed key reply: status");
+  if (status > static_cast<uint8_t>(ReplyStatus::kClockSkew))
+    return InvalidArgument("malformed key reply: status");
   if (n > kMaxSasPerReply) return InvalidArgument("malformed key reply: too many SAs");
   if (event > INT64_MAX) return InvalidArgument("malformed key reply: event");
   rep.status = static_cast<ReplyStatus>(status);
@@ -450,17 +478,21 @@ Result<Reply> DecodeReplyBody(ByteView plain) {
     uint8_t alg, flags;
     ByteView key;
     if (!r.U64(&epoch, "epoch") || !r.U32(&sa.spi.value, "spi") || !r.U8(&alg, "algorithm") ||
-        !r.U8(&flags, "flags") || !r.I64(&sa.initiation, "initiation") || !r.I64(&sa.lifetime, "lifetime") ||
-        !r.I64(&sa.grace, "grace") || !r.U32(&sa.sender.value, "sender") || !r.Opaque8(&key, "key", 32) ||
-        !GetAddress(r, &sa.group, "group") || !r.U16(&sa.port, "port") || !GetAddress(r, &sa.source, "source"))
+        !r.U8(&flags, "flags") || !r.I64(&sa.initiation, "initiation") ||
+        !r.I64(&sa.lifetime, "lifetime") || !r.I64(&sa.grace, "grace") ||
+        !r.U32(&sa.sender.value, "sender") || !r.Opaque8(&key, "key", 32) ||
+        !GetAddress(r, &sa.group, "group") || !r.U16(&sa.port, "port") ||
+        !GetAddress(r, &sa.source, "source"))
       return InvalidArgument("malformed key reply: " + r.error());
-    if (!crypto::IsKnownAead(alg) || flags > 3) return InvalidArgument("malformed key reply: SA fields");
+    if (!crypto::IsKnownAead(alg) || flags > 3)
+      return InvalidArgument("malformed key reply: SA fields");
     sa.event = rep.event;
     sa.epoch = Epoch::FromPacked(epoch);
     sa.algorithm = static_cast<crypto::AeadAlgorithm>(alg);
     sa.clear = flags & 1;
     sa.role = (flags & 2) ? Role::kSender : Role::kReceiver;
-    if (sa.clear != key.empty() || (!sa.clear && key.size() != 32) || sa.lifetime <= 0 || sa.grace < 0)
+    if (sa.clear != key.empty() || (!sa.clear && key.size() != 32) || sa.lifetime <= 0 ||
+        sa.grace < 0)
       return InvalidArgument("malformed key reply: SA key does not match its kind");
     sa.key = SecretBytes(key);
   }
@@ -495,12 +527,13 @@ Result<Wakeup> ParseWakeup(ByteView bytes) {
   Reader r(bytes);
   ByteView id, tag;
   uint64_t event;
-  if (!GetHeader(r, MessageType::kWakeup) || !r.Raw(16, &id, "ticket id") || !r.U64(&event, "event") ||
-      !r.U64(&wk.server_nonce, "server nonce") || !r.I64(&wk.issued_at, "issued at") ||
-      !r.Raw(kTagSize, &tag, "tag") || !r.Finish())
+  if (!GetHeader(r, MessageType::kWakeup) || !r.Raw(16, &id, "ticket id") ||
+      !r.U64(&event, "event") || !r.U64(&wk.server_nonce, "server nonce") ||
+      !r.I64(&wk.issued_at, "issued at") || !r.Raw(kTagSize, &tag, "tag") || !r.Finish())
     return InvalidArgument("malformed wakeup: " + r.error());
   if (event == 0 || event > INT64_MAX) return InvalidArgument("malformed wakeup: event");
-  if (wk.server_nonce == kClientInitiated) return InvalidArgument("wakeup carries the reserved nonce");
+  if (wk.server_nonce == kClientInitiated)
+    return InvalidArgument("wakeup carries the reserved nonce");
   std::copy(id.begin(), id.end(), wk.ticket_id.begin());
   wk.event = EventId(static_cast<int64_t>(event));
   return wk;

@@ -1,8 +1,7 @@
-#include "keycast/key_protocol.h"
-
 #include <gtest/gtest.h>
 
 #include "keycast/crypto.h"
+#include "keycast/key_protocol.h"
 
 namespace keycast::keyproto {
 namespace {
@@ -33,7 +32,8 @@ TEST(KeyProtocol, RequestRoundTripAndTag) {
   EXPECT_EQ(p->request.server_nonce, 42u);
   EXPECT_TRUE(VerifyRequestTag(*p, k));
   EXPECT_FALSE(VerifyRequestTag(*p, Keys()));
-  for (size_t n = 0; n < wire.size(); ++n) EXPECT_FALSE(ParseRequest(ByteView(wire.data(), n)).ok()) << n;
+  for (size_t n = 0; n < wire.size(); ++n)
+    EXPECT_FALSE(ParseRequest(ByteView(wire.data(), n)).ok()) << n;
   Bytes longer = wire;
   longer.push_back(1);
   EXPECT_FALSE(ParseRequest(longer).ok());

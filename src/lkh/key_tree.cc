@@ -226,12 +226,12 @@ Result<Bytes> KeyTree::Impl::Commit(Epoch epoch, const SecretBytes& interval_key
   if (interval_key.size() != kIntervalKeySize)
     return InvalidArgument("interval key must be " + std::to_string(kIntervalKeySize) + " bytes");
   if (seq == 0 || (last_seq != 0 && seq != last_seq + 1))
-    return InvalidArgument("rekey seq " + std::to_string(seq) + " must be " +
-                           (last_seq == 0 ? std::string("at least 1")
-                                          : std::to_string(last_seq + 1)));
+    return InvalidArgument(
+        "rekey seq " + std::to_string(seq) + " must be " +
+        (last_seq == 0 ? std::string("at least 1") : std::to_string(last_seq + 1)));
   if (epoch < last_epoch)
-    return InvalidArgument("epoch " + std::to_string(epoch.packed()) + " precedes the last committed " +
-                           std::to_string(last_epoch.packed()));
+    return InvalidArgument("epoch " + std::to_string(epoch.packed()) +
+                           " precedes the last committed " + std::to_string(last_epoch.packed()));
 
   // ---- compute: new keys and the message, tree untouched ----
   internal::Shape shape(degree, height);

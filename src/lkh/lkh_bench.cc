@@ -12,9 +12,9 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <ctime>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -147,8 +147,7 @@ void BM_RemoveOnePercent(benchmark::State& state) {
   state.counters["msg_bytes"] = static_cast<double>(bytes);
   state.counters["wrapped_keys"] = static_cast<double>(keys);
 }
-BENCHMARK(BM_RemoveOnePercent)
-    ->Arg(1000)->Arg(100000)->Arg(1000000)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_RemoveOnePercent)->Arg(1000)->Arg(100000)->Arg(1000000)->Unit(benchmark::kMillisecond);
 
 // Member side: verify + unwrap one removal's message.
 void BM_MemberProcess(benchmark::State& state) {
@@ -213,9 +212,11 @@ void PrintSummary() {
                 Median(batch_ms), double(g.tree.MemoryBytes()) / double(n),
                 double(g.rss_delta) / double(n));
   }
-  std::printf("(ms = thread CPU time. 1 rm: max keys/bytes and median ms over 51 removals, Leave + Commit incl. "
-              "Ed25519 signing; 1%%: median of 5 batches; B/member = KeyTree::MemoryBytes / n; "
-              "RSS = resident growth while building, after malloc_trim)\n\n");
+  std::printf(
+      "(ms = thread CPU time. 1 rm: max keys/bytes and median ms over 51 removals, Leave + Commit "
+      "incl. "
+      "Ed25519 signing; 1%%: median of 5 batches; B/member = KeyTree::MemoryBytes / n; "
+      "RSS = resident growth while building, after malloc_trim)\n\n");
   std::fflush(stdout);
 }
 

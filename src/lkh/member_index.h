@@ -31,7 +31,8 @@ class MemberIndex {
   // REQUIRES: client absent; key_of(leaf) == client already.
   template <typename KeyOf>
   void Insert(int64_t client, uint32_t leaf, const KeyOf& key_of) {
-    if ((size_ + 1) * 4 > slots_.size() * 3) Rehash(slots_.empty() ? 16 : slots_.size() * 2, key_of);
+    if ((size_ + 1) * 4 > slots_.size() * 3)
+      Rehash(slots_.empty() ? 16 : slots_.size() * 2, key_of);
     Place(client, leaf);
     ++size_;
   }

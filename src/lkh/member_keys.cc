@@ -33,14 +33,22 @@ std::string Num(uint64_t v) { return std::to_string(v); }
 
 std::string_view RekeyRejectName(RekeyReject r) {
   switch (r) {
-    case RekeyReject::kNone: return "none";
-    case RekeyReject::kTruncated: return "truncated";
-    case RekeyReject::kMalformed: return "malformed";
-    case RekeyReject::kForgedSignature: return "forged_signature";
-    case RekeyReject::kWrongEvent: return "wrong_event";
-    case RekeyReject::kReplay: return "replay";
-    case RekeyReject::kMissed: return "missed";
-    case RekeyReject::kNotRecoverable: return "not_recoverable";
+    case RekeyReject::kNone:
+      return "none";
+    case RekeyReject::kTruncated:
+      return "truncated";
+    case RekeyReject::kMalformed:
+      return "malformed";
+    case RekeyReject::kForgedSignature:
+      return "forged_signature";
+    case RekeyReject::kWrongEvent:
+      return "wrong_event";
+    case RekeyReject::kReplay:
+      return "replay";
+    case RekeyReject::kMissed:
+      return "missed";
+    case RekeyReject::kNotRecoverable:
+      return "not_recoverable";
   }
   return "unknown";
 }
@@ -105,8 +113,8 @@ Result<MemberKeysInit> MemberKeysInit::Decode(ByteView in) {
   m.event = EventId(static_cast<int64_t>(event));
   m.epoch = Epoch::FromPacked(epoch);
   if (count != size_t{m.height} + 1)
-    return InvalidArgument("member keys: key_count " + Num(count) + " for height " +
-                           Num(m.height) + ", want " + Num(m.height + 1));
+    return InvalidArgument("member keys: key_count " + Num(count) + " for height " + Num(m.height) +
+                           ", want " + Num(m.height + 1));
   m.path_keys.reserve(count);
   for (unsigned i = 0; i < count; ++i) {
     ByteView k;
@@ -158,8 +166,8 @@ Result<SecretBytes> MemberKeys::Process(ByteView message, const crypto::VerifyKe
                   InvalidArgument("wrong event: rekey message for event " + Num(m.event.value) +
                                   ", member of event " + Num(event_.value)));
   if (m.seq <= seq_)
-    return Reject(RekeyReject::kReplay,
-                  FailedPrecondition("replay: seq " + Num(m.seq) + " <= last accepted " + Num(seq_)));
+    return Reject(RekeyReject::kReplay, FailedPrecondition("replay: seq " + Num(m.seq) +
+                                                           " <= last accepted " + Num(seq_)));
   if (m.seq != seq_ + 1)
     return Reject(RekeyReject::kMissed,
                   Unavailable("missed rekey: seq " + Num(m.seq) + " follows last accepted " +
@@ -169,11 +177,11 @@ Result<SecretBytes> MemberKeys::Process(ByteView message, const crypto::VerifyKe
                   InvalidArgument("malformed: epoch " + Num(m.epoch.packed()) +
                                   " precedes the member's " + Num(epoch_.packed())));
   if (m.degree != degree_ || m.height < height_)
-    return Reject(RekeyReject::kNotRecoverable,
-                  PermissionDenied("cannot recover: tree of degree " + Num(m.degree) + " height " +
-                                   Num(m.height) + " does not extend the member's (degree " +
-                                   Num(degree_) + " height " + Num(height_) +
-                                   "); fall back to unicast pull"));
+    return Reject(
+        RekeyReject::kNotRecoverable,
+        PermissionDenied("cannot recover: tree of degree " + Num(m.degree) + " height " +
+                         Num(m.height) + " does not extend the member's (degree " + Num(degree_) +
+                         " height " + Num(height_) + "); fall back to unicast pull"));
 
   // Bottom-up over the entries: a path node is "refreshed" when any entry
   // targets it; its key is then usable only if this member unwrapped it
@@ -187,7 +195,9 @@ Result<SecretBytes> MemberKeys::Process(ByteView message, const crypto::VerifyKe
   std::vector<uint8_t> refreshed(h + 1, 0), unwrapped(h + 1, 0);
   std::vector<SecretBytes> fresh(h + 1);
   auto usable = [&](unsigned l) { return refreshed[l] ? unwrapped[l] != 0 : l <= height_; };
-  auto key_at = [&](unsigned l) { return refreshed[l] ? fresh[l].reveal() : path_keys_[l].reveal(); };
+  auto key_at = [&](unsigned l) {
+    return refreshed[l] ? fresh[l].reveal() : path_keys_[l].reveal();
+  };
 
   auto cannot_recover = [&](const std::string& why) {
     return Reject(RekeyReject::kNotRecoverable,
@@ -205,8 +215,7 @@ Result<SecretBytes> MemberKeys::Process(ByteView message, const crypto::VerifyKe
     if (path[lt - 1] != e.wrapper || !usable(lt - 1)) continue;
     fresh[lt] = SecretBytes(kNodeKeySize);
     internal::NodeSlot slot{m.event, m.seq, e.target, e.wrapper};
-    if (!wrapper.UnwrapNodeKey(key_at(lt - 1), slot, e.wrapped,
-                               fresh[lt].reveal_mutable().data()))
+    if (!wrapper.UnwrapNodeKey(key_at(lt - 1), slot, e.wrapped, fresh[lt].reveal_mutable().data()))
       return cannot_recover("node key " + Num(e.target) + " does not unwrap under node " +
                             Num(e.wrapper));
     unwrapped[lt] = 1;

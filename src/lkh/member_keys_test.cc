@@ -116,8 +116,8 @@ TEST_F(MemberKeysTest, TruncatedAtEveryLength) {
   for (size_t n = 0; n < next.size(); ++n) {
     auto got = m.Process(ByteView(next.data(), n), h.verify);
     ASSERT_FALSE(got.ok()) << "length " << n;
-    ASSERT_EQ(m.last_reject(), RekeyReject::kTruncated) << "length " << n << ": "
-                                                        << got.status().ToString();
+    ASSERT_EQ(m.last_reject(), RekeyReject::kTruncated)
+        << "length " << n << ": " << got.status().ToString();
   }
   EXPECT_TRUE(m.Process(next, h.verify).ok());
 }
@@ -162,10 +162,10 @@ TEST_F(MemberKeysTest, MalformedButSigned) {
     return Resign(b, h.signer);
   };
   // Values.
-  ExpectReject(m, edit([](Bytes& b) { b[1] = 1; }), RekeyReject::kMalformed);    // degree
-  ExpectReject(m, edit([](Bytes& b) { b[1] = 17; }), RekeyReject::kMalformed);   // degree
-  ExpectReject(m, edit([](Bytes& b) { b[2] = 0; }), RekeyReject::kMalformed);    // height
-  ExpectReject(m, edit([](Bytes& b) { b[2] = 13; }), RekeyReject::kMalformed);   // height
+  ExpectReject(m, edit([](Bytes& b) { b[1] = 1; }), RekeyReject::kMalformed);              // degree
+  ExpectReject(m, edit([](Bytes& b) { b[1] = 17; }), RekeyReject::kMalformed);             // degree
+  ExpectReject(m, edit([](Bytes& b) { b[2] = 0; }), RekeyReject::kMalformed);              // height
+  ExpectReject(m, edit([](Bytes& b) { b[2] = 13; }), RekeyReject::kMalformed);             // height
   ExpectReject(m, edit([](Bytes& b) { StoreBe64(&b[3], 0); }), RekeyReject::kMalformed);   // event
   ExpectReject(m, edit([](Bytes& b) { StoreBe64(&b[19], 0); }), RekeyReject::kMalformed);  // seq
   // Entries: wrapper not a child of target, out of range, out of order.
@@ -174,10 +174,9 @@ TEST_F(MemberKeysTest, MalformedButSigned) {
                RekeyReject::kMalformed);
   ExpectReject(m, edit([&](Bytes& b) { StoreBe32(&b[e0 + 4], 0xffffff); }),
                RekeyReject::kMalformed);
-  ExpectReject(m, edit([&](Bytes& b) {
-                 std::swap_ranges(b.begin() + e0, b.begin() + e1, b.begin() + e1);
-               }),
-               RekeyReject::kMalformed);
+  ExpectReject(
+      m, edit([&](Bytes& b) { std::swap_ranges(b.begin() + e0, b.begin() + e1, b.begin() + e1); }),
+      RekeyReject::kMalformed);
   ExpectReject(m, edit([&](Bytes& b) {
                  std::copy(b.begin() + e0, b.begin() + e1, b.begin() + e1);  // repeated
                }),

@@ -41,14 +41,14 @@ Result<RekeyMessage> ParseRekeyFraming(ByteView in, RekeyReject* reject) {
   m.event = EventId(static_cast<int64_t>(event));
   m.epoch = Epoch::FromPacked(epoch);
   if (m.entry_count > kMaxRekeyEntries)
-    return InvalidArgument("malformed: entry_count " + std::to_string(m.entry_count) +
-                           " exceeds " + std::to_string(kMaxRekeyEntries));
+    return InvalidArgument("malformed: entry_count " + std::to_string(m.entry_count) + " exceeds " +
+                           std::to_string(kMaxRekeyEntries));
   size_t body = size_t{m.entry_count} * kRekeyEntrySize + kWrappedKeySize;
   if (r.remaining() < body + kRekeySignatureSize) {
     *reject = RekeyReject::kTruncated;
     return InvalidArgument("truncated: " + std::to_string(m.entry_count) + " entries need " +
-                           std::to_string(body + kRekeySignatureSize) + " bytes after the header, " +
-                           std::to_string(r.remaining()) + " remain");
+                           std::to_string(body + kRekeySignatureSize) +
+                           " bytes after the header, " + std::to_string(r.remaining()) + " remain");
   }
   if (!(r.Raw(size_t{m.entry_count} * kRekeyEntrySize, &m.entries, "entries") &&
         r.Raw(kWrappedKeySize, &m.wrapped_interval_key, "wrapped_interval_key"))) {

@@ -9,11 +9,11 @@ TEST(Shape, ValidShapeBounds) {
   EXPECT_FALSE(ValidShape(1, 3));
   EXPECT_FALSE(ValidShape(17, 3));
   EXPECT_FALSE(ValidShape(4, 0));
-  EXPECT_TRUE(ValidShape(2, 24));   // 2^23 < 2^24
+  EXPECT_TRUE(ValidShape(2, 24));  // 2^23 < 2^24
   EXPECT_FALSE(ValidShape(2, 25));
-  EXPECT_TRUE(ValidShape(4, 12));   // 4^11 < 2^24
+  EXPECT_TRUE(ValidShape(4, 12));  // 4^11 < 2^24
   EXPECT_FALSE(ValidShape(4, 13));
-  EXPECT_TRUE(ValidShape(16, 6));   // 16^5 < 2^24
+  EXPECT_TRUE(ValidShape(16, 6));  // 16^5 < 2^24
   EXPECT_FALSE(ValidShape(16, 7));
   for (unsigned d = kMinDegree; d <= kMaxDegree; ++d)
     for (unsigned h = 1; h <= kMaxHeight + 1; ++h)
@@ -47,8 +47,7 @@ TEST(Shape, GrowingKeepsLevelPositions) {
   Shape small(4, 2), big(4, 3);
   EXPECT_EQ(big.NodeId(2, 0), 1u);  // old root is the new root's first child
   for (unsigned l = 0; l <= 2; ++l)
-    for (uint64_t p = 0; p < small.Pow(2 - l); ++p)
-      EXPECT_EQ(big.LevelOf(big.NodeId(l, p)), l);
+    for (uint64_t p = 0; p < small.Pow(2 - l); ++p) EXPECT_EQ(big.LevelOf(big.NodeId(l, p)), l);
 }
 
 }  // namespace

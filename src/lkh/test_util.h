@@ -31,9 +31,9 @@ struct Harness {
   crypto::SigningKey signer = crypto::SigningKey::Generate();
   crypto::VerifyKey verify = crypto::VerifyKey::FromBytes(signer.public_key()).value();
   KeyTree tree;
-  std::map<int64_t, MemberKeys> members;   // admitted, following the pushes
-  std::map<int64_t, MemberKeys> removed;   // state as of their removal
-  std::set<int64_t> joining;               // joined since the last commit
+  std::map<int64_t, MemberKeys> members;  // admitted, following the pushes
+  std::map<int64_t, MemberKeys> removed;  // state as of their removal
+  std::set<int64_t> joining;              // joined since the last commit
   uint64_t seq = 0;
   Epoch epoch{1, 0};
   std::vector<Bytes> messages;             // messages[i] has seq i + 1

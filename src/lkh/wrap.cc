@@ -75,9 +75,9 @@ bool KeyWrapper::Unwrap(const uint8_t* kek, ByteView wrapped, uint8_t* out) {
   Wiped tmp;
   int n = 0, fin = 0;
   if (EVP_CipherInit_ex2(ctx_, cipher_, kek, nullptr, 0, nullptr) != 1) Die("AES-256-WRAP init");
-  bool ok = EVP_CipherUpdate(ctx_, tmp.b, &n, wrapped.data(), static_cast<int>(wrapped.size())) == 1 &&
-            n == static_cast<int>(wrapped.size() - 8) &&
-            EVP_CipherFinal_ex(ctx_, tmp.b + n, &fin) == 1;
+  bool ok =
+      EVP_CipherUpdate(ctx_, tmp.b, &n, wrapped.data(), static_cast<int>(wrapped.size())) == 1 &&
+      n == static_cast<int>(wrapped.size() - 8) && EVP_CipherFinal_ex(ctx_, tmp.b + n, &fin) == 1;
   if (!ok) {
     ERR_clear_error();
     SecureWipe(out, wrapped.size() - 8);
@@ -93,9 +93,18 @@ namespace {
 struct Info {
   uint8_t b[64];
   size_t n = 0;
-  void Add(std::string_view s) { std::memcpy(b + n, s.data(), s.size()); n += s.size(); }
-  void U64(uint64_t v) { StoreBe64(b + n, v); n += 8; }
-  void U32(uint32_t v) { StoreBe32(b + n, v); n += 4; }
+  void Add(std::string_view s) {
+    std::memcpy(b + n, s.data(), s.size());
+    n += s.size();
+  }
+  void U64(uint64_t v) {
+    StoreBe64(b + n, v);
+    n += 8;
+  }
+  void U32(uint32_t v) {
+    StoreBe32(b + n, v);
+    n += 4;
+  }
   ByteView view() const { return {b, n}; }
 };
 static_assert(keycast::labels::kLkhWrap.size() + 24 <= 64);

@@ -43,7 +43,8 @@ FlashCrowdResult SimulateFlashCrowd(const FlashCrowdOptions& o) {
   size_t always = static_cast<size_t>(std::llround(double(o.clients) * o.always_on));
   for (size_t i = 0; i < o.clients; ++i) {
     // When the client's machine (and so its agent) is on.
-    Micros on = i < always ? S(double(kStart) - o.initial_keying_seconds - 3600) : S(double(kStart) + user(rng));
+    Micros on = i < always ? S(double(kStart) - o.initial_keying_seconds - 3600)
+                           : S(double(kStart) + user(rng));
     AgentTiming timing(ev, rng());
     auto first = timing.InitialRequestAt(on);
     if (!first) continue;
@@ -52,8 +53,10 @@ FlashCrowdResult SimulateFlashCrowd(const FlashCrowdOptions& o) {
     // The key service's answer (KeyEngine): epoch 0 before the start, else
     // the current epoch (a late join).
     int64_t ts = t / kMicrosPerSecond;
-    Epoch have = ts < kStart ? Epoch{0, 0} : EpochAt(ev.schedule, ev.interval_seconds, ts).value_or(Epoch{0, 0});
-    if (auto fr = timing.FirstRequestAt(t); fr.refresh) have = fr.epoch;  // straight to the first encrypted key
+    Epoch have = ts < kStart ? Epoch{0, 0}
+                             : EpochAt(ev.schedule, ev.interval_seconds, ts).value_or(Epoch{0, 0});
+    if (auto fr = timing.FirstRequestAt(t); fr.refresh)
+      have = fr.epoch;  // straight to the first encrypted key
     // Push: the first commit after the first request admits the member;
     // the first pull after that brings its path keys, then pushes carry on.
     Micros admitted = 0;
@@ -69,7 +72,8 @@ FlashCrowdResult SimulateFlashCrowd(const FlashCrowdOptions& o) {
       }
     }
     while (true) {
-      if (admitted && t >= admitted && o.delivery == KeyDelivery::kPush) break;  // follows pushes from here
+      if (admitted && t >= admitted && o.delivery == KeyDelivery::kPush)
+        break;  // follows pushes from here
       auto w = window(have);
       auto next = timing.NextRefresh(have, S(double(w.first)), S(double(w.second - w.first)), t);
       if (!next || next->due >= t_end) break;
@@ -98,7 +102,8 @@ FlashCrowdResult SimulateFlashCrowd(const FlashCrowdOptions& o) {
     }
     return secs ? double(n) / double(secs) : 0.0;
   };
-  r.mean_rate_keying = mean(-int64_t{o.initial_keying_seconds}, int64_t{o.clear_intervals} * o.interval_seconds);
+  r.mean_rate_keying =
+      mean(-int64_t{o.initial_keying_seconds}, int64_t{o.clear_intervals} * o.interval_seconds);
   r.mean_rate_steady = mean(o.after_seconds - o.interval_seconds, o.after_seconds);
   return r;
 }

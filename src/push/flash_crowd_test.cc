@@ -22,7 +22,8 @@ TEST(FlashCrowd, EveryClientAsksOnceThenRefreshesEachInterval) {
   uint64_t total = std::accumulate(r.requests.begin(), r.requests.end(), uint64_t{0});
   EXPECT_EQ(total, r.initial_requests + r.refresh_requests);
   // Steady state: one refresh per client per interval, spread over 3/4 of it.
-  EXPECT_NEAR(r.mean_rate_steady, double(o.clients) / o.interval_seconds, 0.15 * o.clients / o.interval_seconds);
+  EXPECT_NEAR(r.mean_rate_steady, double(o.clients) / o.interval_seconds,
+              0.15 * o.clients / o.interval_seconds);
   // Figure 6: last-minute users make a peak at the start, far above the
   // always-on agents' rate in the initial keying period.
   EXPECT_GT(r.peak_rate, 5 * 0.3 * o.clients / o.initial_keying_seconds);

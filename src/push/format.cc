@@ -36,27 +36,34 @@ SecretBytes PushGrant::Encode() const {
 }
 
 Result<PushGrant> PushGrant::Decode(ByteView in) {
-  if (in.size() > kMaxGrantBytes) return InvalidArgument("push grant: longer than " + Num(kMaxGrantBytes) + " bytes");
+  if (in.size() > kMaxGrantBytes)
+    return InvalidArgument("push grant: longer than " + Num(kMaxGrantBytes) + " bytes");
   Reader r(in);
   PushGrant g;
   uint8_t version = 0, state = 0, family = 0;
   ByteView addr, init;
   uint64_t tree = 0;
   if (!r.U8(&version, "version")) return InvalidArgument("push grant: " + r.error());
-  if (version != kGrantVersion) return InvalidArgument("push grant: unknown version " + Num(version));
-  if (!r.U8(&state, "state") || !r.U8(&family, "family")) return InvalidArgument("push grant: " + r.error());
-  if (state != static_cast<uint8_t>(GrantState::kPending) && state != static_cast<uint8_t>(GrantState::kAdmitted))
+  if (version != kGrantVersion)
+    return InvalidArgument("push grant: unknown version " + Num(version));
+  if (!r.U8(&state, "state") || !r.U8(&family, "family"))
+    return InvalidArgument("push grant: " + r.error());
+  if (state != static_cast<uint8_t>(GrantState::kPending) &&
+      state != static_cast<uint8_t>(GrantState::kAdmitted))
     return InvalidArgument("push grant: unknown state " + Num(state));
-  if (family != 4 && family != 6) return InvalidArgument("push grant: unknown address family " + Num(family));
-  if (!r.Raw(family == 4 ? 4 : 16, &addr, "control group") || !r.U16(&g.control_port, "control port") ||
-      !r.U32(&g.lead_ms, "lead") || !r.I64(&g.member_until, "member until") || !r.U64(&tree, "tree id") ||
+  if (family != 4 && family != 6)
+    return InvalidArgument("push grant: unknown address family " + Num(family));
+  if (!r.Raw(family == 4 ? 4 : 16, &addr, "control group") ||
+      !r.U16(&g.control_port, "control port") || !r.U32(&g.lead_ms, "lead") ||
+      !r.I64(&g.member_until, "member until") || !r.U64(&tree, "tree id") ||
       !r.Opaque16(&init, "member init", lkh::kMaxMemberInitBytes) || !r.Finish())
     return InvalidArgument("push grant: " + r.error());
   g.state = static_cast<GrantState>(state);
   g.control_group.family = family == 4 ? IpAddress::Family::kV4 : IpAddress::Family::kV6;
   std::memcpy(g.control_group.bytes, addr.data(), addr.size());
   if (!g.control_group.IsMulticast())
-    return InvalidArgument("push grant: control group " + g.control_group.ToString() + " is not multicast");
+    return InvalidArgument("push grant: control group " + g.control_group.ToString() +
+                           " is not multicast");
   if (g.control_port == 0) return InvalidArgument("push grant: control port 0");
   if (g.lead_ms == 0) return InvalidArgument("push grant: lead 0");
   if (tree == 0) return InvalidArgument("push grant: tree id 0");
@@ -110,7 +117,8 @@ Result<PushMessage> ParseMessage(ByteView in, bool* truncated) {
   uint64_t event = 0, epoch = 0;
   uint32_t rekey_len = 0;
   r.U8(&version, "version");
-  if (version != kMessageVersion) return InvalidArgument("push message: unknown version " + Num(version));
+  if (version != kMessageVersion)
+    return InvalidArgument("push message: unknown version " + Num(version));
   r.U64(&event, "event");
   r.U64(&m.tree_id, "tree id");
   r.U64(&m.seq, "seq");
@@ -128,7 +136,8 @@ Result<PushMessage> ParseMessage(ByteView in, bool* truncated) {
     return InvalidArgument("push message: rekey length " + Num(rekey_len) + " out of bounds");
   if (r.remaining() != size_t{rekey_len} + kMessageSignatureSize) {
     if (truncated && r.remaining() < size_t{rekey_len} + kMessageSignatureSize) *truncated = true;
-    return InvalidArgument("push message: " + Num(r.remaining()) + " bytes after the header, want " +
+    return InvalidArgument("push message: " + Num(r.remaining()) +
+                           " bytes after the header, want " +
                            Num(size_t{rekey_len} + kMessageSignatureSize));
   }
   r.Raw(rekey_len, &m.rekey, "rekey");
@@ -152,18 +161,22 @@ Status ValidateMessage(const PushMessage& m) {
   if (m.tree_id == 0) return InvalidArgument("push message: tree id 0");
   if (m.seq == 0) return InvalidArgument("push message: seq 0");
   if (!crypto::IsKnownAead(static_cast<uint8_t>(m.algorithm)))
-    return InvalidArgument("push message: unknown algorithm " + Num(static_cast<uint8_t>(m.algorithm)));
+    return InvalidArgument("push message: unknown algorithm " +
+                           Num(static_cast<uint8_t>(m.algorithm)));
   if (m.flags & ~kFlagClear) return InvalidArgument("push message: unknown flags");
   if (m.lifetime <= 0) return InvalidArgument("push message: lifetime must be positive");
   if (m.grace < 0) return InvalidArgument("push message: negative grace");
   if (m.clear() ? m.spi.value != 0 : m.spi.value < 256)
-    return InvalidArgument("push message: SPI " + Num(m.spi.value) + (m.clear() ? " on a clear interval" : " is reserved"));
+    return InvalidArgument("push message: SPI " + Num(m.spi.value) +
+                           (m.clear() ? " on a clear interval" : " is reserved"));
   // The rekey message's own header: version degree height event epoch seq.
-  if (m.rekey.size() < lkh::kRekeyHeaderSize) return InvalidArgument("push message: rekey too short");
+  if (m.rekey.size() < lkh::kRekeyHeaderSize)
+    return InvalidArgument("push message: rekey too short");
   const uint8_t* p = m.rekey.data();
-  if (LoadBe64(p + 3) != static_cast<uint64_t>(m.event.value) || LoadBe64(p + 11) != m.epoch.packed() ||
-      LoadBe64(p + 19) != m.seq)
-    return InvalidArgument("push message: header and rekey message disagree on event, epoch or seq");
+  if (LoadBe64(p + 3) != static_cast<uint64_t>(m.event.value) ||
+      LoadBe64(p + 11) != m.epoch.packed() || LoadBe64(p + 19) != m.seq)
+    return InvalidArgument(
+        "push message: header and rekey message disagree on event, epoch or seq");
   return Status::Ok();
 }
 
@@ -171,7 +184,8 @@ Status ValidateMessage(const PushMessage& m) {
 
 std::vector<Bytes> Fragmentize(ByteView message, EventId event, uint64_t tree_id, uint64_t seq) {
   uint32_t len = static_cast<uint32_t>(message.size());
-  uint32_t count = static_cast<uint32_t>((message.size() + kFragmentPayload - 1) / kFragmentPayload);
+  uint32_t count =
+      static_cast<uint32_t>((message.size() + kFragmentPayload - 1) / kFragmentPayload);
   std::vector<Bytes> out;
   out.reserve(count);
   for (uint32_t i = 0; i < count; ++i) {
@@ -201,9 +215,11 @@ Result<Fragment> ParseFragment(ByteView d, bool* truncated) {
     if (truncated) *truncated = true;
     return InvalidArgument("push datagram: truncated header (" + Num(d.size()) + " bytes)");
   }
-  if (d.size() > kMaxDatagramBytes) return InvalidArgument("push datagram: longer than " + Num(kMaxDatagramBytes));
+  if (d.size() > kMaxDatagramBytes)
+    return InvalidArgument("push datagram: longer than " + Num(kMaxDatagramBytes));
   if (std::memcmp(d.data(), kMagic, 3) != 0) return InvalidArgument("push datagram: bad magic");
-  if (d[3] != kDatagramVersion) return InvalidArgument("push datagram: unknown version " + Num(d[3]));
+  if (d[3] != kDatagramVersion)
+    return InvalidArgument("push datagram: unknown version " + Num(d[3]));
   if (d[4] != kTypeFragment) return InvalidArgument("push datagram: unknown type " + Num(d[4]));
   Fragment f;
   const uint8_t* p = d.data() + 5;
@@ -216,16 +232,22 @@ Result<Fragment> ParseFragment(ByteView d, bool* truncated) {
   if (f.event.value <= 0 || f.tree_id == 0 || f.seq == 0)
     return InvalidArgument("push datagram: event, tree id and seq must be positive");
   if (f.message_len < kMinMessageBytes || f.message_len > kMaxMessageBytes)
-    return InvalidArgument("push datagram: message length " + Num(f.message_len) + " out of bounds");
-  uint32_t want_count = static_cast<uint32_t>((size_t{f.message_len} + kFragmentPayload - 1) / kFragmentPayload);
+    return InvalidArgument("push datagram: message length " + Num(f.message_len) +
+                           " out of bounds");
+  uint32_t want_count =
+      static_cast<uint32_t>((size_t{f.message_len} + kFragmentPayload - 1) / kFragmentPayload);
   if (f.count != want_count)
-    return InvalidArgument("push datagram: " + Num(f.count) + " fragments for " + Num(f.message_len) + " bytes");
-  if (f.index >= f.count) return InvalidArgument("push datagram: fragment " + Num(f.index) + " of " + Num(f.count));
-  size_t want = std::min(kFragmentPayload, size_t{f.message_len} - size_t{f.index} * kFragmentPayload);
+    return InvalidArgument("push datagram: " + Num(f.count) + " fragments for " +
+                           Num(f.message_len) + " bytes");
+  if (f.index >= f.count)
+    return InvalidArgument("push datagram: fragment " + Num(f.index) + " of " + Num(f.count));
+  size_t want =
+      std::min(kFragmentPayload, size_t{f.message_len} - size_t{f.index} * kFragmentPayload);
   if (d.size() - kDatagramHeaderSize != want) {
     if (truncated && d.size() - kDatagramHeaderSize < want) *truncated = true;
-    return InvalidArgument("push datagram: fragment " + Num(f.index) + " has " + Num(d.size() - kDatagramHeaderSize) +
-                           " payload bytes, want " + Num(want));
+    return InvalidArgument("push datagram: fragment " + Num(f.index) + " has " +
+                           Num(d.size() - kDatagramHeaderSize) + " payload bytes, want " +
+                           Num(want));
   }
   f.payload = d.subspan(kDatagramHeaderSize);
   return f;

@@ -58,22 +58,27 @@ TEST(PushGrant, RejectsEachFailureClass) {
     ASSERT_FALSE(d.ok());
     EXPECT_NE(d.status().message().find(want), std::string::npos) << d.status().message();
   };
-  bad([](Bytes& b) { b.resize(10); }, "push grant");             // truncated
-  bad([](Bytes& b) { b.push_back(0); }, "trailing");             // trailing bytes
-  bad([](Bytes& b) { b[0] = 9; }, "version");                    // version
-  bad([](Bytes& b) { b[1] = 7; }, "state");                      // state
-  bad([](Bytes& b) { b[2] = 5; }, "family");                     // family
-  bad([](Bytes& b) { b[3] = 10; }, "not multicast");             // group
-  bad([](Bytes& b) { b[7] = 0; b[8] = 0; }, "port");             // port 0
+  bad([](Bytes& b) { b.resize(10); }, "push grant");  // truncated
+  bad([](Bytes& b) { b.push_back(0); }, "trailing");  // trailing bytes
+  bad([](Bytes& b) { b[0] = 9; }, "version");         // version
+  bad([](Bytes& b) { b[1] = 7; }, "state");           // state
+  bad([](Bytes& b) { b[2] = 5; }, "family");          // family
+  bad([](Bytes& b) { b[3] = 10; }, "not multicast");  // group
+  bad(
+      [](Bytes& b) {
+        b[7] = 0;
+        b[8] = 0;
+      },
+      "port");  // port 0
   bad([](Bytes& b) { std::fill(b.begin() + 9, b.begin() + 13, 0); }, "lead");
   bad([](Bytes& b) { std::fill(b.begin() + 21, b.begin() + 29, 0); }, "tree id");
-  bad([](Bytes& b) { b[1] = 1; }, "pending");                    // pending with keys
+  bad([](Bytes& b) { b[1] = 1; }, "pending");  // pending with keys
   SecretBytes penc = SampleGrant(false).Encode();
   Bytes pending(penc.reveal().begin(), penc.reveal().end());
   pending[1] = 2;
-  EXPECT_FALSE(PushGrant::Decode(pending).ok());                 // admitted without keys
+  EXPECT_FALSE(PushGrant::Decode(pending).ok());  // admitted without keys
   Bytes huge(kMaxGrantBytes + 1, 1);
-  EXPECT_FALSE(PushGrant::Decode(huge).ok());                    // size bound
+  EXPECT_FALSE(PushGrant::Decode(huge).ok());  // size bound
 }
 
 TEST(PushMessage, RoundTripAndEachFailureClass) {
@@ -147,16 +152,26 @@ TEST(PushFragment, RoundTripAndEachFailureClass) {
     EXPECT_FALSE(ParseFragment(b, &truncated).ok());
     EXPECT_EQ(truncated, want_truncated);
   };
-  bad(0, [](Bytes& b) { b.resize(30); }, true);                  // short header
-  bad(0, [](Bytes& b) { b.pop_back(); }, true);                  // short payload
-  bad(2, [](Bytes& b) { b.push_back(0); }, false);               // long payload
-  bad(0, [](Bytes& b) { b[1] = 'X'; }, false);                   // magic
-  bad(0, [](Bytes& b) { b[3] = 2; }, false);                     // version
-  bad(0, [](Bytes& b) { b[4] = 2; }, false);                     // type
-  bad(0, [](Bytes& b) { std::fill(b.begin() + 5, b.begin() + 13, 0); }, false);   // event 0
-  bad(0, [](Bytes& b) { StoreBe32(b.data() + 29, 100); }, false);                 // length < min
-  bad(0, [](Bytes& b) { StoreBe32(b.data() + 37, 4); }, false);                   // count
-  bad(0, [](Bytes& b) { StoreBe32(b.data() + 33, 3); }, false);                   // index >= count
+  bad(
+      0, [](Bytes& b) { b.resize(30); }, true);  // short header
+  bad(
+      0, [](Bytes& b) { b.pop_back(); }, true);  // short payload
+  bad(
+      2, [](Bytes& b) { b.push_back(0); }, false);  // long payload
+  bad(
+      0, [](Bytes& b) { b[1] = 'X'; }, false);  // magic
+  bad(
+      0, [](Bytes& b) { b[3] = 2; }, false);  // version
+  bad(
+      0, [](Bytes& b) { b[4] = 2; }, false);  // type
+  bad(
+      0, [](Bytes& b) { std::fill(b.begin() + 5, b.begin() + 13, 0); }, false);  // event 0
+  bad(
+      0, [](Bytes& b) { StoreBe32(b.data() + 29, 100); }, false);  // length < min
+  bad(
+      0, [](Bytes& b) { StoreBe32(b.data() + 37, 4); }, false);  // count
+  bad(
+      0, [](Bytes& b) { StoreBe32(b.data() + 33, 3); }, false);  // index >= count
   Bytes big(kMaxDatagramBytes + 1, 0);
   EXPECT_FALSE(ParseFragment(big).ok());
 }

@@ -47,12 +47,12 @@ Micros WallNow() { return SystemClock::Get().Now(); }
 struct SimClient {
   Bytes credential;
   keyproto::SessionKeys keys;
-  Micros due = 0;         // first request
+  Micros due = 0;  // first request
   Micros first_sent = 0;
-  Micros deadline = 0;    // of the current attempt
+  Micros deadline = 0;  // of the current attempt
   keyproto::Nonce nonce{};
   uint8_t attempts = 0;
-  uint8_t state = 0;      // 0 waiting, 1 in flight, 2 ok, 3 failed
+  uint8_t state = 0;  // 0 waiting, 1 in flight, 2 ok, 3 failed
   uint8_t socket = 0;
 };
 
@@ -118,9 +118,7 @@ class ServerProcess {
     ::waitpid(pid_, nullptr, 0);
     pid_ = -1;
   }
-  bool running() {
-    return pid_ > 0 && ::waitpid(pid_, nullptr, WNOHANG) == 0;
-  }
+  bool running() { return pid_ > 0 && ::waitpid(pid_, nullptr, WNOHANG) == 0; }
 
  private:
   pid_t pid_ = -1;
@@ -143,8 +141,8 @@ void Bump(std::vector<uint32_t>& v, Micros t, Micros origin) {
 }
 
 // One client thread: its clients, its sockets.
-void RunThread(std::vector<SimClient>& all, const std::vector<size_t>& mine, EventId event, uint16_t port,
-               const LiveLoadOptions& o, Micros stop_at, Shared& shared) {
+void RunThread(std::vector<SimClient>& all, const std::vector<size_t>& mine, EventId event,
+               uint16_t port, const LiveLoadOptions& o, Micros stop_at, Shared& shared) {
   size_t nsock = std::max<size_t>(o.sockets_per_thread, 1);
   std::vector<int> fds;
   for (size_t i = 0; i < nsock; ++i) {
@@ -160,7 +158,8 @@ void RunThread(std::vector<SimClient>& all, const std::vector<size_t>& mine, Eve
   to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 
   std::vector<size_t> order = mine;
-  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return all[a].due < all[b].due; });
+  std::sort(order.begin(), order.end(),
+            [&](size_t a, size_t b) { return all[a].due < all[b].due; });
   using Item = std::pair<Micros, size_t>;
   std::priority_queue<Item, std::vector<Item>, std::greater<Item>> retry;
   std::unordered_map<uint64_t, size_t> inflight;
@@ -182,7 +181,8 @@ void RunThread(std::vector<SimClient>& all, const std::vector<size_t>& mine, Eve
     q.event = event;
     q.kind = keyproto::RequestKind::kInitial;
     Bytes wire = keyproto::EncodeRequest(q, c.keys);
-    ::sendto(fds[c.socket], wire.data(), wire.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof to);
+    ::sendto(fds[c.socket], wire.data(), wire.size(), 0, reinterpret_cast<sockaddr*>(&to),
+             sizeof to);
     inflight[NonceKey(c.nonce.data())] = idx;
     ++requests;
     if (c.attempts == 0) {
@@ -220,8 +220,10 @@ void RunThread(std::vector<SimClient>& all, const std::vector<size_t>& mine, Eve
       retry.pop();
       SimClient& c = all[idx];
       if (c.state != 1 || c.deadline != at) continue;  // answered, or a newer attempt
-      if (c.attempts >= o.attempts) finish(idx, false, "no answer", now);
-      else send(idx, now);
+      if (c.attempts >= o.attempts)
+        finish(idx, false, "no answer", now);
+      else
+        send(idx, now);
     }
     Micros wake = stop_at;
     if (next < order.size()) wake = std::min(wake, all[order[next]].due);
@@ -255,7 +257,8 @@ void RunThread(std::vector<SimClient>& all, const std::vector<size_t>& mine, Eve
     }
   }
   for (size_t idx : order)
-    if (all[idx].state < 2) ++failures[all[idx].state == 0 ? "not sent (deadline)" : "no answer (deadline)"];
+    if (all[idx].state < 2)
+      ++failures[all[idx].state == 0 ? "not sent (deadline)" : "no answer (deadline)"];
   for (int fd : fds) ::close(fd);
   std::lock_guard<std::mutex> l(shared.mu);
   for (auto& [k, v] : failures) shared.failures[k] += v;
@@ -275,7 +278,8 @@ void RunThread(std::vector<SimClient>& all, const std::vector<size_t>& mine, Eve
 Result<LiveLoadResult> RunLiveLoad(const LiveLoadOptions& o) {
   if (o.clients == 0 || o.directory_clients == 0 || o.window_seconds < 2)
     return InvalidArgument("need clients, directory clients and a window of at least 2 s");
-  if (o.keycast_binary.empty()) return InvalidArgument("no keycast executable to run the key service with");
+  if (o.keycast_binary.empty())
+    return InvalidArgument("no keycast executable to run the key service with");
   auto log = [&](const std::string& m) {
     if (o.verbose) std::fprintf(stderr, "simulate live: %s\n", m.c_str());
   };
@@ -307,8 +311,10 @@ Result<LiveLoadResult> RunLiveLoad(const LiveLoadOptions& o) {
     KC_RETURN_IF_ERROR(Sealer::GenerateFile(dir + "/kek"));
     KC_ASSIGN_OR_RETURN(Sealer sealer, Sealer::FromFile(dir + "/kek"));
     KC_ASSIGN_OR_RETURN(auto store, OpenSqliteStore(dir + "/keycast.db"));
-    KC_ASSIGN_OR_RETURN(auto directory, Directory::Open(store.get(), &sealer, &SystemClock::Get(), DirectoryOptions{}));
-    KC_ASSIGN_OR_RETURN(auto keys, ServiceKeys::Open(store.get(), &sealer, &SystemClock::Get(), 8 * 3600 + 30, true));
+    KC_ASSIGN_OR_RETURN(auto directory, Directory::Open(store.get(), &sealer, &SystemClock::Get(),
+                                                        DirectoryOptions{}));
+    KC_ASSIGN_OR_RETURN(auto keys, ServiceKeys::Open(store.get(), &sealer, &SystemClock::Get(),
+                                                     8 * 3600 + 30, true));
     KC_RETURN_IF_ERROR(directory->CreateGroup(kSim, {"crowd", "simulated clients"}).status());
     EventSpec e;
     e.name = "flash";
@@ -329,7 +335,8 @@ Result<LiveLoadResult> RunLiveLoad(const LiveLoadOptions& o) {
     for (size_t i = 0; i < o.directory_clients; ++i) {
       char name[32];
       std::snprintf(name, sizeof name, "sim-%06zu", i);
-      KC_ASSIGN_OR_RETURN(ClientView cv, directory->CreateClient(kSim, ClientSpec{name, "", std::nullopt, true}));
+      KC_ASSIGN_OR_RETURN(ClientView cv,
+                          directory->CreateClient(kSim, ClientSpec{name, "", std::nullopt, true}));
       KC_RETURN_IF_ERROR(directory->SetMembership(kSim, name, "crowd", Role::kReceiver, true));
       who.push_back(AuthenticatedClient{cv.client.id, name, "simulate"});
     }
@@ -343,7 +350,8 @@ Result<LiveLoadResult> RunLiveLoad(const LiveLoadOptions& o) {
       minters.emplace_back([&] {
         for (size_t i = next++; i < clients.size() && !bad; i = next++) {
           auto issued = tickets.Issue(who[i % who.size()]);
-          auto ticket = issued.ok() ? DecodeTicket(issued->ticket) : Result<Ticket>(issued.status());
+          auto ticket =
+              issued.ok() ? DecodeTicket(issued->ticket) : Result<Ticket>(issued.status());
           if (!ticket.ok()) {
             bad = true;
             return;
@@ -355,7 +363,8 @@ Result<LiveLoadResult> RunLiveLoad(const LiveLoadOptions& o) {
     }
     for (auto& t : minters) t.join();
     if (bad) return Internal("minting a ticket failed");
-    result.mint_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    result.mint_seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     // The real schedule: the key service starts within a few seconds; the
     // initial keying period opens then and lasts window_seconds.
     EventPatch p;
@@ -368,14 +377,19 @@ Result<LiveLoadResult> RunLiveLoad(const LiveLoadOptions& o) {
 
   // ---- the key service, a separate process
   ServerProcess server;
-  std::vector<std::string> argv = {o.keycast_binary, "--log-level", "warn", "server", "--roles", "key",
-                                   "--data-dir", dir, "--key-addr", "127.0.0.1:" + std::to_string(port),
-                                   "--key-threads", std::to_string(std::max<size_t>(o.server_threads, 1))};
+  std::vector<std::string> argv = {
+      o.keycast_binary, "--log-level",
+      "warn",           "server",
+      "--roles",        "key",
+      "--data-dir",     dir,
+      "--key-addr",     "127.0.0.1:" + std::to_string(port),
+      "--key-threads",  std::to_string(std::max<size_t>(o.server_threads, 1))};
   KC_RETURN_IF_ERROR(server.Start(argv));
   log("key service starting on 127.0.0.1:" + std::to_string(port));
   Micros ready_by = WallNow() + 20 * kMicrosPerSecond;
   while (!TcpReady(port)) {
-    if (WallNow() > ready_by || !server.running()) return Unavailable("the key service did not start");
+    if (WallNow() > ready_by || !server.running())
+      return Unavailable("the key service did not start");
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   log("key service ready");
@@ -392,14 +406,20 @@ Result<LiveLoadResult> RunLiveLoad(const LiveLoadOptions& o) {
   size_t always = static_cast<size_t>(std::llround(double(o.clients) * o.always_on));
   for (size_t i = 0; i < clients.size(); ++i) {
     AgentTiming timing(timing_event, rng());
-    Micros on = i < always ? now : start_s * kMicrosPerSecond + static_cast<Micros>(user(rng) * kMicrosPerSecond);
+    Micros on =
+        i < always ? now
+                   : start_s * kMicrosPerSecond + static_cast<Micros>(user(rng) * kMicrosPerSecond);
     clients[i].due = timing.InitialRequestAt(std::max(on, now)).value_or(now);
     clients[i].socket = static_cast<uint8_t>(i % std::max<size_t>(o.sockets_per_thread, 1));
   }
   // ---- run
   Shared shared;
-  shared.origin = std::min_element(clients.begin(), clients.end(), [](auto& a, auto& b) { return a.due < b.due; })->due;
-  Micros last_due = std::max_element(clients.begin(), clients.end(), [](auto& a, auto& b) { return a.due < b.due; })->due;
+  shared.origin = std::min_element(clients.begin(), clients.end(), [](auto& a, auto& b) {
+                    return a.due < b.due;
+                  })->due;
+  Micros last_due = std::max_element(clients.begin(), clients.end(), [](auto& a, auto& b) {
+                      return a.due < b.due;
+                    })->due;
   Micros stop_at = std::min(run_deadline, last_due + 30 * kMicrosPerSecond);
   size_t nthreads = std::max<size_t>(o.threads, 1);
   std::vector<std::vector<size_t>> parts(nthreads);
@@ -407,7 +427,8 @@ Result<LiveLoadResult> RunLiveLoad(const LiveLoadOptions& o) {
   log("clients joining from now to " + std::to_string((last_due - now) / kMicrosPerSecond) + " s");
   std::vector<std::thread> threads;
   for (size_t t = 0; t < nthreads; ++t)
-    threads.emplace_back([&, t] { RunThread(clients, parts[t], event_id, port, o, stop_at, shared); });
+    threads.emplace_back(
+        [&, t] { RunThread(clients, parts[t], event_id, port, o, stop_at, shared); });
   for (auto& t : threads) t.join();
   server.Stop();
 
@@ -431,7 +452,9 @@ Result<LiveLoadResult> RunLiveLoad(const LiveLoadOptions& o) {
   auto& lat = shared.latency_ms;
   if (!lat.empty()) {
     std::sort(lat.begin(), lat.end());
-    auto pct = [&](double q) { return double(lat[std::min(lat.size() - 1, size_t(q * double(lat.size())))]); };
+    auto pct = [&](double q) {
+      return double(lat[std::min(lat.size() - 1, size_t(q * double(lat.size())))]);
+    };
     result.latency_p50_ms = pct(0.50);
     result.latency_p99_ms = pct(0.99);
     result.latency_max_ms = lat.back();

@@ -18,7 +18,8 @@ Counter& RejectCounter(PushReject r) {
   std::call_once(once, [] {
     for (size_t i = 1; i < kReasons; ++i)
       counters[i] = &Metrics::Global().GetCounter(
-          "keycast_push_rejected_total", "Push datagrams or messages dropped by a member, by reason.",
+          "keycast_push_rejected_total",
+          "Push datagrams or messages dropped by a member, by reason.",
           "reason=\"" + std::string(PushRejectName(static_cast<PushReject>(i))) + "\"");
   });
   return *counters[static_cast<size_t>(r)];
@@ -26,14 +27,21 @@ Counter& RejectCounter(PushReject r) {
 
 PushReject FromLkh(lkh::RekeyReject r) {
   switch (r) {
-    case lkh::RekeyReject::kTruncated: return PushReject::kTruncated;
-    case lkh::RekeyReject::kForgedSignature: return PushReject::kForgedSignature;
-    case lkh::RekeyReject::kWrongEvent: return PushReject::kWrongEvent;
-    case lkh::RekeyReject::kReplay: return PushReject::kReplay;
-    case lkh::RekeyReject::kMissed: return PushReject::kMissed;
-    case lkh::RekeyReject::kNotRecoverable: return PushReject::kNotRecoverable;
+    case lkh::RekeyReject::kTruncated:
+      return PushReject::kTruncated;
+    case lkh::RekeyReject::kForgedSignature:
+      return PushReject::kForgedSignature;
+    case lkh::RekeyReject::kWrongEvent:
+      return PushReject::kWrongEvent;
+    case lkh::RekeyReject::kReplay:
+      return PushReject::kReplay;
+    case lkh::RekeyReject::kMissed:
+      return PushReject::kMissed;
+    case lkh::RekeyReject::kNotRecoverable:
+      return PushReject::kNotRecoverable;
     case lkh::RekeyReject::kNone:
-    case lkh::RekeyReject::kMalformed: break;
+    case lkh::RekeyReject::kMalformed:
+      break;
   }
   return PushReject::kMalformed;
 }
@@ -42,18 +50,30 @@ PushReject FromLkh(lkh::RekeyReject r) {
 
 std::string_view PushRejectName(PushReject r) {
   switch (r) {
-    case PushReject::kNone: return "none";
-    case PushReject::kTruncated: return "truncated";
-    case PushReject::kMalformed: return "malformed";
-    case PushReject::kTooLarge: return "too_large";
-    case PushReject::kUnknownKey: return "unknown_key";
-    case PushReject::kForgedSignature: return "forged_signature";
-    case PushReject::kWrongEvent: return "wrong_event";
-    case PushReject::kStaleTree: return "stale_tree";
-    case PushReject::kReplay: return "replay";
-    case PushReject::kMissed: return "missed";
-    case PushReject::kNotRecoverable: return "not_recoverable";
-    case PushReject::kCount: break;
+    case PushReject::kNone:
+      return "none";
+    case PushReject::kTruncated:
+      return "truncated";
+    case PushReject::kMalformed:
+      return "malformed";
+    case PushReject::kTooLarge:
+      return "too_large";
+    case PushReject::kUnknownKey:
+      return "unknown_key";
+    case PushReject::kForgedSignature:
+      return "forged_signature";
+    case PushReject::kWrongEvent:
+      return "wrong_event";
+    case PushReject::kStaleTree:
+      return "stale_tree";
+    case PushReject::kReplay:
+      return "replay";
+    case PushReject::kMissed:
+      return "missed";
+    case PushReject::kNotRecoverable:
+      return "not_recoverable";
+    case PushReject::kCount:
+      break;
   }
   return "unknown";
 }
@@ -74,7 +94,8 @@ std::nullopt_t PushMember::Reject(PushReject r) {
 
 Status PushMember::Install(const PushGrant& grant) {
   if (grant.state != GrantState::kAdmitted) return Status::Ok();
-  KC_ASSIGN_OR_RETURN(lkh::MemberKeysInit init, lkh::MemberKeysInit::Decode(grant.member_init.reveal()));
+  KC_ASSIGN_OR_RETURN(lkh::MemberKeysInit init,
+                      lkh::MemberKeysInit::Decode(grant.member_init.reveal()));
   if (init.event != event_) return InvalidArgument("push grant: path keys for another event");
   bool newer = !keys_ || grant.tree_id != tree_id_ || init.seq > keys_->last_seq() || needs_pull_;
   if (!newer) return Status::Ok();
@@ -83,7 +104,8 @@ Status PushMember::Install(const PushGrant& grant) {
   tree_id_ = grant.tree_id;
   needs_pull_ = false;
   // Reassemblies of messages the new keys already reflect are useless.
-  slots_.remove_if([&](const Slot& s) { return s.tree_id == tree_id_ && s.seq <= keys_->last_seq(); });
+  slots_.remove_if(
+      [&](const Slot& s) { return s.tree_id == tree_id_ && s.seq <= keys_->last_seq(); });
   return Status::Ok();
 }
 
@@ -130,7 +152,8 @@ std::optional<PushedKey> PushMember::OnDatagram(ByteView datagram) {
     ++counters_.duplicates;
     return std::nullopt;
   }
-  std::memcpy(it->buf.data() + size_t{f->index} * kFragmentPayload, f->payload.data(), f->payload.size());
+  std::memcpy(it->buf.data() + size_t{f->index} * kFragmentPayload, f->payload.data(),
+              f->payload.size());
   it->got[f->index] = true;
   if (++it->have < it->count) return std::nullopt;
   Bytes message = std::move(it->buf);

@@ -10,7 +10,6 @@
 #include <random>
 
 #include "keycast/codec.h"
-
 #include "push/test_util.h"
 
 namespace keycast::push {
@@ -25,7 +24,8 @@ struct Fixture {
   Fixture() {
     for (int c = 1; c <= 20; ++c) (void)svc.tree.Join(ClientId(c));
     svc.Commit();
-    vk = std::make_unique<crypto::VerifyKey>(crypto::VerifyKey::FromBytes(svc.signer.public_key()).value());
+    vk = std::make_unique<crypto::VerifyKey>(
+        crypto::VerifyKey::FromBytes(svc.signer.public_key()).value());
   }
   PushMember Member(ClientId c, size_t max_bytes = 16u << 20) {
     PushMember::Options o;
@@ -180,7 +180,8 @@ TEST(PushMember, MalformedUnknownKeyStaleTreeWrongEventTooLarge) {
 
   other = pm;
   other.tree_id = 77;  // the key service restarted with a new tree
-  EXPECT_FALSE(Fixture::Feed(m, Fragmentize(EncodeMessage(other, f.svc.signer), f.svc.event, 77, pm.seq)));
+  EXPECT_FALSE(
+      Fixture::Feed(m, Fragmentize(EncodeMessage(other, f.svc.signer), f.svc.event, 77, pm.seq)));
   EXPECT_EQ(m.last_reject(), PushReject::kStaleTree);
   EXPECT_TRUE(m.needs_pull());  // its state is unchanged: it still follows this tree
 
@@ -263,13 +264,13 @@ TEST(PushFuzzCorpus, Write) {
     std::fclose(f);
   };
   for (int c = 1; c <= 8; ++c) (void)svc.tree.Join(ClientId(c));
-  svc.Commit();                                   // seq 1
-  Bytes small = svc.Commit();                     // seq 2, no entries: one datagram
+  svc.Commit();                // seq 1
+  Bytes small = svc.Commit();  // seq 2, no entries: one datagram
   write("one_datagram", 0, svc.Datagrams(small)[0]);
   write("message_resign", 6, small);
   for (int c = 100; c < 160; ++c) (void)svc.tree.Join(ClientId(c));
   (void)svc.tree.Leave(ClientId(2));
-  Bytes big = svc.Commit();                       // seq 3, several datagrams
+  Bytes big = svc.Commit();  // seq 3, several datagrams
   Bytes seq;
   Writer w(&seq);
   for (const Bytes& d : svc.Datagrams(big)) w.Opaque16(d);

@@ -6,6 +6,7 @@
 // recover the next interval key from the push while every remaining member
 // can; a member that joins (also late) learns no earlier key.
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <net/if.h>
 #include <net/route.h>
 #include <netinet/in.h>
@@ -13,8 +14,6 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <cstring>
 #include <map>
@@ -43,7 +42,8 @@ class NetnsEnvironment : public ::testing::Environment {
  public:
   void SetUp() override {
     if (::unshare(CLONE_NEWNET) != 0) {
-      g_why_not = std::string("unshare(CLONE_NEWNET): ") + std::strerror(errno) + " (needs root or CAP_SYS_ADMIN)";
+      g_why_not = std::string("unshare(CLONE_NEWNET): ") + std::strerror(errno) +
+                  " (needs root or CAP_SYS_ADMIN)";
       return;
     }
     int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
@@ -213,7 +213,8 @@ TEST_F(PushE2eTest, AgentsFollowPushesAndARevokedMemberDropsOut) {
     o.sink = &sinks[name];
     o.log = [&, name](const std::string& m) {
       std::lock_guard<std::mutex> l(log_mu);
-      log += std::to_string(SystemClock::Get().Now() % 100'000'000 / 1000) + " " + name + " " + m + "\n";
+      log += std::to_string(SystemClock::Get().Now() % 100'000'000 / 1000) + " " + name + " " + m +
+             "\n";
     };
     agents[name] = std::make_unique<Agent>(Login(name), "live", o);
     ASSERT_TRUE(agents[name]->Start().ok());
@@ -228,7 +229,8 @@ TEST_F(PushE2eTest, AgentsFollowPushesAndARevokedMemberDropsOut) {
   std::lock_guard<std::mutex> l(log_mu);
 
   // r3: no key from k+2 on; it saw the push it could not open, pulled, was refused.
-  for (auto& [packed, g] : sinks["r3"].installed()) EXPECT_LT(Epoch::FromPacked(packed).index, k + 2) << log;
+  for (auto& [packed, g] : sinks["r3"].installed())
+    EXPECT_LT(Epoch::FromPacked(packed).index, k + 2) << log;
   EXPECT_TRUE(agents["r3"]->revoked()) << log;
   EXPECT_GE(agents["r3"]->stats().push_rejected, 1u) << log;
   // The others: every interval 0..k+3, each in hand before it began, the
@@ -239,7 +241,8 @@ TEST_F(PushE2eTest, AgentsFollowPushesAndARevokedMemberDropsOut) {
     for (uint32_t i = 0; i <= k + 3; ++i) {
       auto it = got.find(Epoch{0, i}.packed());
       ASSERT_NE(it, got.end()) << name << " missing interval " << i << "\n" << log;
-      EXPECT_LE(it->second.at, it->second.initiation + 100'000) << name << " late for interval " << i;
+      EXPECT_LE(it->second.at, it->second.initiation + 100'000)
+          << name << " late for interval " << i;
       EXPECT_EQ(it->second.spi, (ref[Epoch{0, i}.packed()].spi));
     }
     Agent::Stats st = agents[name]->stats();
@@ -270,7 +273,8 @@ TEST_F(PushE2eTest, RemovedMemberCannotRecoverAndJoinerLearnsNoEarlierKey) {
     std::vector<SecretBytes> held;  // every path key it was given
   };
   std::map<std::string, Member> m;
-  auto pull = [&](const std::string& name, keyproto::RequestKind kind, Epoch epoch) -> keyproto::Reply {
+  auto pull = [&](const std::string& name, keyproto::RequestKind kind,
+                  Epoch epoch) -> keyproto::Reply {
     Member& x = m[name];
     const TicketEvent* te = x.session.ticket.FindEvent("live");
     auto rep = x.kc->Request(*te, kind, epoch, SenderId{});
@@ -326,14 +330,16 @@ TEST_F(PushE2eTest, RemovedMemberCannotRecoverAndJoinerLearnsNoEarlierKey) {
     auto msgs = collector.messages();
     for (uint64_t s = m[name].pm->last_seq() + 1; msgs.count(s); ++s) {
       k = follow(m[name], s);
-      ASSERT_TRUE(k) << name << " seq " << s << " " << push::PushRejectName(m[name].pm->last_reject());
+      ASSERT_TRUE(k) << name << " seq " << s << " "
+                     << push::PushRejectName(m[name].pm->last_reject());
     }
     ASSERT_TRUE(k) << name;
     EXPECT_EQ(k->sa.epoch, (Epoch{0, 2}));
     seq2 = k->seq;
     got2[name] = std::move(*k);
   }
-  auto pulled2 = pull("stay", keyproto::RequestKind::kRefresh, Epoch{0, 2});  // (keys unchanged: not newer)
+  auto pulled2 =
+      pull("stay", keyproto::RequestKind::kRefresh, Epoch{0, 2});  // (keys unchanged: not newer)
   ASSERT_EQ(pulled2.sas.size(), 1u);
   for (auto& [name, k] : got2) {
     EXPECT_TRUE(k.sa.key == pulled2.sas[0].key) << name;
@@ -359,7 +365,8 @@ TEST_F(PushE2eTest, RemovedMemberCannotRecoverAndJoinerLearnsNoEarlierKey) {
   EXPECT_EQ(m["gone"].pm->last_reject(), push::PushReject::kNotRecoverable);
   EXPECT_FALSE(push::testing::AnyKeyUnwrapsAnything(msgs[seq3], m["gone"].held));
   // gone's pull is refused; stay's pull gives the same key as the push.
-  EXPECT_EQ(pull("gone", keyproto::RequestKind::kRefresh, Epoch{0, 3}).status, keyproto::ReplyStatus::kNotAuthorized);
+  EXPECT_EQ(pull("gone", keyproto::RequestKind::kRefresh, Epoch{0, 3}).status,
+            keyproto::ReplyStatus::kNotAuthorized);
   auto pulled3 = pull("stay", keyproto::RequestKind::kRefresh, Epoch{0, 3});
   ASSERT_EQ(pulled3.sas.size(), 1u);
   EXPECT_TRUE(k_stay->sa.key == pulled3.sas[0].key);
@@ -403,7 +410,9 @@ TEST_F(PushE2eTest, AgentCountsForgedPushesAndFallsBackToPull) {
   to.sin_family = AF_INET;
   to.sin_port = htons(5001);
   ::inet_pton(AF_INET, "239.9.9.9", &to.sin_addr);
-  auto send = [&](const Bytes& b) { ::sendto(fd, b.data(), b.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof to); };
+  auto send = [&](const Bytes& b) {
+    ::sendto(fd, b.data(), b.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof to);
+  };
   auto msgs = collector.messages();
   ASSERT_FALSE(msgs.empty());
   auto last = msgs.rbegin();
@@ -411,7 +420,8 @@ TEST_F(PushE2eTest, AgentCountsForgedPushesAndFallsBackToPull) {
   crypto::SigningKey evil = crypto::SigningKey::Generate();
   push::PushMessage next = pm;
   next.seq = pm.seq + 1;  // looks like the next push, but forged
-  for (auto& dg : push::Fragmentize(push::EncodeMessage(next, evil), ev->id, pm.tree_id, next.seq)) send(dg);
+  for (auto& dg : push::Fragmentize(push::EncodeMessage(next, evil), ev->id, pm.tree_id, next.seq))
+    send(dg);
   Bytes truncated(20, 'K');
   send(truncated);
   if (msgs.size() >= 2) {  // replay an older push
@@ -426,7 +436,8 @@ TEST_F(PushE2eTest, AgentCountsForgedPushesAndFallsBackToPull) {
   EXPECT_GE(st.push_rejected, 2u);
   EXPECT_GE(st.pushed, 2u);
   auto got = sink.installed();
-  for (uint32_t i = 0; i <= 4; ++i) EXPECT_TRUE(got.count(Epoch{0, i}.packed())) << "interval " << i;
+  for (uint32_t i = 0; i <= 4; ++i)
+    EXPECT_TRUE(got.count(Epoch{0, i}.packed())) << "interval " << i;
   EXPECT_FALSE(a.revoked());
 }
 

@@ -60,7 +60,8 @@ push::PushGrant BuiltinGrant() {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static const crypto::VerifyKey vk = crypto::VerifyKey::FromBytes(FuzzSigner().public_key()).value();
+  static const crypto::VerifyKey vk =
+      crypto::VerifyKey::FromBytes(FuzzSigner().public_key()).value();
   ByteView in(data, size);
   (void)push::PushGrant::Decode(in);
   (void)push::ParseFragment(in);

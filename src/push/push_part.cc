@@ -28,7 +28,8 @@ Status ApplyConfig(const NodeConfig& c, PushOptions* o) {
   o->interface = c.push_interface;
   if (c.push_ttl < 1 || c.push_ttl > 255) return InvalidArgument("push TTL must be 1-255");
   o->ttl = c.push_ttl;
-  if (c.push_rate_bytes_per_second < 10'000) return InvalidArgument("push rate must be at least 10000 bytes/s");
+  if (c.push_rate_bytes_per_second < 10'000)
+    return InvalidArgument("push rate must be at least 10000 bytes/s");
   o->rate_bytes_per_second = c.push_rate_bytes_per_second;
   if (!c.push_group.empty()) {
     auto ep = Endpoint::Parse(c.push_group);
@@ -51,7 +52,9 @@ Result<std::unique_ptr<NodePart>> CreatePushPart(const NodeContext& ctx) {
   KeyEngine* engine = &ctx.key_service->engine();
   auto service = std::make_unique<PushService>(
       ctx.directory, ctx.keys, &SystemClock::Get(),
-      [engine](const Event& e, Epoch epoch) { return engine->DeriveSa(e, epoch, Role::kReceiver, SenderId{}); },
+      [engine](const Event& e, Epoch epoch) {
+        return engine->DeriveSa(e, epoch, Role::kReceiver, SenderId{});
+      },
       transport.get(), o);
   PushService* svc = service.get();
   engine->SetGrantHook([svc](const Event& e, ClientId c, Role r, Epoch epoch, int64_t valid_until) {

@@ -1,7 +1,5 @@
 // PushService: one KeyTree per push event, a commit per interval, datagrams
 // on the control group.
-#include "keycast/push.h"
-
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -11,6 +9,7 @@
 #include <thread>
 
 #include "keycast/metrics.h"
+#include "keycast/push.h"
 #include "keycast/schedule.h"
 
 namespace keycast {
@@ -32,16 +31,21 @@ bool TryLockFor(std::mutex& mu, std::chrono::microseconds limit) {
 Micros Sec(int64_t s) { return s * kMicrosPerSecond; }
 
 struct ServiceMetrics {
-  Counter& commits = Metrics::Global().GetCounter("keycast_push_commits_total", "Push commits (one per event and interval).");
-  Counter& joins = Metrics::Global().GetCounter("keycast_push_joins_total", "Members admitted to a push key tree.");
-  Counter& leaves = Metrics::Global().GetCounter("keycast_push_leaves_total",
-                                                 "Members removed from a push key tree (revoked or expired).");
-  Counter& datagrams = Metrics::Global().GetCounter("keycast_push_datagrams_total", "Push datagrams sent.");
-  Counter& bytes = Metrics::Global().GetCounter("keycast_push_bytes_total", "Push message bytes sent (each copy).");
-  Counter& send_errors = Metrics::Global().GetCounter("keycast_push_send_errors_total", "Push datagrams not sent.");
+  Counter& commits = Metrics::Global().GetCounter("keycast_push_commits_total",
+                                                  "Push commits (one per event and interval).");
+  Counter& joins = Metrics::Global().GetCounter("keycast_push_joins_total",
+                                                "Members admitted to a push key tree.");
+  Counter& leaves = Metrics::Global().GetCounter(
+      "keycast_push_leaves_total", "Members removed from a push key tree (revoked or expired).");
+  Counter& datagrams =
+      Metrics::Global().GetCounter("keycast_push_datagrams_total", "Push datagrams sent.");
+  Counter& bytes = Metrics::Global().GetCounter("keycast_push_bytes_total",
+                                                "Push message bytes sent (each copy).");
+  Counter& send_errors =
+      Metrics::Global().GetCounter("keycast_push_send_errors_total", "Push datagrams not sent.");
   Histogram& commit_seconds = Metrics::Global().GetHistogram(
-      "keycast_push_commit_seconds", "Time to batch the joins and leaves of an interval and sign its push.",
-      LatencyBuckets());
+      "keycast_push_commit_seconds",
+      "Time to batch the joins and leaves of an interval and sign its push.", LatencyBuckets());
   static ServiceMetrics& Get() {
     static ServiceMetrics m;
     return m;
@@ -66,8 +70,8 @@ struct PushService::EventState {
   std::unordered_map<int64_t, Micros> members;  // client -> membership ends (no renewal)
   std::optional<Epoch> last_epoch;
 
-  std::mutex grants_mu;  // guards grants
-  std::unordered_map<int64_t, Micros> grants;   // since the last commit: client -> new end
+  std::mutex grants_mu;                        // guards grants
+  std::unordered_map<int64_t, Micros> grants;  // since the last commit: client -> new end
 
   // Owned by the Tick thread.
   std::vector<Bytes> datagrams;
@@ -83,8 +87,8 @@ struct PushService::EventState {
   explicit EventState(lkh::KeyTree t) : tree(std::move(t)) {}
 };
 
-PushService::PushService(const Directory* directory, const ServiceKeys* keys, const Clock* clock, DeriveSa derive,
-                         PushTransport* transport, PushOptions options)
+PushService::PushService(const Directory* directory, const ServiceKeys* keys, const Clock* clock,
+                         DeriveSa derive, PushTransport* transport, PushOptions options)
     : directory_(directory),
       keys_(keys),
       clock_(clock),
@@ -94,8 +98,8 @@ PushService::PushService(const Directory* directory, const ServiceKeys* keys, co
 
 PushService::~PushService() { Stop(); }
 
-std::optional<std::pair<IpAddress, uint16_t>> PushService::ControlGroup(const Event& event,
-                                                                        const PushOptions& options) {
+std::optional<std::pair<IpAddress, uint16_t>> PushService::ControlGroup(
+    const Event& event, const PushOptions& options) {
   if (options.control_port != 0 && options.control_group.IsMulticast())
     return std::make_pair(options.control_group, options.control_port);
   if (!event.group_address.IsMulticast() || event.port == 0) return std::nullopt;
@@ -124,7 +128,8 @@ std::shared_ptr<PushService::EventState> PushService::StateFor(const Event& even
   if (!create) return nullptr;
   auto tree = lkh::KeyTree::Create(event.id, options_.degree);
   if (!tree.ok()) {
-    spdlog::error("push: cannot create a key tree for event {}: {}", event.name, tree.status().message());
+    spdlog::error("push: cannot create a key tree for event {}: {}", event.name,
+                  tree.status().message());
     return nullptr;
   }
   auto st = std::make_shared<EventState>(std::move(tree).value());
@@ -194,7 +199,8 @@ void PushService::Commit(EventState& st, const Event& event, Epoch epoch, Micros
     }
     auto ref = st.tree.Join(ClientId(client));
     if (!ref.ok()) {
-      spdlog::warn("push: event {}: client {} not admitted: {}", event.name, client, ref.status().message());
+      spdlog::warn("push: event {}: client {} not admitted: {}", event.name, client,
+                   ref.status().message());
       continue;
     }
     st.members.emplace(client, until);
@@ -203,7 +209,8 @@ void PushService::Commit(EventState& st, const Event& event, Epoch epoch, Micros
   // Leaves: no longer authorised (live directory), or expired.
   std::vector<ClientId> authorized = directory_->AuthorizedClients(event.id);
   for (auto it = st.members.begin(); it != st.members.end();) {
-    bool keep = it->second >= now && std::binary_search(authorized.begin(), authorized.end(), ClientId(it->first));
+    bool keep = it->second >= now &&
+                std::binary_search(authorized.begin(), authorized.end(), ClientId(it->first));
     if (keep) {
       ++it;
       continue;
@@ -217,8 +224,8 @@ void PushService::Commit(EventState& st, const Event& event, Epoch epoch, Micros
 
   auto sa = derive_(event, epoch);
   if (!sa.ok()) {
-    spdlog::error("push: event {}: no SA for epoch {}.{}: {}", event.name, epoch.occurrence, epoch.index,
-                  sa.status().message());
+    spdlog::error("push: event {}: no SA for epoch {}.{}: {}", event.name, epoch.occurrence,
+                  epoch.index, sa.status().message());
     return;
   }
   // A clear interval has no key; the wrapped key is random filler that
@@ -232,8 +239,8 @@ void PushService::Commit(EventState& st, const Event& event, Epoch epoch, Micros
   uint64_t seq = st.tree.last_seq() + 1;
   auto rekey = st.tree.Commit(epoch, interval_key, *signer.key, seq);
   if (!rekey.ok()) {
-    spdlog::error("push: event {}: commit of epoch {}.{} failed: {}", event.name, epoch.occurrence, epoch.index,
-                  rekey.status().message());
+    spdlog::error("push: event {}: commit of epoch {}.{} failed: {}", event.name, epoch.occurrence,
+                  epoch.index, rekey.status().message());
     return;
   }
   push::PushMessage pm;
@@ -261,7 +268,8 @@ void PushService::Commit(EventState& st, const Event& event, Epoch epoch, Micros
   st.sends_left = std::max(options_.repeats, 1);
   st.gap = std::clamp<Micros>(Lead(event, options_) / 8, 20'000, 1'000'000);
   st.next_send = now;
-  double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  double ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   m.commits.Inc();
   m.joins.Inc(joins);
   m.leaves.Inc(leaves);
@@ -279,9 +287,10 @@ void PushService::Commit(EventState& st, const Event& event, Epoch epoch, Micros
     s.last_commit_ms = ms;
     s.last_message = std::move(message);
   }
-  spdlog::debug("push: event {} epoch {}.{} seq {}: {} members, +{} -{}, {} bytes in {} datagrams, {:.2f} ms",
-                event.name, epoch.occurrence, epoch.index, seq, members, joins, leaves, message_bytes,
-                st.datagrams.size(), ms);
+  spdlog::debug(
+      "push: event {} epoch {}.{} seq {}: {} members, +{} -{}, {} bytes in {} datagrams, {:.2f} ms",
+      event.name, epoch.occurrence, epoch.index, seq, members, joins, leaves, message_bytes,
+      st.datagrams.size(), ms);
 }
 
 void PushService::SendAll(EventState& st) {
@@ -333,7 +342,8 @@ Micros PushService::Tick() {
     }
     Micros lead = Lead(*ev, options_);
     auto due_epoch = EpochAt(ev->schedule, ev->interval_seconds, (now + lead) / kMicrosPerSecond);
-    if (due_epoch && (!st->last_epoch || *due_epoch > *st->last_epoch)) Commit(*st, *ev, *due_epoch, now);
+    if (due_epoch && (!st->last_epoch || *due_epoch > *st->last_epoch))
+      Commit(*st, *ev, *due_epoch, now);
     if (st->sends_left > 0 && now >= st->next_send) {
       SendAll(*st);
       --st->sends_left;

@@ -1,13 +1,12 @@
 // PushService with a fake clock and captured datagrams: batching, revocation
 // at logarithmic cost, backward secrecy for joiners and late joiners, expiry.
-#include "keycast/push.h"
-
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <map>
 
 #include "keycast/key_service.h"
+#include "keycast/push.h"
 #include "push/test_util.h"
 
 namespace keycast {
@@ -45,13 +44,16 @@ class PushServiceTest : public ::testing::Test {
     ::mkdir(dir_.c_str(), 0700);
     store_ = OpenSqliteStore(dir_ + "/k.db").value();
     sealer_ = std::make_unique<Sealer>(Sealer::FromKey(crypto::RandomSecret(32)).value());
-    directory_ = Directory::Open(store_.get(), sealer_.get(), &clock_, DirectoryOptions{PasswordCost::kTestOnly}).value();
+    directory_ = Directory::Open(store_.get(), sealer_.get(), &clock_,
+                                 DirectoryOptions{PasswordCost::kTestOnly})
+                     .value();
     keys_ = ServiceKeys::Open(store_.get(), sealer_.get(), &clock_, 3600, true).value();
-    engine_ = std::make_unique<KeyEngine>(directory_.get(), keys_.get(), store_.get(), sealer_.get(), &clock_,
-                                          KeyServiceOptions{});
+    engine_ = std::make_unique<KeyEngine>(directory_.get(), keys_.get(), store_.get(),
+                                          sealer_.get(), &clock_, KeyServiceOptions{});
     ASSERT_TRUE(directory_->CreateGroup(kAdmin, {"viewers", ""}).ok());
     vk_ = std::make_unique<crypto::VerifyKey>(
-        crypto::VerifyKey::FromBytes(keys_->ActiveSigner(kRekeySigningKey).key->public_key()).value());
+        crypto::VerifyKey::FromBytes(keys_->ActiveSigner(kRekeySigningKey).key->public_key())
+            .value());
   }
   void TearDown() override {
     service_.reset();
@@ -61,7 +63,9 @@ class PushServiceTest : public ::testing::Test {
     o.repeats = 1;
     service_ = std::make_unique<PushService>(
         directory_.get(), keys_.get(), &clock_,
-        [this](const Event& e, Epoch ep) { return engine_->DeriveSa(e, ep, Role::kReceiver, SenderId{}); },
+        [this](const Event& e, Epoch ep) {
+          return engine_->DeriveSa(e, ep, Role::kReceiver, SenderId{});
+        },
         &transport_, o);
   }
   std::shared_ptr<const Event> MakeEvent(KeyDelivery d = KeyDelivery::kPush, uint16_t clear = 0) {
@@ -110,7 +114,9 @@ class PushServiceTest : public ::testing::Test {
       if (auto k = m.OnDatagram(d)) out = std::move(k);
     return out;
   }
-  SecretBytes KeyOf(const Event& e, Epoch ep) { return engine_->DeriveSa(e, ep, Role::kReceiver, SenderId{})->key; }
+  SecretBytes KeyOf(const Event& e, Epoch ep) {
+    return engine_->DeriveSa(e, ep, Role::kReceiver, SenderId{})->key;
+  }
   // Push time of epoch index i (lead = 15 s for 60 s intervals).
   static Micros PushAt(uint32_t i) { return S(kStart + 60 * int64_t{i} - 15); }
 
@@ -258,7 +264,8 @@ TEST_F(PushServiceTest, BatchesJoinsAndLeavesIntoOneCommit) {
   clock_.Set(S(kStart + 5));
   PushMember stay = Member(*ev);
   ASSERT_TRUE(stay.Install(Grant(*ev, ids[0])).ok());
-  for (int i : {5, 6, 7}) ASSERT_TRUE(directory_->RemoveMembership(kAdmin, "c" + std::to_string(i), "viewers").ok());
+  for (int i : {5, 6, 7})
+    ASSERT_TRUE(directory_->RemoveMembership(kAdmin, "c" + std::to_string(i), "viewers").ok());
   for (int i = 41; i <= 45; ++i) Grant(*ev, Client(i));
   auto ds = TickAt(PushAt(1));
   auto st = service_->Inspect(ev->id);
@@ -361,7 +368,7 @@ TEST_F(PushServiceTest, MembersWithoutRenewalExpire) {
   TickAt(PushAt(0));
   EXPECT_EQ(service_->Inspect(ev->id)->members, 2u);
   clock_.Set(S(kStart + 30));
-  Grant(*ev, b);  // b renews (a pull); a does not
+  Grant(*ev, b);      // b renews (a pull); a does not
   TickAt(PushAt(1));  // kStart + 45: a's membership is over
   auto st = service_->Inspect(ev->id);
   EXPECT_EQ(st->members, 1u);
@@ -401,7 +408,9 @@ TEST_F(PushServiceTest, RepeatsEachPush) {
   MakeService(o);
   service_ = std::make_unique<PushService>(
       directory_.get(), keys_.get(), &clock_,
-      [this](const Event& e, Epoch ep) { return engine_->DeriveSa(e, ep, Role::kReceiver, SenderId{}); },
+      [this](const Event& e, Epoch ep) {
+        return engine_->DeriveSa(e, ep, Role::kReceiver, SenderId{});
+      },
       &transport_, PushOptions{});
   auto ev = MakeEvent();
   Grant(*ev, Client(1));

@@ -15,7 +15,8 @@ namespace keycast::push::testing {
 
 inline uint64_t RejectCount(PushReject r) {
   return Metrics::Global()
-      .GetCounter("keycast_push_rejected_total", "Push datagrams or messages dropped by a member, by reason.",
+      .GetCounter("keycast_push_rejected_total",
+                  "Push datagrams or messages dropped by a member, by reason.",
                   "reason=\"" + std::string(PushRejectName(r)) + "\"")
       .value();
 }
@@ -34,9 +35,11 @@ inline bool AnyKeyUnwrapsAnything(ByteView push_message, const std::vector<Secre
   for (const SecretBytes& k : keys) {
     for (uint32_t i = 0; i < m->entry_count; ++i) {
       auto e = m->entry(i);
-      if (w.UnwrapNodeKey(k.reveal(), {m->event, m->seq, e.target, e.wrapper}, e.wrapped, out)) return true;
+      if (w.UnwrapNodeKey(k.reveal(), {m->event, m->seq, e.target, e.wrapper}, e.wrapped, out))
+        return true;
     }
-    if (w.UnwrapIntervalKey(k.reveal(), m->event, m->seq, m->epoch, m->wrapped_interval_key, out)) return true;
+    if (w.UnwrapIntervalKey(k.reveal(), m->event, m->seq, m->epoch, m->wrapped_interval_key, out))
+      return true;
   }
   return false;
 }
@@ -49,7 +52,8 @@ inline uint32_t EntryCount(ByteView push_message) {
 
 // A minimal key service side: one tree, one signer, messages as datagrams.
 struct MiniService {
-  explicit MiniService(EventId ev = EventId(9)) : event(ev), tree(lkh::KeyTree::Create(ev).value()) {}
+  explicit MiniService(EventId ev = EventId(9))
+      : event(ev), tree(lkh::KeyTree::Create(ev).value()) {}
   EventId event;
   lkh::KeyTree tree;
   crypto::SigningKey signer = crypto::SigningKey::Generate();

@@ -36,7 +36,8 @@ class UdpPushTransport final : public PushTransport {
       ip_mreqn m{};
       if (::inet_pton(AF_INET, options_.interface.c_str(), &m.imr_address) != 1) {
         m.imr_ifindex = static_cast<int>(::if_nametoindex(options_.interface.c_str()));
-        if (m.imr_ifindex == 0) return InvalidArgument("push interface '" + options_.interface + "' not found");
+        if (m.imr_ifindex == 0)
+          return InvalidArgument("push interface '" + options_.interface + "' not found");
       }
       if (::setsockopt(fd4_, IPPROTO_IP, IP_MULTICAST_IF, &m, sizeof m) != 0)
         return Internal(Errno("IP_MULTICAST_IF"));

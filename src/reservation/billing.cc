@@ -35,11 +35,14 @@ Result<Card> ParseCard(std::string_view number, std::string_view expiry, std::st
   Card c;
   for (char ch : number) {
     if (ch == ' ' || ch == '-') continue;
-    if (!std::isdigit(static_cast<unsigned char>(ch))) return InvalidArgument("card number may contain only digits");
+    if (!std::isdigit(static_cast<unsigned char>(ch)))
+      return InvalidArgument("card number may contain only digits");
     c.number.push_back(ch);
   }
-  if (c.number.size() < 12 || c.number.size() > 19) return InvalidArgument("card number must have 12-19 digits");
-  if (!LuhnValid(c.number)) return InvalidArgument("card number fails its check digit; check for a typo");
+  if (c.number.size() < 12 || c.number.size() > 19)
+    return InvalidArgument("card number must have 12-19 digits");
+  if (!LuhnValid(c.number))
+    return InvalidArgument("card number fails its check digit; check for a typo");
   // Expiry: MM/YY or MM/YYYY.
   size_t slash = expiry.find('/');
   if (slash == std::string_view::npos || slash == 0 || slash > 2)
@@ -50,7 +53,8 @@ Result<Card> ParseCard(std::string_view number, std::string_view expiry, std::st
   c.exp_month = std::stoi(std::string(mm));
   c.exp_year = std::stoi(std::string(yy));
   if (yy.size() == 2) c.exp_year += 2000;
-  if (c.exp_month < 1 || c.exp_month > 12) return InvalidArgument("card expiry month must be 01-12");
+  if (c.exp_month < 1 || c.exp_month > 12)
+    return InvalidArgument("card expiry month must be 01-12");
   std::time_t t = static_cast<std::time_t>(now_seconds);
   std::tm tm{};
   gmtime_r(&t, &tm);
@@ -95,7 +99,8 @@ Result<std::string> TestPaymentProvider::Refund(const std::string& reference, in
   if (done != refunds_.end()) return done->second;
   auto it = approved_.find(reference);
   if (it == approved_.end()) return NotFound("payment provider: no refundable charge " + reference);
-  if (it->second != amount_cents) return InvalidArgument("payment provider: refund amount differs from the charge");
+  if (it->second != amount_cents)
+    return InvalidArgument("payment provider: refund amount differs from the charge");
   approved_.erase(it);
   std::string ref = "test_re_" + std::to_string(next_++);
   refunds_.emplace(idempotency_key, ref);

@@ -2,9 +2,9 @@
 // /v1/channel/confirm), against a real ApiServer on loopback: each step, a
 // wrong shared parameter, an expired session key, the purge, replays, and a
 // server impostor. The library's own unit tests are in src/channel/.
+#include <gtest/gtest.h>
 #include <httplib.h>
 
-#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include "reservation/test_fixture.h"
@@ -41,7 +41,8 @@ class ChannelHttpTest : public ::testing::Test {
   std::pair<int, std::string> Post(const std::string& path, ByteView body) {
     httplib::Client c(url_);
     c.set_read_timeout(30, 0);
-    auto r = c.Post(path, reinterpret_cast<const char*>(body.data()), body.size(), "application/octet-stream");
+    auto r = c.Post(path, reinterpret_cast<const char*>(body.data()), body.size(),
+                    "application/octet-stream");
     EXPECT_TRUE(r);
     if (!r) return {0, ""};
     return {r->status, r->body};
@@ -95,7 +96,8 @@ TEST_F(ChannelHttpTest, EachStepOverHttpThenTheAgentConfig) {
 }
 
 TEST_F(ChannelHttpTest, HelperRunsTheWholeExchange) {
-  auto cfg = RequestAccessOverHttp(url_, identity_, "movie", "alice", Platform::Param("alice-secret", "4242424242424242"));
+  auto cfg = RequestAccessOverHttp(url_, identity_, "movie", "alice",
+                                   Platform::Param("alice-secret", "4242424242424242"));
   ASSERT_TRUE(cfg.ok()) << cfg.status().ToString();
   EXPECT_EQ(cfg->event, "resv.movie");
 }
@@ -111,11 +113,12 @@ TEST_F(ChannelHttpTest, WrongSharedParameterGetsNothing) {
   EXPECT_EQ(p_->payments.charges(), 0u);
   EXPECT_TRUE(p_->store->LoadAccessGrants(p_->store->FindReservation("movie")->id)->empty());
   // The helper reports the same refusal.
-  auto cfg = RequestAccessOverHttp(url_, identity_, "movie", "alice", Platform::Param("nope-nope", "4242424242424242"));
+  auto cfg = RequestAccessOverHttp(url_, identity_, "movie", "alice",
+                                   Platform::Param("nope-nope", "4242424242424242"));
   EXPECT_EQ(cfg.status().code(), Code::kUnauthenticated);
   // A declined card: nothing either.
-  auto declined =
-      RequestAccessOverHttp(url_, identity_, "movie", "alice", Platform::Param("alice-secret", "4000000000000002"));
+  auto declined = RequestAccessOverHttp(url_, identity_, "movie", "alice",
+                                        Platform::Param("alice-secret", "4000000000000002"));
   EXPECT_EQ(declined.status().code(), Code::kPermissionDenied);
   EXPECT_TRUE(p_->store->LoadAccessGrants(p_->store->FindReservation("movie")->id)->empty());
 }
@@ -176,8 +179,8 @@ TEST_F(ChannelHttpTest, MalformedBodiesAndImpostorsAreRefused) {
   ASSERT_EQ(s3, 200);
   EXPECT_EQ(wrong_pin.OnSessionKey(AsBytes(key_msg), Shared("alice-secret")).status().code(),
             Code::kUnauthenticated);
-  auto cfg = RequestAccessOverHttp(url_, *crypto::VerifyKey::FromBytes(other.public_key()), "movie", "alice",
-                                   Platform::Param("alice-secret", "4242424242424242"));
+  auto cfg = RequestAccessOverHttp(url_, *crypto::VerifyKey::FromBytes(other.public_key()), "movie",
+                                   "alice", Platform::Param("alice-secret", "4242424242424242"));
   EXPECT_EQ(cfg.status().code(), Code::kUnauthenticated);
   EXPECT_EQ(p_->payments.charges(), 0u);
 }

@@ -18,11 +18,16 @@ Result<AgentConfig> Finish(ChannelClient& client, ByteView data_key_message) {
 
 Code CodeFromName(const std::string& name, int http_status) {
   static const std::pair<const char*, Code> kCodes[] = {
-      {"invalid_argument", Code::kInvalidArgument}, {"not_found", Code::kNotFound},
-      {"already_exists", Code::kAlreadyExists},     {"failed_precondition", Code::kFailedPrecondition},
-      {"unauthenticated", Code::kUnauthenticated},  {"permission_denied", Code::kPermissionDenied},
-      {"resource_exhausted", Code::kResourceExhausted}, {"deadline_exceeded", Code::kDeadlineExceeded},
-      {"unavailable", Code::kUnavailable},          {"data_loss", Code::kDataLoss},
+      {"invalid_argument", Code::kInvalidArgument},
+      {"not_found", Code::kNotFound},
+      {"already_exists", Code::kAlreadyExists},
+      {"failed_precondition", Code::kFailedPrecondition},
+      {"unauthenticated", Code::kUnauthenticated},
+      {"permission_denied", Code::kPermissionDenied},
+      {"resource_exhausted", Code::kResourceExhausted},
+      {"deadline_exceeded", Code::kDeadlineExceeded},
+      {"unavailable", Code::kUnavailable},
+      {"data_loss", Code::kDataLoss},
       {"internal", Code::kInternal}};
   for (const auto& [n, c] : kCodes)
     if (name == n) return c;
@@ -31,10 +36,12 @@ Code CodeFromName(const std::string& name, int http_status) {
 
 // POSTs one channel message; the answer is the next message or a JSON error.
 Result<Bytes> Post(httplib::Client& http, const std::string& path, const Bytes& body) {
-  auto r = http.Post(path, reinterpret_cast<const char*>(body.data()), body.size(), "application/octet-stream");
+  auto r = http.Post(path, reinterpret_cast<const char*>(body.data()), body.size(),
+                     "application/octet-stream");
   if (!r) return Unavailable("POST " + path + ": " + httplib::to_string(r.error()));
   if (r->status == 200) {
-    if (r->body.size() > channel::kMaxMessageBytes) return InvalidArgument("POST " + path + ": answer too large");
+    if (r->body.size() > channel::kMaxMessageBytes)
+      return InvalidArgument("POST " + path + ": answer too large");
     return ToBytes(r->body);
   }
   auto j = nlohmann::json::parse(r->body, nullptr, false);
@@ -43,15 +50,18 @@ Result<Bytes> Post(httplib::Client& http, const std::string& path, const Bytes& 
     std::string msg = j["error"].value("message", "");
     return Status(CodeFromName(code, r->status), msg);
   }
-  return Status(CodeFromName("", r->status), "POST " + path + ": HTTP " + std::to_string(r->status));
+  return Status(CodeFromName("", r->status),
+                "POST " + path + ": HTTP " + std::to_string(r->status));
 }
 
 }  // namespace
 
 Result<AgentConfig> RequestAccessInProcess(ChannelServer& server, const std::string& transmission,
-                                           const std::string& receiver, const AccessParameter& param,
+                                           const std::string& receiver,
+                                           const AccessParameter& param,
                                            const ChannelAuthorizer& authorize) {
-  KC_ASSIGN_OR_RETURN(crypto::VerifyKey identity, crypto::VerifyKey::FromBytes(server.identity_public_key()));
+  KC_ASSIGN_OR_RETURN(crypto::VerifyKey identity,
+                      crypto::VerifyKey::FromBytes(server.identity_public_key()));
   KC_ASSIGN_OR_RETURN(SecretBytes shared, reservation::EncodeAccessParameter(param));
   ChannelClient client(identity);
   KC_ASSIGN_OR_RETURN(Bytes hello, client.Start(transmission + "/" + receiver));
@@ -61,9 +71,11 @@ Result<AgentConfig> RequestAccessInProcess(ChannelServer& server, const std::str
   return Finish(client, data_key);
 }
 
-Result<AgentConfig> RequestAccessOverHttp(const std::string& base_url, const crypto::VerifyKey& identity,
-                                          const std::string& transmission, const std::string& receiver,
-                                          const AccessParameter& param, const std::string& ca_file) {
+Result<AgentConfig> RequestAccessOverHttp(const std::string& base_url,
+                                          const crypto::VerifyKey& identity,
+                                          const std::string& transmission,
+                                          const std::string& receiver, const AccessParameter& param,
+                                          const std::string& ca_file) {
   KC_ASSIGN_OR_RETURN(SecretBytes shared, reservation::EncodeAccessParameter(param));
   httplib::Client http(base_url);
   http.set_connection_timeout(10, 0);

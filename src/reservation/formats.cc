@@ -11,7 +11,9 @@
 namespace keycast::reservation {
 namespace {
 
-bool IsKeyChar(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-'; }
+bool IsKeyChar(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
+}
 
 int HexVal(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -44,24 +46,26 @@ Result<std::string> UrlDecode(std::string_view s, std::string_view what) {
 Status ValidateReservationName(std::string_view name) {
   KC_RETURN_IF_ERROR(ValidateName("transmission", name));
   if (name.size() > kMaxReservationName)
-    return InvalidArgument("transmission name is longer than " + std::to_string(kMaxReservationName) +
-                           " characters");
+    return InvalidArgument("transmission name is longer than " +
+                           std::to_string(kMaxReservationName) + " characters");
   return Status::Ok();
 }
 
 Status ValidateReceiverName(std::string_view name) {
   KC_RETURN_IF_ERROR(ValidateName("receiver", name));
   if (name.size() > kMaxReceiverName)
-    return InvalidArgument("receiver name is longer than " + std::to_string(kMaxReceiverName) + " characters");
+    return InvalidArgument("receiver name is longer than " + std::to_string(kMaxReceiverName) +
+                           " characters");
   return Status::Ok();
 }
 
 Status ValidateReceiverPassword(std::string_view password) {
   if (password.size() < kMinReceiverPassword)
-    return InvalidArgument("receiver passwords need at least " + std::to_string(kMinReceiverPassword) +
-                           " characters");
+    return InvalidArgument("receiver passwords need at least " +
+                           std::to_string(kMinReceiverPassword) + " characters");
   if (password.size() > kMaxReceiverPassword)
-    return InvalidArgument("receiver passwords are at most " + std::to_string(kMaxReceiverPassword) + " bytes");
+    return InvalidArgument("receiver passwords are at most " +
+                           std::to_string(kMaxReceiverPassword) + " bytes");
   return Status::Ok();
 }
 
@@ -70,7 +74,8 @@ Status ValidateIdempotencyKey(std::string_view key) {
     return InvalidArgument("idempotency key must be " + std::to_string(kMinIdempotencyKey) + "-" +
                            std::to_string(kMaxIdempotencyKey) + " characters");
   for (char c : key)
-    if (!IsKeyChar(c)) return InvalidArgument("idempotency key may contain only A-Z, a-z, 0-9, '_' and '-'");
+    if (!IsKeyChar(c))
+      return InvalidArgument("idempotency key may contain only A-Z, a-z, 0-9, '_' and '-'");
   return Status::Ok();
 }
 
@@ -163,7 +168,8 @@ Result<AgentConfig> ParseAgentConfig(std::string_view text) {
   api::ObjectReader r(j);
   AgentConfig c;
   auto version = r.Int("version", 1, 1000, true);
-  if (version && *version != kAgentConfigVersion) r.Fail("version", "unsupported agent configuration version");
+  if (version && *version != kAgentConfigVersion)
+    r.Fail("version", "unsupported agent configuration version");
   c.transmission = r.Str("transmission", kMaxReservationName, true).value_or("");
   c.title = r.Str("title", 200, true).value_or("");
   c.receiver = r.Str("receiver", kMaxReceiverName, true).value_or("");
@@ -171,19 +177,25 @@ Result<AgentConfig> ParseAgentConfig(std::string_view text) {
   if (c.mode != "keycast" && c.mode != "static") r.Fail("mode", "expected keycast or static");
   if (auto g = r.Str("group", 64, true)) {
     auto a = IpAddress::Parse(*g);
-    if (!a || !a->IsMulticast()) r.Fail("group", "not a multicast address");
-    else c.group = *a;
+    if (!a || !a->IsMulticast())
+      r.Fail("group", "not a multicast address");
+    else
+      c.group = *a;
   }
   c.port = static_cast<uint16_t>(r.Int("port", 1, 65535, true).value_or(0));
   if (auto s = r.Str("source", 64, false)) {
     auto a = IpAddress::Parse(*s);
-    if (!a) r.Fail("source", "not an IP address");
-    else c.source = *a;
+    if (!a)
+      r.Fail("source", "not an IP address");
+    else
+      c.source = *a;
   }
   if (auto s = r.Str("start", 32, true)) {
     auto t = ParseRfc3339(*s);
-    if (!t.ok()) r.Fail("start", t.status().message());
-    else c.start = *t;
+    if (!t.ok())
+      r.Fail("start", t.status().message());
+    else
+      c.start = *t;
   }
   c.duration = r.Int("duration", 1, int64_t{1} << 40, true).value_or(0);
   c.rrule = r.Str("rrule", 255, true).value_or("");
@@ -197,10 +209,12 @@ Result<AgentConfig> ParseAgentConfig(std::string_view text) {
   c.event = r.Str("event", 64, keycast).value_or("");
   c.spi = static_cast<uint32_t>(r.Int("spi", 1, 0xffffffffLL, !keycast).value_or(0));
   if (auto a = r.Str("algorithm", 32, !keycast)) {
-    if (!crypto::ParseAeadName(*a, &c.algorithm)) r.Fail("algorithm", "use aes-256-gcm or chacha20-poly1305");
+    if (!crypto::ParseAeadName(*a, &c.algorithm))
+      r.Fail("algorithm", "use aes-256-gcm or chacha20-poly1305");
   }
   if (auto k = r.Str("key", 64, !keycast)) {
-    if (!FromHex(*k, &c.sa_key) || c.sa_key.size() != 32) r.Fail("key", "expected 64 hex characters");
+    if (!FromHex(*k, &c.sa_key) || c.sa_key.size() != 32)
+      r.Fail("key", "expected 64 hex characters");
   }
   KC_RETURN_IF_ERROR(r.Finish());
   return c;
@@ -208,7 +222,8 @@ Result<AgentConfig> ParseAgentConfig(std::string_view text) {
 
 std::string AgentConfigToEnvFile(const AgentConfig& c) {
   std::string s;
-  s += "# Keycast receiver configuration for transmission '" + c.transmission + "' (receiver " + c.receiver + ")\n";
+  s += "# Keycast receiver configuration for transmission '" + c.transmission + "' (receiver " +
+       c.receiver + ")\n";
   s += "# Keep this file secret: it holds a credential.\n";
   if (c.mode == "keycast") {
     s += "# Use it:  set -a; . ./this-file; set +a; keycast client join \"$KEYCAST_EVENT\"\n";
@@ -270,10 +285,12 @@ Result<std::vector<ReceiverLine>> ParseReceiverList(std::string_view text) {
       }
     }
     for (const auto& o : out)
-      if (o.name == rl.name) return InvalidArgument(where + "receiver '" + rl.name + "' is listed twice");
+      if (o.name == rl.name)
+        return InvalidArgument(where + "receiver '" + rl.name + "' is listed twice");
     out.push_back(std::move(rl));
     if (out.size() > kMaxReceiversPerReservation)
-      return InvalidArgument("at most " + std::to_string(kMaxReceiversPerReservation) + " receivers per list");
+      return InvalidArgument("at most " + std::to_string(kMaxReceiversPerReservation) +
+                             " receivers per list");
     if (nl == text.size()) break;
   }
   return out;
@@ -294,11 +311,14 @@ Result<std::map<std::string, std::string>> ParseForm(std::string_view body) {
     if (pair.empty()) continue;
     size_t eq = pair.find('=');
     std::string_view raw_name = pair.substr(0, eq);
-    std::string_view raw_value = eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1);
+    std::string_view raw_value =
+        eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1);
     KC_ASSIGN_OR_RETURN(std::string name, UrlDecode(raw_name, "name"));
-    if (name.empty() || name.size() > 64) return InvalidArgument("form field name is empty or too long");
+    if (name.empty() || name.size() > 64)
+      return InvalidArgument("form field name is empty or too long");
     for (char c : name)
-      if (!IsKeyChar(c) && c != '.') return InvalidArgument("form field name '" + name.substr(0, 64) + "' is not allowed");
+      if (!IsKeyChar(c) && c != '.')
+        return InvalidArgument("form field name '" + name.substr(0, 64) + "' is not allowed");
     KC_ASSIGN_OR_RETURN(std::string value, UrlDecode(raw_value, name));
     if (out.count(name)) return InvalidArgument("form field '" + name + "' is given twice");
     out.emplace(std::move(name), std::move(value));
@@ -322,7 +342,8 @@ std::map<std::string, std::string> ParseCookies(std::string_view header) {
     if (eq == std::string_view::npos || eq == 0) continue;
     std::string name(pair.substr(0, eq));
     std::string value(pair.substr(eq + 1));
-    if (value.size() >= 2 && value.front() == '"' && value.back() == '"') value = value.substr(1, value.size() - 2);
+    if (value.size() >= 2 && value.front() == '"' && value.back() == '"')
+      value = value.substr(1, value.size() - 2);
     out.emplace(std::move(name), std::move(value));  // keeps the first
   }
   return out;
@@ -332,7 +353,8 @@ std::map<std::string, std::string> ParseCookies(std::string_view header) {
 
 std::string FormatMoney(int64_t cents, std::string_view currency) {
   char buf[64];
-  std::snprintf(buf, sizeof buf, "%s%lld.%02lld", cents < 0 ? "-" : "", static_cast<long long>((cents < 0 ? -cents : cents) / 100),
+  std::snprintf(buf, sizeof buf, "%s%lld.%02lld", cents < 0 ? "-" : "",
+                static_cast<long long>((cents < 0 ? -cents : cents) / 100),
                 static_cast<long long>((cents < 0 ? -cents : cents) % 100));
   std::string s(buf);
   if (!currency.empty()) s += " " + std::string(currency);
@@ -362,7 +384,8 @@ Result<int64_t> ParseMoney(std::string_view text) {
     if (fd == 1) frac *= 10;
   }
   int64_t cents = whole * 100 + frac;
-  if (cents > kMaxPriceCents) return InvalidArgument("price is above the maximum of " + FormatMoney(kMaxPriceCents, ""));
+  if (cents > kMaxPriceCents)
+    return InvalidArgument("price is above the maximum of " + FormatMoney(kMaxPriceCents, ""));
   return cents;
 }
 

@@ -2,6 +2,7 @@
 #include "keycast/reservation/formats.h"
 
 #include <gtest/gtest.h>
+
 #include <nlohmann/json.hpp>
 
 #include "keycast/reservation/billing.h"
@@ -146,17 +147,21 @@ TEST(AgentConfigTest, EnvFileHasTheJoinCommand) {
 }
 
 TEST(ReceiverListTest, ParsesLinesAndNamesTheBadOne) {
-  auto l = ParseReceiverList("# comment\nalice  alice-secret\r\n\n  bob\tbob secret with spaces  \ncarol\n");
+  auto l = ParseReceiverList(
+      "# comment\nalice  alice-secret\r\n\n  bob\tbob secret with spaces  \ncarol\n");
   ASSERT_TRUE(l.ok()) << l.status().ToString();
   ASSERT_EQ(l->size(), 3u);
   EXPECT_EQ((*l)[0].name, "alice");
   EXPECT_EQ(*(*l)[0].password, "alice-secret");
   EXPECT_EQ(*(*l)[1].password, "bob secret with spaces");
   EXPECT_FALSE((*l)[2].password.has_value());
-  EXPECT_NE(ParseReceiverList("alice alice-secret\nb@d x12345678").status().message().find("line 2"),
+  EXPECT_NE(
+      ParseReceiverList("alice alice-secret\nb@d x12345678").status().message().find("line 2"),
+      std::string::npos);
+  EXPECT_NE(ParseReceiverList("alice short").status().message().find("at least 8"),
             std::string::npos);
-  EXPECT_NE(ParseReceiverList("alice short").status().message().find("at least 8"), std::string::npos);
-  EXPECT_NE(ParseReceiverList("alice aaaaaaaa\nalice bbbbbbbb").status().message().find("twice"), std::string::npos);
+  EXPECT_NE(ParseReceiverList("alice aaaaaaaa\nalice bbbbbbbb").status().message().find("twice"),
+            std::string::npos);
   EXPECT_TRUE(ParseReceiverList("")->empty());
 }
 
@@ -206,39 +211,50 @@ TEST(CardTest, ValidatesEveryField) {
   EXPECT_EQ(c->number, "4242424242424242");
   EXPECT_EQ(c->last4(), "4242");
   EXPECT_EQ(c->exp_year, 2034);
-  EXPECT_NE(ParseCard("4242424242424241", "12/34", "123", now).status().message().find("check digit"),
+  EXPECT_NE(
+      ParseCard("4242424242424241", "12/34", "123", now).status().message().find("check digit"),
+      std::string::npos);
+  EXPECT_NE(ParseCard("42x2", "12/34", "123", now).status().message().find("digits"),
             std::string::npos);
-  EXPECT_NE(ParseCard("42x2", "12/34", "123", now).status().message().find("digits"), std::string::npos);
-  EXPECT_NE(ParseCard("4242", "12/34", "123", now).status().message().find("12-19"), std::string::npos);
-  EXPECT_NE(ParseCard("4242424242424242", "13/34", "123", now).status().message().find("month"), std::string::npos);
-  EXPECT_NE(ParseCard("4242424242424242", "12/29", "123", now).status().message().find("expired"), std::string::npos);
-  EXPECT_NE(ParseCard("4242424242424242", "1234", "123", now).status().message().find("MM/YY"), std::string::npos);
-  EXPECT_NE(ParseCard("4242424242424242", "12/34", "12", now).status().message().find("security code"),
+  EXPECT_NE(ParseCard("4242", "12/34", "123", now).status().message().find("12-19"),
             std::string::npos);
+  EXPECT_NE(ParseCard("4242424242424242", "13/34", "123", now).status().message().find("month"),
+            std::string::npos);
+  EXPECT_NE(ParseCard("4242424242424242", "12/29", "123", now).status().message().find("expired"),
+            std::string::npos);
+  EXPECT_NE(ParseCard("4242424242424242", "1234", "123", now).status().message().find("MM/YY"),
+            std::string::npos);
+  EXPECT_NE(
+      ParseCard("4242424242424242", "12/34", "12", now).status().message().find("security code"),
+      std::string::npos);
   EXPECT_TRUE(ParseCard("4242424242424242", "01/2030", "1234", now).ok());
 }
 
 TEST(TestProviderTest, ApprovesDeclinesAndIsIdempotent) {
   TestPaymentProvider p;
   int64_t now = 1893456000;
-  ChargeRequest ok{"key-approve-000001", 499, "EUR", *ParseCard("4242424242424242", "12/34", "123", now), "x"};
+  ChargeRequest ok{"key-approve-000001", 499, "EUR",
+                   *ParseCard("4242424242424242", "12/34", "123", now), "x"};
   auto a = p.Charge(ok);
   ASSERT_TRUE(a.ok());
   EXPECT_TRUE(a->approved);
   auto again = p.Charge(ok);
   EXPECT_EQ(again->reference, a->reference);
   EXPECT_EQ(p.charges(), 1u);
-  ChargeRequest no{"key-decline-000001", 499, "EUR", *ParseCard("4000000000000002", "12/34", "123", now), "x"};
+  ChargeRequest no{"key-decline-000001", 499, "EUR",
+                   *ParseCard("4000000000000002", "12/34", "123", now), "x"};
   auto d = p.Charge(no);
   ASSERT_TRUE(d.ok());
   EXPECT_FALSE(d->approved);
   EXPECT_EQ(d->reason, "card declined");
-  ChargeRequest err{"key-error-0000001", 499, "EUR", *ParseCard("4000000000000119", "12/34", "123", now), "x"};
+  ChargeRequest err{"key-error-0000001", 499, "EUR",
+                    *ParseCard("4000000000000119", "12/34", "123", now), "x"};
   EXPECT_EQ(p.Charge(err).status().code(), Code::kUnavailable);
   EXPECT_TRUE(p.Refund(a->reference, 499, "refund-1").ok());
   EXPECT_TRUE(p.Refund(a->reference, 499, "refund-1").ok());  // idempotent
   EXPECT_EQ(p.refunds(), 1u);
-  EXPECT_FALSE(p.Refund(d->reference, 499, "refund-2").ok());  // declined charges are not refundable
+  EXPECT_FALSE(
+      p.Refund(d->reference, 499, "refund-2").ok());  // declined charges are not refundable
 }
 
 }  // namespace

@@ -58,10 +58,12 @@ bool SchedulesOverlap(const Schedule& a, const Schedule& b, int64_t now) {
 Status CheckAddresses(const IpAddress& group, uint16_t port, const IpAddress& source) {
   if (group.empty()) return InvalidArgument("group address is required");
   if (!group.IsMulticast())
-    return InvalidArgument("group address " + group.ToString() + " is not a multicast address (224.0.0.0/4 or ff00::/8)");
+    return InvalidArgument("group address " + group.ToString() +
+                           " is not a multicast address (224.0.0.0/4 or ff00::/8)");
   if (port == 0) return InvalidArgument("port must be 1-65535");
   if (!source.empty()) {
-    if (source.family != group.family) return InvalidArgument("source and group address must be of the same IP family");
+    if (source.family != group.family)
+      return InvalidArgument("source and group address must be of the same IP family");
     if (source.IsMulticast() || source.IsUnspecified())
       return InvalidArgument("source address " + source.ToString() + " must be a unicast address");
   }
@@ -76,8 +78,8 @@ ReservationNodeOptions& ReservationNodeDefaults() {
 }
 
 ReservationPlatform::ReservationPlatform(Directory* directory, Store* store, const Sealer* sealer,
-                                         const Clock* clock, PaymentProvider* payments, SecretBytes card_key,
-                                         ReservationOptions options)
+                                         const Clock* clock, PaymentProvider* payments,
+                                         SecretBytes card_key, ReservationOptions options)
     : dir_(directory),
       store_(store),
       sealer_(sealer),
@@ -88,24 +90,25 @@ ReservationPlatform::ReservationPlatform(Directory* directory, Store* store, con
 
 ReservationPlatform::~ReservationPlatform() = default;
 
-Result<std::unique_ptr<ReservationPlatform>> ReservationPlatform::Create(Directory* directory, Store* store,
-                                                                         const Sealer* sealer, const Clock* clock,
-                                                                         PaymentProvider* payments,
-                                                                         SecretBytes card_key,
-                                                                         ReservationOptions options) {
+Result<std::unique_ptr<ReservationPlatform>> ReservationPlatform::Create(
+    Directory* directory, Store* store, const Sealer* sealer, const Clock* clock,
+    PaymentProvider* payments, SecretBytes card_key, ReservationOptions options) {
   if (!directory || !store || !sealer || !clock || !payments)
-    return InvalidArgument("the reservation platform needs a directory, store, sealer, clock and payment provider");
+    return InvalidArgument(
+        "the reservation platform needs a directory, store, sealer, clock and payment provider");
   if (card_key.size() != 32) return InvalidArgument("card fingerprint key must be 32 bytes");
   KC_RETURN_IF_ERROR(ValidateName("senders group", options.senders_group));
   if (options.currency.size() != 3 || !std::all_of(options.currency.begin(), options.currency.end(),
-                                                    [](char c) { return c >= 'A' && c <= 'Z'; }))
+                                                   [](char c) { return c >= 'A' && c <= 'Z'; }))
     return InvalidArgument("currency must be an ISO 4217 code such as EUR");
-  if (options.interval_seconds < limits::kMinIntervalSeconds || options.interval_seconds > limits::kMaxIntervalSeconds)
+  if (options.interval_seconds < limits::kMinIntervalSeconds ||
+      options.interval_seconds > limits::kMaxIntervalSeconds)
     return InvalidArgument("key interval of generated events is out of range");
   if (options.max_failures == 0) return InvalidArgument("max_failures must be at least 1");
-  KC_ASSIGN_OR_RETURN(std::string dummy, HashPassword("keycast dummy receiver password", options.password_cost));
-  std::unique_ptr<ReservationPlatform> p(new ReservationPlatform(directory, store, sealer, clock, payments,
-                                                                 std::move(card_key), std::move(options)));
+  KC_ASSIGN_OR_RETURN(std::string dummy,
+                      HashPassword("keycast dummy receiver password", options.password_cost));
+  std::unique_ptr<ReservationPlatform> p(new ReservationPlatform(
+      directory, store, sealer, clock, payments, std::move(card_key), std::move(options)));
   p->dummy_hash_ = std::move(dummy);
   return p;
 }
@@ -151,19 +154,22 @@ Result<SenderIdentity> ReservationPlatform::AuthenticateSender(const std::string
     return Unauthenticated("client name or password is wrong");
   }
   if (!IsSender(a->id))
-    return PermissionDenied("client '" + a->name + "' may not file reservations: it is not a member of group '" +
+    return PermissionDenied("client '" + a->name +
+                            "' may not file reservations: it is not a member of group '" +
                             options_.senders_group + "'");
   return SenderIdentity{a->id, a->name};
 }
 
-Result<SenderIdentity> ReservationPlatform::AuthenticateSenderApiKey(const std::string& api_key) const {
+Result<SenderIdentity> ReservationPlatform::AuthenticateSenderApiKey(
+    const std::string& api_key) const {
   auto a = dir_->AuthenticateApiKey(api_key);
   if (!a.ok()) {
     spdlog::info("sender API key refused: {}", a.status().message());
     return Unauthenticated("invalid API key");
   }
   if (!IsSender(a->id))
-    return PermissionDenied("client '" + a->name + "' may not file reservations: it is not a member of group '" +
+    return PermissionDenied("client '" + a->name +
+                            "' may not file reservations: it is not a member of group '" +
                             options_.senders_group + "'");
   return SenderIdentity{a->id, a->name};
 }
@@ -173,7 +179,8 @@ Result<Reservation> ReservationPlatform::OwnedReservation(const SenderIdentity& 
   KC_RETURN_IF_ERROR(ValidateReservationName(name));
   auto r = store_->FindReservation(name);
   if (!r.ok()) {
-    if (r.status().code() == Code::kNotFound) return NotFound("you have no reservation named '" + name + "'");
+    if (r.status().code() == Code::kNotFound)
+      return NotFound("you have no reservation named '" + name + "'");
     return r.status();
   }
   if (r->sender != sender.id) return NotFound("you have no reservation named '" + name + "'");
@@ -212,10 +219,13 @@ Status ReservationPlatform::CheckGroupFree(const Reservation& candidate) const {
   for (;;) {
     KC_ASSIGN_OR_RETURN(auto page, store_->ListReservations(ClientId(), true, after, 500));
     for (const auto& o : page) {
-      if (o.id == candidate.id || !(o.group_address == candidate.group_address) || o.port != candidate.port) continue;
+      if (o.id == candidate.id || !(o.group_address == candidate.group_address) ||
+          o.port != candidate.port)
+        continue;
       if (SchedulesOverlap(candidate.schedule, o.schedule, now))
         return FailedPrecondition("group " + candidate.group_address.ToString() + " port " +
-                                  std::to_string(candidate.port) + " is reserved by transmission '" + o.name +
+                                  std::to_string(candidate.port) +
+                                  " is reserved by transmission '" + o.name +
                                   "' at an overlapping time");
     }
     if (page.size() < 500) break;
@@ -227,7 +237,8 @@ Status ReservationPlatform::CheckGroupFree(const Reservation& candidate) const {
 namespace {
 
 // Resolves group names to ids, checking each exists; at most the limit.
-Result<std::vector<GroupId>> ResolveGroups(const Directory& dir, const std::vector<std::string>& names) {
+Result<std::vector<GroupId>> ResolveGroups(const Directory& dir,
+                                           const std::vector<std::string>& names) {
   if (names.size() > reservation::kMaxGroupsPerReservation)
     return InvalidArgument("at most " + std::to_string(reservation::kMaxGroupsPerReservation) +
                            " admitted groups per reservation");
@@ -237,7 +248,8 @@ Result<std::vector<GroupId>> ResolveGroups(const Directory& dir, const std::vect
     if (!seen.insert(n).second) return InvalidArgument("group '" + n + "' is listed twice");
     auto g = dir.GetGroup(n);
     if (!g.ok()) return NotFound("directory group '" + n + "' does not exist");
-    if (n.rfind("resv.", 0) == 0) return InvalidArgument("group '" + n + "' belongs to a reservation; admit a directory group");
+    if (n.rfind("resv.", 0) == 0)
+      return InvalidArgument("group '" + n + "' belongs to a reservation; admit a directory group");
     out.push_back(g->group.id);
   }
   return out;
@@ -249,7 +261,8 @@ Result<ReservationView> ReservationPlatform::CreateReservation(const SenderIdent
                                                                const ReservationSpec& spec) {
   // ---- check
   if (!IsSender(sender.id))
-    return PermissionDenied("client '" + sender.name + "' may not file reservations: it is not a member of group '" +
+    return PermissionDenied("client '" + sender.name +
+                            "' may not file reservations: it is not a member of group '" +
                             options_.senders_group + "'");
   KC_RETURN_IF_ERROR(ValidateReservationName(spec.name));
   KC_RETURN_IF_ERROR(ValidateTitle(spec.title));
@@ -257,35 +270,43 @@ Result<ReservationView> ReservationPlatform::CreateReservation(const SenderIdent
   if (!st.ok()) return InvalidArgument("schedule: " + st.message());
   int64_t now = clock_->NowSeconds();
   if (spec.schedule.start <= now)
-    return InvalidArgument("the transmission must start in the future (start " + FormatRfc3339(spec.schedule.start) +
-                           " is past)");
+    return InvalidArgument("the transmission must start in the future (start " +
+                           FormatRfc3339(spec.schedule.start) + " is past)");
   KC_RETURN_IF_ERROR(CheckAddresses(spec.group_address, spec.port, spec.source_address));
   if (spec.sa) {
-    if (spec.sa->spi.value == 0) return InvalidArgument("SPI 0 is reserved; give an SPI of 1-4294967295");
-    if (spec.sa->key.size() != 32) return InvalidArgument("the SA key must be 32 bytes (64 hex characters)");
+    if (spec.sa->spi.value == 0)
+      return InvalidArgument("SPI 0 is reserved; give an SPI of 1-4294967295");
+    if (spec.sa->key.size() != 32)
+      return InvalidArgument("the SA key must be 32 bytes (64 hex characters)");
   }
   if (spec.price_cents < 0 || spec.price_cents > reservation::kMaxPriceCents)
-    return InvalidArgument("price must be 0-" + reservation::FormatMoney(reservation::kMaxPriceCents, ""));
+    return InvalidArgument("price must be 0-" +
+                           reservation::FormatMoney(reservation::kMaxPriceCents, ""));
   if (spec.receivers.size() > reservation::kMaxReceiversPerReservation)
-    return InvalidArgument("at most " + std::to_string(reservation::kMaxReceiversPerReservation) + " receivers per list");
+    return InvalidArgument("at most " + std::to_string(reservation::kMaxReceiversPerReservation) +
+                           " receivers per list");
   std::set<std::string> names;
   for (const auto& e : spec.receivers) {
     KC_RETURN_IF_ERROR(ValidateReceiverName(e.name));
-    if (!names.insert(e.name).second) return InvalidArgument("receiver '" + e.name + "' is listed twice");
+    if (!names.insert(e.name).second)
+      return InvalidArgument("receiver '" + e.name + "' is listed twice");
     if (!e.password) return InvalidArgument("receiver '" + e.name + "' needs a password");
     st = ValidateReceiverPassword(*e.password);
     if (!st.ok()) return InvalidArgument("receiver '" + e.name + "': " + st.message());
   }
   KC_ASSIGN_OR_RETURN(auto group_ids, ResolveGroups(*dir_, spec.groups));
   if (spec.receivers.empty() && group_ids.empty() && spec.price_cents == 0)
-    return InvalidArgument("the admission policy is empty: give a receiver list, directory groups, a price, or a combination");
+    return InvalidArgument(
+        "the admission policy is empty: give a receiver list, directory groups, a price, or a "
+        "combination");
   std::vector<Endpoint> key_servers;
   {
     std::lock_guard<std::mutex> l(key_servers_mu_);
     key_servers = options_.key_servers;
   }
   if (!spec.sa && key_servers.empty())
-    return FailedPrecondition("no key server is configured for generated SAs; provide the SA or run the key role");
+    return FailedPrecondition(
+        "no key server is configured for generated SAs; provide the SA or run the key role");
 
   Reservation r;
   r.name = spec.name;
@@ -320,7 +341,9 @@ Result<ReservationView> ReservationPlatform::CreateReservation(const SenderIdent
     if (made_group) (void)dir_->DeleteGroup(actor, GroupNameOf(r));
   };
   if (r.sa_mode == SaMode::kGenerated) {
-    auto g = dir_->CreateGroup(actor, GroupSpec{GroupNameOf(r), "sender and approved receivers of transmission " + r.name});
+    auto g = dir_->CreateGroup(
+        actor,
+        GroupSpec{GroupNameOf(r), "sender and approved receivers of transmission " + r.name});
     if (!g.ok()) return g.status();
     made_group = true;
     r.group = g->group.id;
@@ -369,28 +392,34 @@ Result<ReservationView> ReservationPlatform::CreateReservation(const SenderIdent
                  {"receivers", list.size()},
                  {"groups", spec.groups},
                  {"price_cents", r.price_cents}};
-  if (st.ok()) st = Audit(**t, actor.name, "reservation.create", "reservation:" + r.name, detail.dump());
+  if (st.ok())
+    st = Audit(**t, actor.name, "reservation.create", "reservation:" + r.name, detail.dump());
   if (st.ok()) st = (*t)->Commit();
   if (!st.ok()) {
     undo();
-    if (st.code() == Code::kAlreadyExists) return AlreadyExists("a transmission named '" + r.name + "' already exists");
+    if (st.code() == Code::kAlreadyExists)
+      return AlreadyExists("a transmission named '" + r.name + "' already exists");
     return st;
   }
   spdlog::info("reservation '{}' filed by {}", r.name, sender.name);
   return View(r);
 }
 
-Result<ReservationView> ReservationPlatform::UpdateReservation(const SenderIdentity& sender, const std::string& name,
+Result<ReservationView> ReservationPlatform::UpdateReservation(const SenderIdentity& sender,
+                                                               const std::string& name,
                                                                const ReservationPatch& p) {
   KC_ASSIGN_OR_RETURN(Reservation found, OwnedReservation(sender, name));
-  std::unique_lock<std::shared_mutex> lock(reservation_locks_[found.id.value % reservation_locks_.size()]);
+  std::unique_lock<std::shared_mutex> lock(
+      reservation_locks_[found.id.value % reservation_locks_.size()]);
   // ---- gather (again, under the lock)
   KC_ASSIGN_OR_RETURN(Reservation r, store_->GetReservation(found.id));
   int64_t now = clock_->NowSeconds();
   // ---- check
-  if (r.status != ReservationStatus::kActive) return FailedPrecondition("reservation '" + name + "' is cancelled");
+  if (r.status != ReservationStatus::kActive)
+    return FailedPrecondition("reservation '" + name + "' is cancelled");
   if (now >= r.schedule.start)
-    return FailedPrecondition("transmission '" + name + "' started at " + FormatRfc3339(r.schedule.start) +
+    return FailedPrecondition("transmission '" + name + "' started at " +
+                              FormatRfc3339(r.schedule.start) +
                               "; it can no longer be edited (cancel it instead)");
   Reservation n = r;
   if (p.title) {
@@ -401,8 +430,8 @@ Result<ReservationView> ReservationPlatform::UpdateReservation(const SenderIdent
     Status st = p.schedule->Validate();
     if (!st.ok()) return InvalidArgument("schedule: " + st.message());
     if (p.schedule->start <= now)
-      return InvalidArgument("the transmission must start in the future (start " + FormatRfc3339(p.schedule->start) +
-                             " is past)");
+      return InvalidArgument("the transmission must start in the future (start " +
+                             FormatRfc3339(p.schedule->start) + " is past)");
     n.schedule = *p.schedule;
   }
   if (p.group_address) n.group_address = *p.group_address;
@@ -411,7 +440,8 @@ Result<ReservationView> ReservationPlatform::UpdateReservation(const SenderIdent
   KC_RETURN_IF_ERROR(CheckAddresses(n.group_address, n.port, n.source_address));
   if (p.price_cents) {
     if (*p.price_cents < 0 || *p.price_cents > reservation::kMaxPriceCents)
-      return InvalidArgument("price must be 0-" + reservation::FormatMoney(reservation::kMaxPriceCents, ""));
+      return InvalidArgument("price must be 0-" +
+                             reservation::FormatMoney(reservation::kMaxPriceCents, ""));
     n.price_cents = *p.price_cents;
   }
   KC_ASSIGN_OR_RETURN(auto old_list, store_->LoadReservationReceivers(r.id));
@@ -420,19 +450,23 @@ Result<ReservationView> ReservationPlatform::UpdateReservation(const SenderIdent
   std::vector<std::string> removed;
   if (p.receivers) {
     if (p.receivers->size() > reservation::kMaxReceiversPerReservation)
-      return InvalidArgument("at most " + std::to_string(reservation::kMaxReceiversPerReservation) + " receivers per list");
+      return InvalidArgument("at most " + std::to_string(reservation::kMaxReceiversPerReservation) +
+                             " receivers per list");
     new_list.clear();
     std::set<std::string> names;
     for (const auto& e : *p.receivers) {
       KC_RETURN_IF_ERROR(ValidateReceiverName(e.name));
-      if (!names.insert(e.name).second) return InvalidArgument("receiver '" + e.name + "' is listed twice");
+      if (!names.insert(e.name).second)
+        return InvalidArgument("receiver '" + e.name + "' is listed twice");
       if (e.password) {
         Status st = ValidateReceiverPassword(*e.password);
         if (!st.ok()) return InvalidArgument("receiver '" + e.name + "': " + st.message());
         new_list.push_back(ReservationReceiver{e.name, ""});
       } else {
-        auto it = std::find_if(old_list.begin(), old_list.end(), [&](auto& o) { return o.name == e.name; });
-        if (it == old_list.end()) return InvalidArgument("receiver '" + e.name + "' is new: give a password");
+        auto it = std::find_if(old_list.begin(), old_list.end(),
+                               [&](auto& o) { return o.name == e.name; });
+        if (it == old_list.end())
+          return InvalidArgument("receiver '" + e.name + "' is new: give a password");
         new_list.push_back(*it);
       }
     }
@@ -445,12 +479,15 @@ Result<ReservationView> ReservationPlatform::UpdateReservation(const SenderIdent
     KC_ASSIGN_OR_RETURN(new_groups, ResolveGroups(*dir_, *p.groups));
     KC_ASSIGN_OR_RETURN(ReservationView before, View(r));
     for (const auto& g : *p.groups)
-      if (std::find(before.groups.begin(), before.groups.end(), g) == before.groups.end()) add_groups.push_back(g);
+      if (std::find(before.groups.begin(), before.groups.end(), g) == before.groups.end())
+        add_groups.push_back(g);
     for (const auto& g : before.groups)
-      if (std::find(p.groups->begin(), p.groups->end(), g) == p.groups->end()) drop_groups.push_back(g);
+      if (std::find(p.groups->begin(), p.groups->end(), g) == p.groups->end())
+        drop_groups.push_back(g);
   }
   if (new_list.empty() && new_groups.empty() && n.price_cents == 0)
-    return InvalidArgument("the admission policy would be empty: keep a receiver list, directory groups or a price");
+    return InvalidArgument(
+        "the admission policy would be empty: keep a receiver list, directory groups or a price");
   bool moved = p.schedule || p.group_address || p.port;
   // Holds group:port checks and creations apart (a filing cannot slip in).
   std::unique_lock<std::mutex> create_lock(create_mu_, std::defer_lock);
@@ -463,7 +500,8 @@ Result<ReservationView> ReservationPlatform::UpdateReservation(const SenderIdent
     for (size_t i = 0; i < new_list.size(); ++i) {
       const auto& e = (*p.receivers)[i];
       if (e.password) {
-        KC_ASSIGN_OR_RETURN(new_list[i].password_hash, HashPassword(*e.password, options_.password_cost));
+        KC_ASSIGN_OR_RETURN(new_list[i].password_hash,
+                            HashPassword(*e.password, options_.password_cost));
       }
     }
     std::sort(new_list.begin(), new_list.end(), [](auto& a, auto& b) { return a.name < b.name; });
@@ -482,7 +520,8 @@ Result<ReservationView> ReservationPlatform::UpdateReservation(const SenderIdent
       auto e = dir_->UpdateEvent(actor, EventNameOf(r), ep);
       if (!e.ok()) return e.status();
     }
-    for (const auto& g : add_groups) KC_RETURN_IF_ERROR(dir_->AddAssignment(actor, EventNameOf(r), g));
+    for (const auto& g : add_groups)
+      KC_RETURN_IF_ERROR(dir_->AddAssignment(actor, EventNameOf(r), g));
     for (const auto& g : drop_groups) {
       Status st = dir_->RemoveAssignment(actor, EventNameOf(r), g);
       if (!st.ok() && st.code() != Code::kNotFound) return st;
@@ -492,7 +531,8 @@ Result<ReservationView> ReservationPlatform::UpdateReservation(const SenderIdent
   if (!removed.empty()) {
     KC_ASSIGN_OR_RETURN(auto grants, store_->LoadAccessGrants(r.id));
     for (const auto& g : grants)
-      if (g.revoked_at == 0 && std::find(removed.begin(), removed.end(), g.receiver) != removed.end())
+      if (g.revoked_at == 0 &&
+          std::find(removed.begin(), removed.end(), g.receiver) != removed.end())
         KC_RETURN_IF_ERROR(RevokeGrant(r, g, actor.name));
   }
   n.version = r.version + 1;
@@ -504,11 +544,13 @@ Result<ReservationView> ReservationPlatform::UpdateReservation(const SenderIdent
   json detail = json::object();
   if (p.title) detail["title"] = n.title;
   if (p.schedule) detail["start"] = FormatRfc3339(n.schedule.start);
-  if (p.group_address || p.port) detail["group"] = n.group_address.ToString() + ":" + std::to_string(n.port);
+  if (p.group_address || p.port)
+    detail["group"] = n.group_address.ToString() + ":" + std::to_string(n.port);
   if (p.price_cents) detail["price_cents"] = n.price_cents;
   if (p.receivers) detail["receivers"] = new_list.size();
   if (p.groups) detail["groups"] = *p.groups;
-  if (st.ok()) st = Audit(*t, actor.name, "reservation.update", "reservation:" + r.name, detail.dump());
+  if (st.ok())
+    st = Audit(*t, actor.name, "reservation.update", "reservation:" + r.name, detail.dump());
   if (st.ok()) st = t->Commit();
   if (!st.ok()) {
     // Put the event back as it was, so directory and reservation agree.
@@ -524,7 +566,8 @@ Result<ReservationView> ReservationPlatform::UpdateReservation(const SenderIdent
   return View(n);
 }
 
-Status ReservationPlatform::RevokeGrant(const Reservation& r, const AccessGrant& g, const std::string& actor) {
+Status ReservationPlatform::RevokeGrant(const Reservation& r, const AccessGrant& g,
+                                        const std::string& actor) {
   if (g.client.valid()) {
     if (auto name = dir_->ClientName(g.client)) {
       Status st = dir_->DeleteClient(Actor{actor}, *name);
@@ -539,15 +582,18 @@ Status ReservationPlatform::RevokeGrant(const Reservation& r, const AccessGrant&
   return st;
 }
 
-Result<CancelResult> ReservationPlatform::CancelReservation(const SenderIdentity& sender, const std::string& name) {
+Result<CancelResult> ReservationPlatform::CancelReservation(const SenderIdentity& sender,
+                                                            const std::string& name) {
   KC_ASSIGN_OR_RETURN(Reservation found, OwnedReservation(sender, name));
-  std::unique_lock<std::shared_mutex> lock(reservation_locks_[found.id.value % reservation_locks_.size()]);
+  std::unique_lock<std::shared_mutex> lock(
+      reservation_locks_[found.id.value % reservation_locks_.size()]);
   KC_ASSIGN_OR_RETURN(Reservation r, store_->GetReservation(found.id));
   int64_t now = clock_->NowSeconds();
   CancelResult out;
   std::string actor = "sender:" + sender.name;
   if (r.status == ReservationStatus::kActive) {
-    if (!NextOccurrence(r.schedule, now)) return FailedPrecondition("transmission '" + name + "' is over");
+    if (!NextOccurrence(r.schedule, now))
+      return FailedPrecondition("transmission '" + name + "' is over");
     out.was_active = true;
     r.status = ReservationStatus::kCancelled;
     r.cancelled_at = now;
@@ -600,7 +646,8 @@ Result<CancelResult> ReservationPlatform::CancelReservation(const SenderIdentity
       KC_ASSIGN_OR_RETURN(auto t, store_->Begin());
       auto id = t->InsertLedgerEntry(refund);
       Status st = id.status();
-      json detail = {{"charge", c.id}, {"receiver", c.receiver}, {"amount_cents", refund.amount_cents}};
+      json detail = {
+          {"charge", c.id}, {"receiver", c.receiver}, {"amount_cents", refund.amount_cents}};
       if (st.ok()) st = Audit(*t, actor, "ledger.refund", "reservation:" + r.name, detail.dump());
       if (st.ok()) st = t->Commit();
       if (!st.ok()) {
@@ -630,8 +677,8 @@ Result<CancelResult> ReservationPlatform::CancelReservation(const SenderIdentity
     out.refunds++;
     out.refunded_cents += c.amount_cents;
   }
-  spdlog::info("reservation '{}' cancelled by {}: {} grants revoked, {} refunds", r.name, sender.name,
-               out.grants_revoked, out.refunds);
+  spdlog::info("reservation '{}' cancelled by {}: {} grants revoked, {} refunds", r.name,
+               sender.name, out.grants_revoked, out.refunds);
   return out;
 }
 
@@ -641,7 +688,8 @@ Result<ReservationView> ReservationPlatform::GetReservation(const SenderIdentity
   return View(r);
 }
 
-Result<std::vector<ReservationView>> ReservationPlatform::ListReservations(const SenderIdentity& sender) const {
+Result<std::vector<ReservationView>> ReservationPlatform::ListReservations(
+    const SenderIdentity& sender) const {
   std::vector<ReservationView> out;
   std::string after;
   for (;;) {
@@ -656,7 +704,8 @@ Result<std::vector<ReservationView>> ReservationPlatform::ListReservations(const
   return out;
 }
 
-Result<ReservationStats> ReservationPlatform::Stats(const SenderIdentity& sender, const std::string& name) const {
+Result<ReservationStats> ReservationPlatform::Stats(const SenderIdentity& sender,
+                                                    const std::string& name) const {
   KC_ASSIGN_OR_RETURN(Reservation r, OwnedReservation(sender, name));
   ReservationStats s;
   s.currency = r.currency;
@@ -689,7 +738,8 @@ Result<ReservationStats> ReservationPlatform::Stats(const SenderIdentity& sender
   // The key service hands keys out during an occurrence and in the initial
   // keying period before it.
   auto next = NextOccurrence(r.schedule, now);
-  bool keying = active && next && now + static_cast<int64_t>(options_.initial_keying_seconds) >= next->start;
+  bool keying =
+      active && next && now + static_cast<int64_t>(options_.initial_keying_seconds) >= next->start;
   if (r.sa_mode == SaMode::kGenerated && r.event.valid() && dir_->FindEvent(r.event)) {
     for (ClientId c : dir_->AuthorizedClients(r.event)) {
       if (c == r.sender) continue;
@@ -697,7 +747,8 @@ Result<ReservationStats> ReservationPlatform::Stats(const SenderIdentity& sender
       if (keying) s.entitled_now++;
     }
     if (options_.keyed_clients && keying)
-      s.keyed_now = options_.keyed_clients(r.event, clock_->Now() - int64_t{options_.interval_seconds} * kMicrosPerSecond);
+      s.keyed_now = options_.keyed_clients(
+          r.event, clock_->Now() - int64_t{options_.interval_seconds} * kMicrosPerSecond);
     else if (options_.keyed_clients)
       s.keyed_now = 0;
   } else if (keying) {
@@ -724,8 +775,8 @@ Result<std::vector<AccessGrant>> ReservationPlatform::Grants(const SenderIdentit
 
 namespace {
 
-PublicTransmission Describe(const Reservation& r, const std::string& sender, bool has_list, bool has_groups,
-                            int64_t now) {
+PublicTransmission Describe(const Reservation& r, const std::string& sender, bool has_list,
+                            bool has_groups, int64_t now) {
   PublicTransmission t;
   t.name = r.name;
   t.title = r.title;
@@ -739,14 +790,15 @@ PublicTransmission Describe(const Reservation& r, const std::string& sender, boo
   t.needs_password = has_list;
   t.needs_payment = r.price_cents > 0;
   t.subscribers = has_groups;
-  t.accepts_requests = has_list || r.price_cents > 0 || (r.sa_mode == SaMode::kProvided && has_groups);
+  t.accepts_requests =
+      has_list || r.price_cents > 0 || (r.sa_mode == SaMode::kProvided && has_groups);
   return t;
 }
 
 }  // namespace
 
-Result<std::vector<PublicTransmission>> ReservationPlatform::FindTransmissions(const std::string& query,
-                                                                               size_t limit) const {
+Result<std::vector<PublicTransmission>> ReservationPlatform::FindTransmissions(
+    const std::string& query, size_t limit) const {
   if (query.size() > 200) return InvalidArgument("search text is longer than 200 characters");
   std::string q = Lower(query);
   int64_t now = clock_->NowSeconds();
@@ -756,11 +808,13 @@ Result<std::vector<PublicTransmission>> ReservationPlatform::FindTransmissions(c
     KC_ASSIGN_OR_RETURN(auto page, store_->ListReservations(ClientId(), true, after, 500));
     for (const auto& r : page) {
       if (!NextOccurrence(r.schedule, now)) continue;
-      if (!q.empty() && Lower(r.name).find(q) == std::string::npos && Lower(r.title).find(q) == std::string::npos)
+      if (!q.empty() && Lower(r.name).find(q) == std::string::npos &&
+          Lower(r.title).find(q) == std::string::npos)
         continue;
       KC_ASSIGN_OR_RETURN(auto list, store_->LoadReservationReceivers(r.id));
       KC_ASSIGN_OR_RETURN(auto groups, store_->LoadReservationGroups(r.id));
-      out.push_back(Describe(r, dir_->ClientName(r.sender).value_or(""), !list.empty(), !groups.empty(), now));
+      out.push_back(Describe(r, dir_->ClientName(r.sender).value_or(""), !list.empty(),
+                             !groups.empty(), now));
       if (out.size() >= limit) return out;
     }
     if (page.size() < 500) break;
@@ -769,7 +823,8 @@ Result<std::vector<PublicTransmission>> ReservationPlatform::FindTransmissions(c
   return out;
 }
 
-Result<PublicTransmission> ReservationPlatform::DescribeTransmission(const std::string& name) const {
+Result<PublicTransmission> ReservationPlatform::DescribeTransmission(
+    const std::string& name) const {
   KC_RETURN_IF_ERROR(ValidateReservationName(name));
   auto r = store_->FindReservation(name);
   if (!r.ok() || r->status != ReservationStatus::kActive)
@@ -807,8 +862,10 @@ bool ReservationPlatform::NoteFailure(const std::string& subject) {
   if (failures_.size() > 100000) {
     int64_t cutoff = clock_->NowSeconds() - options_.failure_window_seconds;
     for (auto it = failures_.begin(); it != failures_.end();)
-      if (it->second.empty() || it->second.back() < cutoff) it = failures_.erase(it);
-      else ++it;
+      if (it->second.empty() || it->second.back() < cutoff)
+        it = failures_.erase(it);
+      else
+        ++it;
     if (failures_.size() > 100000) failures_.clear();
   }
   auto& v = failures_[subject];
@@ -824,11 +881,13 @@ Result<LedgerEntry> ReservationPlatform::Charge(const Reservation& r, const std:
   LedgerEntry entry;
   auto existing = store_->FindLedgerEntry(param.idempotency_key);
   if (existing.ok()) {
-    if (existing->reservation != r.id || existing->receiver != receiver || existing->card_fingerprint != fingerprint)
+    if (existing->reservation != r.id || existing->receiver != receiver ||
+        existing->card_fingerprint != fingerprint)
       return InvalidArgument("this idempotency key belongs to another request; use a fresh one");
     if (existing->status == "approved" || existing->status == "declined") return existing;
     if (existing->status == "pending" && now - existing->updated_at < kStalePendingSeconds)
-      return Unavailable("the payment for this request is still being processed; retry in a moment");
+      return Unavailable(
+          "the payment for this request is still being processed; retry in a moment");
     entry = *existing;  // failed or stale: ask the provider again, with the same key
   } else if (existing.status().code() == Code::kNotFound) {
     entry.reservation = r.id;
@@ -845,19 +904,23 @@ Result<LedgerEntry> ReservationPlatform::Charge(const Reservation& r, const std:
     KC_ASSIGN_OR_RETURN(auto t, store_->Begin());
     auto id = t->InsertLedgerEntry(entry);
     Status st = id.status();
-    json detail = {{"receiver", receiver}, {"amount_cents", entry.amount_cents}, {"card_last4", entry.card_last4}};
+    json detail = {{"receiver", receiver},
+                   {"amount_cents", entry.amount_cents},
+                   {"card_last4", entry.card_last4}};
     if (st.ok()) st = Audit(*t, actor, "ledger.charge", "reservation:" + r.name, detail.dump());
     if (st.ok()) st = t->Commit();
     if (!st.ok()) {
       if (st.code() == Code::kAlreadyExists)
-        return Unavailable("the payment for this request is still being processed; retry in a moment");
+        return Unavailable(
+            "the payment for this request is still being processed; retry in a moment");
       return st;
     }
     entry.id = *id;
   } else {
     return existing.status();
   }
-  ChargeRequest req{entry.idempotency_key, entry.amount_cents, entry.currency, card, "Keycast: " + r.title};
+  ChargeRequest req{entry.idempotency_key, entry.amount_cents, entry.currency, card,
+                    "Keycast: " + r.title};
   auto outcome = payments_->Charge(req);
   entry.updated_at = clock_->NowSeconds();
   if (!outcome.ok()) {
@@ -878,13 +941,17 @@ Result<LedgerEntry> ReservationPlatform::Charge(const Reservation& r, const std:
   return entry;
 }
 
-Result<AgentConfig> ReservationPlatform::OpenGrant(const Reservation& r, const AccessGrant& g) const {
-  KC_ASSIGN_OR_RETURN(SecretBytes plain, sealer_->Open(kSealGrant, GrantRecord(r, g.receiver), g.sealed_credential));
+Result<AgentConfig> ReservationPlatform::OpenGrant(const Reservation& r,
+                                                   const AccessGrant& g) const {
+  KC_ASSIGN_OR_RETURN(SecretBytes plain,
+                      sealer_->Open(kSealGrant, GrantRecord(r, g.receiver), g.sealed_credential));
   return reservation::ParseAgentConfig(AsString(plain.reveal()));
 }
 
-Result<AgentConfig> ReservationPlatform::IssueGrant(const Reservation& r, const std::string& receiver,
-                                                    const std::string& via, const LedgerEntry* charge,
+Result<AgentConfig> ReservationPlatform::IssueGrant(const Reservation& r,
+                                                    const std::string& receiver,
+                                                    const std::string& via,
+                                                    const LedgerEntry* charge,
                                                     const std::string& fingerprint) {
   Actor actor{"receiver:" + r.name + "/" + receiver};
   AgentConfig c;
@@ -905,18 +972,20 @@ Result<AgentConfig> ReservationPlatform::IssueGrant(const Reservation& r, const 
     client_name = ReceiverClientName(r, receiver);
     // A leftover of an earlier grant that did not finish: start afresh.
     if (dir_->FindClient(client_name)) (void)dir_->DeleteClient(actor, client_name);
-    auto cv = dir_->CreateClient(actor, ClientSpec{client_name, "receiver " + receiver + " of transmission " + r.name,
-                                                   std::nullopt, true});
+    auto cv = dir_->CreateClient(
+        actor, ClientSpec{client_name, "receiver " + receiver + " of transmission " + r.name,
+                          std::nullopt, true});
     if (!cv.ok()) return cv.status();
     client = cv->client.id;
     Status st = dir_->SetMembership(actor, client_name, GroupNameOf(r), Role::kReceiver, true);
-    auto tok = st.ok() ? dir_->CreateApiKey(actor, client_name, "transmission " + r.name) : Result<Token>(st);
+    auto tok = st.ok() ? dir_->CreateApiKey(actor, client_name, "transmission " + r.name)
+                       : Result<Token>(st);
     if (!tok.ok()) {
       (void)dir_->DeleteClient(actor, client_name);
       return tok.status();
     }
     c.mode = "keycast";
-    c.addr = !options_.public_url.empty()        ? options_.public_url
+    c.addr = !options_.public_url.empty() ? options_.public_url
              : options_.public_url_source ? options_.public_url_source()
                                           : std::string("http://127.0.0.1:8200");
     c.client = client_name;
@@ -936,7 +1005,8 @@ Result<AgentConfig> ReservationPlatform::IssueGrant(const Reservation& r, const 
   g.client = client;
   g.via = via;
   g.ledger_id = charge ? charge->id : 0;
-  g.sealed_credential = sealer_->Seal(kSealGrant, GrantRecord(r, receiver), SecretBytes(AsBytes(text)));
+  g.sealed_credential =
+      sealer_->Seal(kSealGrant, GrantRecord(r, receiver), SecretBytes(AsBytes(text)));
   SecureWipe(text.data(), text.size());
   g.card_fingerprint = fingerprint;
   g.created_at = clock_->NowSeconds();
@@ -947,7 +1017,8 @@ Result<AgentConfig> ReservationPlatform::IssueGrant(const Reservation& r, const 
   if (!t.ok()) return undo(), t.status();
   auto id = (*t)->InsertAccessGrant(g);
   Status st = id.status();
-  json detail = {{"receiver", receiver}, {"via", via}, {"ledger", g.ledger_id}, {"client", client_name}};
+  json detail = {
+      {"receiver", receiver}, {"via", via}, {"ledger", g.ledger_id}, {"client", client_name}};
   if (st.ok()) st = Audit(**t, actor.name, "access.grant", "reservation:" + r.name, detail.dump());
   if (st.ok()) st = (*t)->Commit();
   if (!st.ok()) return undo(), st;
@@ -955,20 +1026,24 @@ Result<AgentConfig> ReservationPlatform::IssueGrant(const Reservation& r, const 
   return c;
 }
 
-Result<AccessResult> ReservationPlatform::RequestAccess(const std::string& transmission, const std::string& receiver,
+Result<AccessResult> ReservationPlatform::RequestAccess(const std::string& transmission,
+                                                        const std::string& receiver,
                                                         const AccessParameter& param) {
   // ---- gather
   KC_RETURN_IF_ERROR(ValidateReservationName(transmission));
   KC_RETURN_IF_ERROR(ValidateReceiverName(receiver));
   const std::string subject = transmission + "/" + receiver;
   if (TooManyFailures(subject))
-    return ResourceExhausted("too many failed requests for receiver '" + receiver + "'; try again later");
+    return ResourceExhausted("too many failed requests for receiver '" + receiver +
+                             "'; try again later");
   auto found = store_->FindReservation(transmission);
   if (!found.ok()) {
-    if (found.status().code() == Code::kNotFound) return NotFound("no transmission named '" + transmission + "'");
+    if (found.status().code() == Code::kNotFound)
+      return NotFound("no transmission named '" + transmission + "'");
     return found.status();
   }
-  std::shared_lock<std::shared_mutex> rlock(reservation_locks_[found->id.value % reservation_locks_.size()]);
+  std::shared_lock<std::shared_mutex> rlock(
+      reservation_locks_[found->id.value % reservation_locks_.size()]);
   std::lock_guard<std::mutex> slock(subject_locks_[Stripe(subject, subject_locks_.size())]);
   KC_ASSIGN_OR_RETURN(Reservation r, store_->GetReservation(found->id));
   int64_t now = clock_->NowSeconds();
@@ -978,13 +1053,15 @@ Result<AccessResult> ReservationPlatform::RequestAccess(const std::string& trans
       std::lock_guard<std::mutex> l(refused_mu_);
       refused_[r.id.value]++;
     }
-    spdlog::info("request for transmission '{}' by receiver '{}' refused: {}", transmission, receiver, st.message());
+    spdlog::info("request for transmission '{}' by receiver '{}' refused: {}", transmission,
+                 receiver, st.message());
     return st;
   };
   // ---- check
   if (r.status != ReservationStatus::kActive)
     return FailedPrecondition("transmission '" + transmission + "' was cancelled");
-  if (!NextOccurrence(r.schedule, now)) return FailedPrecondition("transmission '" + transmission + "' is over");
+  if (!NextOccurrence(r.schedule, now))
+    return FailedPrecondition("transmission '" + transmission + "' is over");
   KC_ASSIGN_OR_RETURN(auto list, store_->LoadReservationReceivers(r.id));
   KC_ASSIGN_OR_RETURN(auto groups, store_->LoadReservationGroups(r.id));
   const bool has_list = !list.empty();
@@ -999,7 +1076,8 @@ Result<AccessResult> ReservationPlatform::RequestAccess(const std::string& trans
   // generated SA subscribers get keys with their own credentials), a
   // receiver on the list, or anyone willing to pay.
   std::string via;
-  if (r.sa_mode == SaMode::kProvided && !groups.empty() && !password.empty() && dir_->FindClient(receiver)) {
+  if (r.sa_mode == SaMode::kProvided && !groups.empty() && !password.empty() &&
+      dir_->FindClient(receiver)) {
     auto a = dir_->AuthenticatePassword(receiver, password);
     if (a.ok()) {
       std::set<int64_t> admitted;
@@ -1023,22 +1101,27 @@ Result<AccessResult> ReservationPlatform::RequestAccess(const std::string& trans
   if (via.empty() && has_list) {
     auto it = std::find_if(list.begin(), list.end(), [&](auto& e) { return e.name == receiver; });
     // Verify even for unknown names, so timing does not tell who is listed.
-    bool ok = VerifyPassword(password, it == list.end() ? dummy_hash_ : it->password_hash) && it != list.end();
-    if (!ok) return refuse(Unauthenticated("receiver name or password is wrong for transmission '" + transmission + "'"));
+    bool ok = VerifyPassword(password, it == list.end() ? dummy_hash_ : it->password_hash) &&
+              it != list.end();
+    if (!ok)
+      return refuse(Unauthenticated("receiver name or password is wrong for transmission '" +
+                                    transmission + "'"));
     via = "list";
   }
   if (via.empty() && !priced) {
     if (!groups.empty())
-      return refuse(FailedPrecondition("transmission '" + transmission +
-                                       "' admits only members of its directory groups; they receive keys with their "
-                                       "own Keycast credentials and need no request"));
+      return refuse(FailedPrecondition(
+          "transmission '" + transmission +
+          "' admits only members of its directory groups; they receive keys with their "
+          "own Keycast credentials and need no request"));
     return refuse(FailedPrecondition("transmission '" + transmission + "' accepts no requests"));
   }
   const bool must_pay = priced && via != "group";
   std::optional<Card> card;
   std::string fingerprint;
   if (param.has_card()) {
-    auto c = ParseCard(AsString(param.card_number.reveal()), param.card_expiry, AsString(param.card_cvc.reveal()), now);
+    auto c = ParseCard(AsString(param.card_number.reveal()), param.card_expiry,
+                       AsString(param.card_cvc.reveal()), now);
     if (!c.ok()) return c.status();
     card = std::move(c).value();
     fingerprint = CardFingerprint(*card);
@@ -1050,7 +1133,8 @@ Result<AccessResult> ReservationPlatform::RequestAccess(const std::string& trans
     if (g.revoked_at != 0 || g.receiver != receiver) continue;
     if (via.empty()) {  // payment only: the card it paid with proves it is the same receiver
       if (!card || fingerprint != g.card_fingerprint)
-        return refuse(AlreadyExists("receiver name '" + receiver + "' is taken for transmission '" + transmission +
+        return refuse(AlreadyExists("receiver name '" + receiver + "' is taken for transmission '" +
+                                    transmission +
                                     "'; choose another name (or give the card it paid with)"));
     }
     KC_ASSIGN_OR_RETURN(AgentConfig c, OpenGrant(r, g));
@@ -1063,19 +1147,24 @@ Result<AccessResult> ReservationPlatform::RequestAccess(const std::string& trans
   if (must_pay) {
     if (!card)
       return InvalidArgument("transmission '" + transmission + "' costs " +
-                             reservation::FormatMoney(r.price_cents, r.currency) + ": give a payment card");
-    if (param.idempotency_key.empty()) return InvalidArgument("a paid request needs an idempotency key");
+                             reservation::FormatMoney(r.price_cents, r.currency) +
+                             ": give a payment card");
+    if (param.idempotency_key.empty())
+      return InvalidArgument("a paid request needs an idempotency key");
     KC_ASSIGN_OR_RETURN(charge, Charge(r, receiver, param, *card, fingerprint));
     if (charge.status != "approved")
-      return refuse(PermissionDenied("payment declined: " + charge.reason + "; nothing was charged"));
+      return refuse(
+          PermissionDenied("payment declined: " + charge.reason + "; nothing was charged"));
     charged = true;
     via = via.empty() ? "payment" : via + "+payment";
   }
-  KC_ASSIGN_OR_RETURN(AgentConfig c, IssueGrant(r, receiver, via, charged ? &charge : nullptr, fingerprint));
+  KC_ASSIGN_OR_RETURN(AgentConfig c,
+                      IssueGrant(r, receiver, via, charged ? &charge : nullptr, fingerprint));
   return AccessResult{std::move(c), true, charged, charged ? charge.id : 0};
 }
 
-Result<SecretBytes> ReservationPlatform::Authorize(ByteView shared_param, std::string_view subject) {
+Result<SecretBytes> ReservationPlatform::Authorize(ByteView shared_param,
+                                                   std::string_view subject) {
   size_t slash = subject.find('/');
   if (slash == std::string_view::npos)
     return InvalidArgument("the channel subject must be '<transmission>/<receiver>'");
@@ -1085,7 +1174,8 @@ Result<SecretBytes> ReservationPlatform::Authorize(ByteView shared_param, std::s
   std::string text = reservation::AgentConfigToJson(res.config);
   SecretBytes out(AsBytes(text));
   SecureWipe(text.data(), text.size());
-  if (out.size() > channel::kMaxPayloadBytes) return Internal("agent configuration does not fit the channel");
+  if (out.size() > channel::kMaxPayloadBytes)
+    return Internal("agent configuration does not fit the channel");
   return out;
 }
 

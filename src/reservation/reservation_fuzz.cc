@@ -46,7 +46,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       if (c.ok()) {
         auto again = ParseAgentConfig(AgentConfigToJson(*c));
         if (!again.ok()) Fail("agent config does not round-trip");
-        if (AgentConfigToJson(*again) != AgentConfigToJson(*c)) Fail("agent config rendering is unstable");
+        if (AgentConfigToJson(*again) != AgentConfigToJson(*c))
+          Fail("agent config rendering is unstable");
         (void)AgentConfigToEnvFile(*c);
       }
       break;
@@ -73,7 +74,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       size_t a = text.find('|');
       size_t b = a == std::string_view::npos ? a : text.find('|', a + 1);
       if (b == std::string_view::npos) break;
-      auto c = ParseCard(text.substr(0, a), text.substr(a + 1, b - a - 1), text.substr(b + 1), 1893456000);
+      auto c = ParseCard(text.substr(0, a), text.substr(a + 1, b - a - 1), text.substr(b + 1),
+                         1893456000);
       if (c.ok() && !LuhnValid(c->number)) Fail("card accepted without a valid check digit");
       break;
     }

@@ -27,7 +27,10 @@ Result<SecretBytes> LoadOrCreateSecret(Store* store, const Sealer* sealer, std::
   for (int attempt = 0; attempt < 2; ++attempt) {
     KC_ASSIGN_OR_RETURN(auto keys, store->LoadServiceKeys(std::string(kind)));
     for (const auto& k : keys)
-      if (k.retired_at == 0) return sealer->Open(kind, "service-key:" + std::string(kind) + ":" + std::to_string(k.version.value), k.sealed_secret);
+      if (k.retired_at == 0)
+        return sealer->Open(
+            kind, "service-key:" + std::string(kind) + ":" + std::to_string(k.version.value),
+            k.sealed_secret);
     SecretBytes secret = crypto::RandomSecret(32);
     ServiceKey k;
     k.kind = std::string(kind);
@@ -41,7 +44,8 @@ Result<SecretBytes> LoadOrCreateSecret(Store* store, const Sealer* sealer, std::
     KC_ASSIGN_OR_RETURN(auto t, store->Begin());
     Status st = t->InsertServiceKey(k);
     if (st.ok())
-      st = t->AppendAudit(AuditRecord{0, k.created_at, "system", "service_key.create", "service-key:" + k.kind, "{}"})
+      st = t->AppendAudit(AuditRecord{0, k.created_at, "system", "service_key.create",
+                                      "service-key:" + k.kind, "{}"})
                .status();
     if (st.ok()) st = t->Commit();
     if (st.ok()) return secret;
@@ -54,7 +58,8 @@ Result<SecretBytes> LoadOrCreateSecret(Store* store, const Sealer* sealer, std::
 class ReservationPart final : public NodePart {
  public:
   ReservationPart(const NodeContext& ctx, std::unique_ptr<ChannelServer> channel,
-                  std::unique_ptr<TestPaymentProvider> payments, std::unique_ptr<ReservationPlatform> platform,
+                  std::unique_ptr<TestPaymentProvider> payments,
+                  std::unique_ptr<ReservationPlatform> platform,
                   std::unique_ptr<reservation::SessionStore> sessions)
       : ctx_(ctx),
         channel_(std::move(channel)),
@@ -70,7 +75,8 @@ class ReservationPart final : public NodePart {
   Status Start() override {
     // Generated events get this node's key service, as events created
     // through the admin API do (Node::Start).
-    std::string ks = ctx_.config->key_advertise.empty() ? ctx_.config->key_addr : ctx_.config->key_advertise;
+    std::string ks =
+        ctx_.config->key_advertise.empty() ? ctx_.config->key_addr : ctx_.config->key_advertise;
     auto ep = Endpoint::Parse(ks, true);
     if (ep && ep->port == 0 && ctx_.key_service) ep = Endpoint::Parse(ctx_.key_service->endpoint());
     if (ep && ep->port != 0) platform_->set_key_servers({*ep});
@@ -116,17 +122,21 @@ Result<std::unique_ptr<NodePart>> CreateReservationPart(const NodeContext& ctx) 
   if (!ctx.api || !ctx.directory || !ctx.store || !ctx.sealer || !ctx.config)
     return InvalidArgument("the reservation role needs the node's HTTP API, directory and store");
   const ReservationNodeOptions& defaults = ReservationNodeDefaults();
-  KC_ASSIGN_OR_RETURN(SecretBytes seed, LoadOrCreateSecret(ctx.store, ctx.sealer, kChannelIdentityKind));
+  KC_ASSIGN_OR_RETURN(SecretBytes seed,
+                      LoadOrCreateSecret(ctx.store, ctx.sealer, kChannelIdentityKind));
   KC_ASSIGN_OR_RETURN(crypto::SigningKey identity, crypto::SigningKey::FromSeed(seed));
-  KC_ASSIGN_OR_RETURN(SecretBytes secret, LoadOrCreateSecret(ctx.store, ctx.sealer, kReservationSecretKind));
+  KC_ASSIGN_OR_RETURN(SecretBytes secret,
+                      LoadOrCreateSecret(ctx.store, ctx.sealer, kReservationSecretKind));
   if (defaults.channel_key_lifetime_seconds < 1 || defaults.channel_key_lifetime_seconds >= 90)
-    return InvalidArgument("--channel-key-lifetime must be 1-89 seconds (seed 004: under about 90 s)");
+    return InvalidArgument(
+        "--channel-key-lifetime must be 1-89 seconds (seed 004: under about 90 s)");
   ChannelOptions co;
   co.session_key_lifetime = defaults.channel_key_lifetime_seconds * kMicrosPerSecond;
   co.retention_lifetimes = defaults.channel_retention_lifetimes;
   auto channel_or = ChannelServer::Create(co, std::move(identity), SystemClock::Get());
   if (!channel_or.ok())
-    return InvalidArgument("--channel-key-lifetime / --channel-retention: " + channel_or.status().message());
+    return InvalidArgument("--channel-key-lifetime / --channel-retention: " +
+                           channel_or.status().message());
   auto channel = std::move(channel_or).value();
 
   bool tls = !ctx.config->tls_cert.empty();
@@ -141,16 +151,18 @@ Result<std::unique_ptr<NodePart>> CreateReservationPart(const NodeContext& ctx) 
       return ks->engine().RecentClients(event, since);
     };
   // Separate keys for card fingerprints and CSRF tokens, from the one secret.
-  SecretBytes card_key = crypto::Hkdf(secret.reveal(), {}, "keycast v1 reservation card fingerprint", {}, 32);
-  SecretBytes csrf_key = crypto::Hkdf(secret.reveal(), {}, "keycast v1 reservation web csrf", {}, 32);
+  SecretBytes card_key =
+      crypto::Hkdf(secret.reveal(), {}, "keycast v1 reservation card fingerprint", {}, 32);
+  SecretBytes csrf_key =
+      crypto::Hkdf(secret.reveal(), {}, "keycast v1 reservation web csrf", {}, 32);
   auto payments = std::make_unique<TestPaymentProvider>();
-  KC_ASSIGN_OR_RETURN(auto platform, ReservationPlatform::Create(ctx.directory, ctx.store, ctx.sealer,
-                                                                 &SystemClock::Get(), payments.get(),
-                                                                 std::move(card_key), std::move(po)));
-  auto sessions = std::make_unique<reservation::SessionStore>(&SystemClock::Get(), std::move(csrf_key),
-                                                              defaults.session_seconds);
-  auto part = std::make_unique<ReservationPart>(ctx, std::move(channel), std::move(payments), std::move(platform),
-                                                std::move(sessions));
+  KC_ASSIGN_OR_RETURN(auto platform, ReservationPlatform::Create(
+                                         ctx.directory, ctx.store, ctx.sealer, &SystemClock::Get(),
+                                         payments.get(), std::move(card_key), std::move(po)));
+  auto sessions = std::make_unique<reservation::SessionStore>(
+      &SystemClock::Get(), std::move(csrf_key), defaults.session_seconds);
+  auto part = std::make_unique<ReservationPart>(ctx, std::move(channel), std::move(payments),
+                                                std::move(platform), std::move(sessions));
   reservation::Service svc = part->service(tls || defaults.secure_cookies);
   reservation::AddApiRoutes(*ctx.api, svc);
 #ifdef KEYCAST_WITH_WEB

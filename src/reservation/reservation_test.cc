@@ -12,11 +12,14 @@ namespace {
 
 using testing::Platform;
 
-ReceiverEntry Entry(const std::string& name, const std::string& password) { return ReceiverEntry{name, password}; }
+ReceiverEntry Entry(const std::string& name, const std::string& password) {
+  return ReceiverEntry{name, password};
+}
 
 TEST(ReservationSenders, OnlyBroadcastersFile) {
   Platform p;
-  EXPECT_EQ(p.platform->AuthenticateSender("anna", "wrong-password").status().code(), Code::kUnauthenticated);
+  EXPECT_EQ(p.platform->AuthenticateSender("anna", "wrong-password").status().code(),
+            Code::kUnauthenticated);
   auto bob = p.platform->AuthenticateSender("bob", "bob-password");
   EXPECT_EQ(bob.status().code(), Code::kPermissionDenied);
   EXPECT_NE(bob.status().message().find("broadcasters"), std::string::npos);
@@ -25,7 +28,9 @@ TEST(ReservationSenders, OnlyBroadcastersFile) {
   // Bob's reservations are refused even when he is handed an identity.
   auto s = p.Spec("bobs");
   s.price_cents = 100;
-  EXPECT_EQ(p.platform->CreateReservation(SenderIdentity{*p.dir->FindClient("bob"), "bob"}, s).status().code(),
+  EXPECT_EQ(p.platform->CreateReservation(SenderIdentity{*p.dir->FindClient("bob"), "bob"}, s)
+                .status()
+                .code(),
             Code::kPermissionDenied);
 }
 
@@ -148,7 +153,7 @@ TEST(ReservationRequest, ListedReceiverGetsKeycastCredentials) {
   auto st = p.platform->Stats(p.sender, "news");
   EXPECT_EQ(st->approved_receivers, 1u);
   EXPECT_EQ(st->requests_refused, 2u);
-  EXPECT_EQ(st->entitled_now, 0u);  // the initial keying period has not begun
+  EXPECT_EQ(st->entitled_now, 0u);           // the initial keying period has not begun
   p.clock.Advance(3400 * kMicrosPerSecond);  // 200 s before the start: initial keying period
   EXPECT_EQ(p.platform->Stats(p.sender, "news")->entitled_now, 1u);
   EXPECT_FALSE(p.platform->Stats(p.sender, "news")->keyed_now.has_value());
@@ -162,9 +167,11 @@ TEST(ReservationRequest, PaidRequestChargesOnceAndDeclinesGrantNothing) {
   auto id = p.store->FindReservation("fight")->id;
 
   // No card: refused, nothing charged.
-  EXPECT_EQ(p.platform->RequestAccess("fight", "dan", Platform::Param("")).status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(p.platform->RequestAccess("fight", "dan", Platform::Param("")).status().code(),
+            Code::kInvalidArgument);
   // Declined card: no grant, a declined ledger row.
-  auto declined = p.platform->RequestAccess("fight", "dan", Platform::Param("", "4000 0000 0000 0002"));
+  auto declined =
+      p.platform->RequestAccess("fight", "dan", Platform::Param("", "4000 0000 0000 0002"));
   EXPECT_EQ(declined.status().code(), Code::kPermissionDenied);
   EXPECT_NE(declined.status().message().find("card declined"), std::string::npos);
   EXPECT_FALSE(p.dir->FindClient("rx.1.dan"));
@@ -179,7 +186,8 @@ TEST(ReservationRequest, PaidRequestChargesOnceAndDeclinesGrantNothing) {
   EXPECT_FALSE(retry->charged);
   EXPECT_EQ(retry->config.api_key, ok->config.api_key);
   // A second submission with a fresh key (another tab) does not charge either.
-  auto other_tab = p.platform->RequestAccess("fight", "dan", Platform::Param("", "4242424242424242"));
+  auto other_tab =
+      p.platform->RequestAccess("fight", "dan", Platform::Param("", "4242424242424242"));
   ASSERT_TRUE(other_tab.ok());
   EXPECT_FALSE(other_tab->charged);
   // Someone else cannot take dan's access with another card.
@@ -210,13 +218,18 @@ TEST(ReservationRequest, ListAndPriceNeedBoth) {
   s.price_cents = 1000;
   ASSERT_TRUE(p.platform->CreateReservation(p.sender, s).ok());
   // The right card with the wrong password: not charged.
-  EXPECT_EQ(p.platform->RequestAccess("gala", "alice", Platform::Param("nope-nope", "4242424242424242")).status().code(),
-            Code::kUnauthenticated);
+  EXPECT_EQ(
+      p.platform->RequestAccess("gala", "alice", Platform::Param("nope-nope", "4242424242424242"))
+          .status()
+          .code(),
+      Code::kUnauthenticated);
   EXPECT_EQ(p.payments.charges(), 0u);
   // The right password, no card: not granted.
-  EXPECT_EQ(p.platform->RequestAccess("gala", "alice", Platform::Param("alice-secret")).status().code(),
-            Code::kInvalidArgument);
-  auto ok = p.platform->RequestAccess("gala", "alice", Platform::Param("alice-secret", "4242424242424242"));
+  EXPECT_EQ(
+      p.platform->RequestAccess("gala", "alice", Platform::Param("alice-secret")).status().code(),
+      Code::kInvalidArgument);
+  auto ok = p.platform->RequestAccess("gala", "alice",
+                                      Platform::Param("alice-secret", "4242424242424242"));
   ASSERT_TRUE(ok.ok()) << ok.status().ToString();
   EXPECT_TRUE(ok->charged);
   // Listed and paid: later requests need only the password.
@@ -229,7 +242,8 @@ TEST(ReservationRequest, ProviderFailureChargesNothingAndCanBeRetried) {
   auto s = p.Spec("flaky");
   s.price_cents = 250;
   ASSERT_TRUE(p.platform->CreateReservation(p.sender, s).ok());
-  auto r = p.platform->RequestAccess("flaky", "dan", Platform::Param("", "4000000000000119", "idem-flaky-00000001"));
+  auto r = p.platform->RequestAccess(
+      "flaky", "dan", Platform::Param("", "4000000000000119", "idem-flaky-00000001"));
   EXPECT_EQ(r.status().code(), Code::kUnavailable);
   auto ledger = p.store->LoadLedger(p.store->FindReservation("flaky")->id);
   ASSERT_EQ(ledger->size(), 1u);
@@ -245,9 +259,11 @@ TEST(ReservationRequest, TooManyFailuresAreRefused) {
   auto s = p.Spec("quiz");
   s.receivers = {Entry("alice", "alice-secret")};
   ASSERT_TRUE(p.platform->CreateReservation(p.sender, s).ok());
-  for (int i = 0; i < 3; ++i) (void)p.platform->RequestAccess("quiz", "alice", Platform::Param("guess-guess"));
-  EXPECT_EQ(p.platform->RequestAccess("quiz", "alice", Platform::Param("alice-secret")).status().code(),
-            Code::kResourceExhausted);
+  for (int i = 0; i < 3; ++i)
+    (void)p.platform->RequestAccess("quiz", "alice", Platform::Param("guess-guess"));
+  EXPECT_EQ(
+      p.platform->RequestAccess("quiz", "alice", Platform::Param("alice-secret")).status().code(),
+      Code::kResourceExhausted);
   p.clock.Advance(601 * kMicrosPerSecond);
   EXPECT_TRUE(p.platform->RequestAccess("quiz", "alice", Platform::Param("alice-secret")).ok());
 }
@@ -278,7 +294,8 @@ TEST(ReservationRequest, ProvidedSaIsHandedOutAsIs) {
   EXPECT_EQ(p.dir->counts().events, 0u);
   // The key is sealed at rest.
   auto stored = p.store->FindReservation("static");
-  EXPECT_EQ(std::search(stored->sealed_sa_key.begin(), stored->sealed_sa_key.end(), key.begin(), key.end()),
+  EXPECT_EQ(std::search(stored->sealed_sa_key.begin(), stored->sealed_sa_key.end(), key.begin(),
+                        key.end()),
             stored->sealed_sa_key.end());
   auto a = p.platform->RequestAccess("static", "alice", Platform::Param("alice-secret"));
   ASSERT_TRUE(a.ok()) << a.status().ToString();
@@ -289,8 +306,9 @@ TEST(ReservationRequest, ProvidedSaIsHandedOutAsIs) {
   auto sue = p.platform->RequestAccess("static", "sue", Platform::Param("sue-password"));
   ASSERT_TRUE(sue.ok()) << sue.status().ToString();
   EXPECT_EQ(p.store->LoadAccessGrants(stored->id)->back().via, "group");
-  EXPECT_EQ(p.platform->RequestAccess("static", "bob", Platform::Param("bob-password")).status().code(),
-            Code::kUnauthenticated);
+  EXPECT_EQ(
+      p.platform->RequestAccess("static", "bob", Platform::Param("bob-password")).status().code(),
+      Code::kUnauthenticated);
 }
 
 TEST(ReservationEdit, EditableUntilStartAndRemovalRevokes) {
@@ -303,7 +321,8 @@ TEST(ReservationEdit, EditableUntilStartAndRemovalRevokes) {
   ReservationPatch patch;
   patch.title = "A better title";
   patch.price_cents = 300;
-  patch.receivers = std::vector<ReceiverEntry>{ReceiverEntry{"carol", std::nullopt}, Entry("dave", "dave-secret")};
+  patch.receivers = std::vector<ReceiverEntry>{ReceiverEntry{"carol", std::nullopt},
+                                               Entry("dave", "dave-secret")};
   auto v = p.platform->UpdateReservation(p.sender, "talk", patch);
   ASSERT_TRUE(v.ok()) << v.status().ToString();
   EXPECT_EQ(v->reservation.title, "A better title");
@@ -312,14 +331,22 @@ TEST(ReservationEdit, EditableUntilStartAndRemovalRevokes) {
   // alice was taken off the list: her client is gone, her key stops working.
   EXPECT_FALSE(p.dir->AuthenticateApiKey(alice->config.api_key).ok());
   // carol kept her password.
-  EXPECT_TRUE(p.platform->RequestAccess("talk", "carol", Platform::Param("carol-secret", "4242424242424242")).ok());
+  EXPECT_TRUE(
+      p.platform
+          ->RequestAccess("talk", "carol", Platform::Param("carol-secret", "4242424242424242"))
+          .ok());
   // A new name needs a password.
   ReservationPatch bad;
   bad.receivers = std::vector<ReceiverEntry>{ReceiverEntry{"erin", std::nullopt}};
-  EXPECT_NE(p.platform->UpdateReservation(p.sender, "talk", bad).status().message().find("give a password"),
+  EXPECT_NE(p.platform->UpdateReservation(p.sender, "talk", bad)
+                .status()
+                .message()
+                .find("give a password"),
             std::string::npos);
   // Other senders cannot see or edit it.
-  ASSERT_TRUE(p.dir->CreateClient(Actor{"t"}, ClientSpec{"zed", "", std::string("zed-password"), true}).ok());
+  ASSERT_TRUE(
+      p.dir->CreateClient(Actor{"t"}, ClientSpec{"zed", "", std::string("zed-password"), true})
+          .ok());
   ASSERT_TRUE(p.dir->SetMembership(Actor{"t"}, "zed", "broadcasters", Role::kSender, true).ok());
   auto zed = p.platform->AuthenticateSender("zed", "zed-password");
   ASSERT_TRUE(zed.ok());
@@ -357,7 +384,9 @@ TEST(ReservationCancel, RefundsRevokesAndIsRetryable) {
   EXPECT_EQ((*ledger)[2].kind, "refund");
   EXPECT_EQ((*ledger)[2].amount_cents, -1500);
   // Nobody gets in any more; cancelling again refunds nothing twice.
-  EXPECT_EQ(p.platform->RequestAccess("concert", "dan", Platform::Param("", "4242424242424242")).status().code(),
+  EXPECT_EQ(p.platform->RequestAccess("concert", "dan", Platform::Param("", "4242424242424242"))
+                .status()
+                .code(),
             Code::kFailedPrecondition);
   auto again = p.platform->CancelReservation(p.sender, "concert");
   ASSERT_TRUE(again.ok());
@@ -376,14 +405,16 @@ TEST(ReservationStore, FailedCommitLeavesNoReceiverClient) {
   auto dir = std::move(Directory::Open(&store, &sealer, &clock, {PasswordCost::kTestOnly})).value();
   Actor a{"t"};
   ASSERT_TRUE(dir->CreateGroup(a, GroupSpec{"broadcasters", ""}).ok());
-  ASSERT_TRUE(dir->CreateClient(a, ClientSpec{"anna", "", std::string("anna-password"), true}).ok());
+  ASSERT_TRUE(
+      dir->CreateClient(a, ClientSpec{"anna", "", std::string("anna-password"), true}).ok());
   ASSERT_TRUE(dir->SetMembership(a, "anna", "broadcasters", Role::kSender, true).ok());
   TestPaymentProvider pay;
   ReservationOptions o;
   o.password_cost = PasswordCost::kTestOnly;
   o.key_servers = {*Endpoint::Parse("127.0.0.1:7400")};
   auto platform = std::move(ReservationPlatform::Create(dir.get(), &store, &sealer, &clock, &pay,
-                                                        crypto::RandomSecret(32), o)).value();
+                                                        crypto::RandomSecret(32), o))
+                      .value();
   auto sender = *platform->AuthenticateSender("anna", "anna-password");
   ReservationSpec s;
   s.name = "x";
@@ -416,12 +447,13 @@ TEST(ReservationChannel, InProcessExchangeDeliversTheConfig) {
                                     p.platform->Authorizer());
   ASSERT_TRUE(cfg.ok()) << cfg.status().ToString();
   EXPECT_EQ(cfg->event, "resv.radio");
-  auto bad = RequestAccessInProcess(*p.channel, "radio", "alice", Platform::Param("not-her-password"),
-                                    p.platform->Authorizer());
+  auto bad = RequestAccessInProcess(*p.channel, "radio", "alice",
+                                    Platform::Param("not-her-password"), p.platform->Authorizer());
   EXPECT_EQ(bad.status().code(), Code::kUnauthenticated);
   auto garbage = p.platform->Authorize(AsBytes("junk"), "radio/alice");
   EXPECT_EQ(garbage.status().code(), Code::kInvalidArgument);
-  EXPECT_EQ(p.platform->Authorize(AsBytes("junk"), "no-slash").status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(p.platform->Authorize(AsBytes("junk"), "no-slash").status().code(),
+            Code::kInvalidArgument);
 }
 
 }  // namespace

@@ -24,12 +24,15 @@ std::optional<json> Body(const httplib::Request& req, httplib::Response& res) {
 }
 
 Result<std::vector<ReceiverEntry>> ParseReceiversJson(const json& j, bool create) {
-  if (!j.is_array()) return InvalidArgument("field 'receivers': expected an array of {name, password}");
+  if (!j.is_array())
+    return InvalidArgument("field 'receivers': expected an array of {name, password}");
   if (j.size() > kMaxReceiversPerReservation)
-    return InvalidArgument("field 'receivers': at most " + std::to_string(kMaxReceiversPerReservation) + " entries");
+    return InvalidArgument("field 'receivers': at most " +
+                           std::to_string(kMaxReceiversPerReservation) + " entries");
   std::vector<ReceiverEntry> out;
   for (size_t i = 0; i < j.size(); ++i) {
-    if (!j[i].is_object()) return InvalidArgument("field 'receivers[" + std::to_string(i) + "]': expected an object");
+    if (!j[i].is_object())
+      return InvalidArgument("field 'receivers[" + std::to_string(i) + "]': expected an object");
     ObjectReader r(j[i], "receivers[" + std::to_string(i) + "].");
     ReceiverEntry e;
     e.name = r.Str("name", kMaxReceiverName, true).value_or("");
@@ -41,15 +44,18 @@ Result<std::vector<ReceiverEntry>> ParseReceiversJson(const json& j, bool create
 }
 
 Result<ProvidedSa> ParseSaJson(const json& j) {
-  if (!j.is_object()) return InvalidArgument("field 'sa': expected an object with spi, algorithm, key");
+  if (!j.is_object())
+    return InvalidArgument("field 'sa': expected an object with spi, algorithm, key");
   ObjectReader r(j, "sa.");
   ProvidedSa sa;
   sa.spi = Spi{static_cast<uint32_t>(r.Int("spi", 1, 0xffffffffLL, true).value_or(0))};
   if (auto a = r.Str("algorithm", 32, false))
-    if (!crypto::ParseAeadName(*a, &sa.algorithm)) r.Fail("algorithm", "use aes-256-gcm or chacha20-poly1305");
+    if (!crypto::ParseAeadName(*a, &sa.algorithm))
+      r.Fail("algorithm", "use aes-256-gcm or chacha20-poly1305");
   if (auto k = r.Str("key", 64, true)) {
     Bytes key;
-    if (!FromHex(*k, &key) || key.size() != 32) r.Fail("key", "expected 64 hex characters (32 bytes)");
+    if (!FromHex(*k, &key) || key.size() != 32)
+      r.Fail("key", "expected 64 hex characters (32 bytes)");
     sa.key = SecretBytes(key);
     SecureWipe(key.data(), key.size());
   }
@@ -57,7 +63,8 @@ Result<ProvidedSa> ParseSaJson(const json& j) {
   return sa;
 }
 
-std::optional<IpAddress> ParseAddr(ObjectReader& r, const char* field, bool required, bool allow_empty) {
+std::optional<IpAddress> ParseAddr(ObjectReader& r, const char* field, bool required,
+                                   bool allow_empty) {
   auto s = r.Str(field, 64, required);
   if (!s) return std::nullopt;
   if (s->empty() && allow_empty) return IpAddress();
@@ -76,23 +83,30 @@ Result<ReservationSpec> ParseSpec(const json& body) {
   s.title = r.Str("title", limits::kMaxTitleLength, true).value_or("");
   if (const json* sch = r.Raw("schedule", true)) {
     auto sc = api::ParseSchedule(*sch);
-    if (!sc.ok()) r.Fail(sc.status());
-    else s.schedule = *sc;
+    if (!sc.ok())
+      r.Fail(sc.status());
+    else
+      s.schedule = *sc;
   }
   if (auto a = ParseAddr(r, "group_address", true, false)) s.group_address = *a;
   s.port = static_cast<uint16_t>(r.Int("port", 1, 65535, true).value_or(0));
   if (auto a = ParseAddr(r, "source_address", false, true)) s.source_address = *a;
   if (const json* sa = r.Raw("sa", false)) {
     auto p = ParseSaJson(*sa);
-    if (!p.ok()) r.Fail(p.status());
-    else s.sa = std::move(p).value();
+    if (!p.ok())
+      r.Fail(p.status());
+    else
+      s.sa = std::move(p).value();
   }
   if (const json* rc = r.Raw("receivers", false)) {
     auto l = ParseReceiversJson(*rc, true);
-    if (!l.ok()) r.Fail(l.status());
-    else s.receivers = std::move(l).value();
+    if (!l.ok())
+      r.Fail(l.status());
+    else
+      s.receivers = std::move(l).value();
   }
-  if (auto g = r.StrList("groups", kMaxGroupsPerReservation, limits::kMaxNameLength, false)) s.groups = *g;
+  if (auto g = r.StrList("groups", kMaxGroupsPerReservation, limits::kMaxNameLength, false))
+    s.groups = *g;
   s.price_cents = r.Int("price_cents", 0, kMaxPriceCents, false).value_or(0);
   KC_RETURN_IF_ERROR(r.Finish());
   return s;
@@ -104,16 +118,20 @@ Result<ReservationPatch> ParsePatch(const json& body) {
   p.title = r.Str("title", limits::kMaxTitleLength, false);
   if (const json* sch = r.Raw("schedule", false)) {
     auto sc = api::ParseSchedule(*sch);
-    if (!sc.ok()) r.Fail(sc.status());
-    else p.schedule = *sc;
+    if (!sc.ok())
+      r.Fail(sc.status());
+    else
+      p.schedule = *sc;
   }
   p.group_address = ParseAddr(r, "group_address", false, false);
   if (auto port = r.Int("port", 1, 65535, false)) p.port = static_cast<uint16_t>(*port);
   p.source_address = ParseAddr(r, "source_address", false, true);
   if (const json* rc = r.Raw("receivers", false)) {
     auto l = ParseReceiversJson(*rc, false);
-    if (!l.ok()) r.Fail(l.status());
-    else p.receivers = std::move(l).value();
+    if (!l.ok())
+      r.Fail(l.status());
+    else
+      p.receivers = std::move(l).value();
   }
   p.groups = r.StrList("groups", kMaxGroupsPerReservation, limits::kMaxNameLength, false);
   p.price_cents = r.Int("price_cents", 0, kMaxPriceCents, false);
@@ -230,7 +248,8 @@ Result<SenderIdentity> SenderOf(const Service& s, const httplib::Request& req, b
     if (it != cookies.end()) token = it->second;
   }
   if (token.empty())
-    return Unauthenticated("sign in first: Authorization: Bearer <API key kca_... or session kcs_...>");
+    return Unauthenticated(
+        "sign in first: Authorization: Bearer <API key kca_... or session kcs_...>");
   if (token.rfind("kcs_", 0) == 0) {
     auto who = s.sessions->Find(token);
     if (!who) return Unauthenticated("the session has expired; sign in again");
@@ -251,8 +270,8 @@ void AddApiRoutes(ApiServer& api, const Service& s) {
   };
 
   // ---- sender sessions
-  api.Add("POST", "/v1/reservation/sessions", "Sign in as a sender (returns a session token)", false,
-          [svc](const httplib::Request& req, httplib::Response& res) {
+  api.Add("POST", "/v1/reservation/sessions", "Sign in as a sender (returns a session token)",
+          false, [svc](const httplib::Request& req, httplib::Response& res) {
             auto body = Body(req, res);
             if (!body) return;
             ObjectReader r(*body);
@@ -269,86 +288,97 @@ void AddApiRoutes(ApiServer& api, const Service& s) {
           [svc](const httplib::Request& req, httplib::Response& res) {
             std::string token = api::BearerToken(req);
             if (token.rfind("kcs_", 0) != 0)
-              return api::SendError(res, InvalidArgument("give the session as Authorization: Bearer kcs_..."));
+              return api::SendError(
+                  res, InvalidArgument("give the session as Authorization: Bearer kcs_..."));
             svc.sessions->Remove(token);
             res.status = 204;
           });
 
   // ---- reservations (the sender's own)
-  api.Add("GET", "/v1/reservations", "List your reservations", false,
-          sender_route([p](const SenderIdentity& who, const httplib::Request&, httplib::Response& res) {
-            auto list = p->ListReservations(who);
-            if (!list.ok()) return api::SendError(res, list.status());
-            json arr = json::array();
-            for (const auto& v : *list) arr.push_back(ReservationJson(v));
-            api::SendJson(res, 200, json({{"reservations", arr}}).dump());
-          }));
+  api.Add(
+      "GET", "/v1/reservations", "List your reservations", false,
+      sender_route([p](const SenderIdentity& who, const httplib::Request&, httplib::Response& res) {
+        auto list = p->ListReservations(who);
+        if (!list.ok()) return api::SendError(res, list.status());
+        json arr = json::array();
+        for (const auto& v : *list) arr.push_back(ReservationJson(v));
+        api::SendJson(res, 200, json({{"reservations", arr}}).dump());
+      }));
   api.Add("POST", "/v1/reservations", "File a reservation", false,
-          sender_route([p](const SenderIdentity& who, const httplib::Request& req, httplib::Response& res) {
-            auto body = Body(req, res);
-            if (!body) return;
-            auto spec = ParseSpec(*body);
-            if (!spec.ok()) return api::SendError(res, spec.status());
-            auto v = p->CreateReservation(who, *spec);
-            if (!v.ok()) return api::SendError(res, v.status());
-            api::SendJson(res, 201, ReservationJson(*v).dump());
-          }));
+          sender_route(
+              [p](const SenderIdentity& who, const httplib::Request& req, httplib::Response& res) {
+                auto body = Body(req, res);
+                if (!body) return;
+                auto spec = ParseSpec(*body);
+                if (!spec.ok()) return api::SendError(res, spec.status());
+                auto v = p->CreateReservation(who, *spec);
+                if (!v.ok()) return api::SendError(res, v.status());
+                api::SendJson(res, 201, ReservationJson(*v).dump());
+              }));
   api.Add("GET", "/v1/reservations/{name}", "Read one of your reservations", false,
-          sender_route([p](const SenderIdentity& who, const httplib::Request& req, httplib::Response& res) {
-            auto v = p->GetReservation(who, req.matches[1]);
-            if (!v.ok()) return api::SendError(res, v.status());
-            api::SendJson(res, 200, ReservationJson(*v).dump());
-          }));
+          sender_route(
+              [p](const SenderIdentity& who, const httplib::Request& req, httplib::Response& res) {
+                auto v = p->GetReservation(who, req.matches[1]);
+                if (!v.ok()) return api::SendError(res, v.status());
+                api::SendJson(res, 200, ReservationJson(*v).dump());
+              }));
   api.Add("PATCH", "/v1/reservations/{name}", "Edit a reservation (until it starts)", false,
-          sender_route([p](const SenderIdentity& who, const httplib::Request& req, httplib::Response& res) {
-            auto body = Body(req, res);
-            if (!body) return;
-            auto patch = ParsePatch(*body);
-            if (!patch.ok()) return api::SendError(res, patch.status());
-            auto v = p->UpdateReservation(who, req.matches[1], *patch);
-            if (!v.ok()) return api::SendError(res, v.status());
-            api::SendJson(res, 200, ReservationJson(*v).dump());
-          }));
-  api.Add("POST", "/v1/reservations/{name}/cancel", "Cancel a reservation: revoke access, refund charges", false,
-          sender_route([p](const SenderIdentity& who, const httplib::Request& req, httplib::Response& res) {
-            auto body = Body(req, res);
-            if (!body) return;
-            Status st = ObjectReader(*body).Finish();
-            if (!st.ok()) return api::SendError(res, st);
-            auto c = p->CancelReservation(who, req.matches[1]);
-            if (!c.ok()) return api::SendError(res, c.status());
-            api::SendJson(res, 200,
-                          json({{"cancelled", true},
-                                {"was_active", c->was_active},
-                                {"grants_revoked", c->grants_revoked},
-                                {"refunds", c->refunds},
-                                {"refunded_cents", c->refunded_cents},
-                                {"refunds_failed", c->refunds_failed}})
-                              .dump());
-          }));
-  api.Add("GET", "/v1/reservations/{name}/stats", "Statistics: approved and keyed receivers, amount collected",
-          false, sender_route([p](const SenderIdentity& who, const httplib::Request& req, httplib::Response& res) {
-            auto st = p->Stats(who, req.matches[1]);
-            if (!st.ok()) return api::SendError(res, st.status());
-            res.set_header("Cache-Control", "no-store");
-            api::SendJson(res, 200, StatsJson(*st).dump());
-          }));
+          sender_route(
+              [p](const SenderIdentity& who, const httplib::Request& req, httplib::Response& res) {
+                auto body = Body(req, res);
+                if (!body) return;
+                auto patch = ParsePatch(*body);
+                if (!patch.ok()) return api::SendError(res, patch.status());
+                auto v = p->UpdateReservation(who, req.matches[1], *patch);
+                if (!v.ok()) return api::SendError(res, v.status());
+                api::SendJson(res, 200, ReservationJson(*v).dump());
+              }));
+  api.Add("POST", "/v1/reservations/{name}/cancel",
+          "Cancel a reservation: revoke access, refund charges", false,
+          sender_route(
+              [p](const SenderIdentity& who, const httplib::Request& req, httplib::Response& res) {
+                auto body = Body(req, res);
+                if (!body) return;
+                Status st = ObjectReader(*body).Finish();
+                if (!st.ok()) return api::SendError(res, st);
+                auto c = p->CancelReservation(who, req.matches[1]);
+                if (!c.ok()) return api::SendError(res, c.status());
+                api::SendJson(res, 200,
+                              json({{"cancelled", true},
+                                    {"was_active", c->was_active},
+                                    {"grants_revoked", c->grants_revoked},
+                                    {"refunds", c->refunds},
+                                    {"refunded_cents", c->refunded_cents},
+                                    {"refunds_failed", c->refunds_failed}})
+                                  .dump());
+              }));
+  api.Add("GET", "/v1/reservations/{name}/stats",
+          "Statistics: approved and keyed receivers, amount collected", false,
+          sender_route(
+              [p](const SenderIdentity& who, const httplib::Request& req, httplib::Response& res) {
+                auto st = p->Stats(who, req.matches[1]);
+                if (!st.ok()) return api::SendError(res, st.status());
+                res.set_header("Cache-Control", "no-store");
+                api::SendJson(res, 200, StatsJson(*st).dump());
+              }));
   api.Add("GET", "/v1/reservations/{name}/ledger", "The billing ledger of a reservation", false,
-          sender_route([p](const SenderIdentity& who, const httplib::Request& req, httplib::Response& res) {
-            auto l = p->Ledger(who, req.matches[1]);
-            if (!l.ok()) return api::SendError(res, l.status());
-            json arr = json::array();
-            for (const auto& e : *l) arr.push_back(LedgerJson(e));
-            api::SendJson(res, 200, json({{"ledger", arr}}).dump());
-          }));
+          sender_route(
+              [p](const SenderIdentity& who, const httplib::Request& req, httplib::Response& res) {
+                auto l = p->Ledger(who, req.matches[1]);
+                if (!l.ok()) return api::SendError(res, l.status());
+                json arr = json::array();
+                for (const auto& e : *l) arr.push_back(LedgerJson(e));
+                api::SendJson(res, 200, json({{"ledger", arr}}).dump());
+              }));
   api.Add("GET", "/v1/reservations/{name}/grants", "Receivers granted access", false,
-          sender_route([p](const SenderIdentity& who, const httplib::Request& req, httplib::Response& res) {
-            auto l = p->Grants(who, req.matches[1]);
-            if (!l.ok()) return api::SendError(res, l.status());
-            json arr = json::array();
-            for (const auto& g : *l) arr.push_back(GrantJson(g));
-            api::SendJson(res, 200, json({{"grants", arr}}).dump());
-          }));
+          sender_route(
+              [p](const SenderIdentity& who, const httplib::Request& req, httplib::Response& res) {
+                auto l = p->Grants(who, req.matches[1]);
+                if (!l.ok()) return api::SendError(res, l.status());
+                json arr = json::array();
+                for (const auto& g : *l) arr.push_back(GrantJson(g));
+                api::SendJson(res, 200, json({{"grants", arr}}).dump());
+              }));
 
   // ---- receivers: find a transmission (public)
   api.Add("GET", "/v1/transmissions", "Find transmissions (?q=text&limit=n)", false,
@@ -368,8 +398,8 @@ void AddApiRoutes(ApiServer& api, const Service& s) {
             for (const auto& t : *list) arr.push_back(TransmissionJson(t));
             api::SendJson(res, 200, json({{"transmissions", arr}}).dump());
           });
-  api.Add("GET", "/v1/transmissions/{name}", "Describe a transmission and what a request needs", false,
-          [p](const httplib::Request& req, httplib::Response& res) {
+  api.Add("GET", "/v1/transmissions/{name}", "Describe a transmission and what a request needs",
+          false, [p](const httplib::Request& req, httplib::Response& res) {
             auto t = p->DescribeTransmission(req.matches[1]);
             if (!t.ok()) return api::SendError(res, t.status());
             api::SendJson(res, 200, TransmissionJson(*t).dump());
@@ -377,15 +407,16 @@ void AddApiRoutes(ApiServer& api, const Service& s) {
 
   // ---- the seed-004 channel over HTTP
   ChannelServer* ch = s.channel;
-  api.Add("GET", "/v1/channel/identity", "The channel server's Ed25519 identity key (pin it)", false,
-          [ch](const httplib::Request&, httplib::Response& res) {
+  api.Add("GET", "/v1/channel/identity", "The channel server's Ed25519 identity key (pin it)",
+          false, [ch](const httplib::Request&, httplib::Response& res) {
             const auto& o = ch->options();
-            api::SendJson(res, 200,
-                          json({{"public_key", ToHex(ch->identity_public_key())},
-                                {"algorithm", "ed25519"},
-                                {"session_key_lifetime_seconds", o.session_key_lifetime / kMicrosPerSecond},
-                                {"retention_lifetimes", o.retention_lifetimes}})
-                              .dump());
+            api::SendJson(
+                res, 200,
+                json({{"public_key", ToHex(ch->identity_public_key())},
+                      {"algorithm", "ed25519"},
+                      {"session_key_lifetime_seconds", o.session_key_lifetime / kMicrosPerSecond},
+                      {"retention_lifetimes", o.retention_lifetimes}})
+                    .dump());
           });
   api.Add("POST", "/v1/channel/hello", "Channel: Hello -> SessionKeyMessage (binary bodies)", false,
           [ch](const httplib::Request& req, httplib::Response& res) {
@@ -394,8 +425,8 @@ void AddApiRoutes(ApiServer& api, const Service& s) {
             res.set_header("Cache-Control", "no-store");
             res.set_content(std::string(AsString(*out)), "application/octet-stream");
           });
-  api.Add("POST", "/v1/channel/confirm", "Channel: Confirm -> DataKeyMessage (binary bodies)", false,
-          [ch, p](const httplib::Request& req, httplib::Response& res) {
+  api.Add("POST", "/v1/channel/confirm", "Channel: Confirm -> DataKeyMessage (binary bodies)",
+          false, [ch, p](const httplib::Request& req, httplib::Response& res) {
             auto out = ch->HandleConfirm(AsBytes(req.body), p->Authorizer());
             if (!out.ok()) return api::SendError(res, out.status());
             res.set_header("Cache-Control", "no-store");

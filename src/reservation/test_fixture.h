@@ -4,12 +4,11 @@
 // port.
 #pragma once
 
+#include <gtest/gtest.h>
 #include <httplib.h>
 
 #include <memory>
 #include <string>
-
-#include <gtest/gtest.h>
 
 #include "keycast/api_server.h"
 #include "keycast/crypto.h"
@@ -40,25 +39,32 @@ struct Platform {
   explicit Platform(ChannelOptions channel_options = {}, ReservationOptions o = {}) {
     store = std::move(OpenSqliteStore(":memory:")).value();
     sealer = std::make_unique<Sealer>(*Sealer::FromKey(crypto::RandomSecret(32)));
-    dir = std::move(Directory::Open(store.get(), sealer.get(), &clock, {PasswordCost::kTestOnly})).value();
+    dir = std::move(Directory::Open(store.get(), sealer.get(), &clock, {PasswordCost::kTestOnly}))
+              .value();
     Actor a{"test"};
     EXPECT_TRUE(dir->CreateGroup(a, GroupSpec{"broadcasters", ""}).ok());
     EXPECT_TRUE(dir->CreateGroup(a, GroupSpec{"studio", ""}).ok());
     EXPECT_TRUE(dir->AddEdge(a, "broadcasters", "studio").ok());
-    EXPECT_TRUE(dir->CreateClient(a, ClientSpec{"anna", "", std::string("anna-password"), true}).ok());
+    EXPECT_TRUE(
+        dir->CreateClient(a, ClientSpec{"anna", "", std::string("anna-password"), true}).ok());
     EXPECT_TRUE(dir->SetMembership(a, "anna", "studio", Role::kSender, true).ok());
-    EXPECT_TRUE(dir->CreateClient(a, ClientSpec{"bob", "", std::string("bob-password"), true}).ok());
+    EXPECT_TRUE(
+        dir->CreateClient(a, ClientSpec{"bob", "", std::string("bob-password"), true}).ok());
     EXPECT_TRUE(dir->CreateGroup(a, GroupSpec{"subscribers", ""}).ok());
-    EXPECT_TRUE(dir->CreateClient(a, ClientSpec{"sue", "", std::string("sue-password"), true}).ok());
+    EXPECT_TRUE(
+        dir->CreateClient(a, ClientSpec{"sue", "", std::string("sue-password"), true}).ok());
     EXPECT_TRUE(dir->SetMembership(a, "sue", "subscribers", Role::kReceiver, true).ok());
     o.password_cost = PasswordCost::kTestOnly;
     if (o.key_servers.empty()) o.key_servers = {*Endpoint::Parse("127.0.0.1:7400")};
     if (o.public_url.empty()) o.public_url = "http://127.0.0.1:8200";
-    platform = std::move(ReservationPlatform::Create(dir.get(), store.get(), sealer.get(), &clock, &payments,
-                                                     crypto::RandomSecret(32), o))
+    platform = std::move(ReservationPlatform::Create(dir.get(), store.get(), sealer.get(), &clock,
+                                                     &payments, crypto::RandomSecret(32), o))
                    .value();
-    channel = std::move(ChannelServer::Create(channel_options, crypto::SigningKey::Generate(), clock)).value();
-    sessions = std::make_unique<reservation::SessionStore>(&clock, crypto::RandomSecret(32), 8 * 3600);
+    channel =
+        std::move(ChannelServer::Create(channel_options, crypto::SigningKey::Generate(), clock))
+            .value();
+    sessions =
+        std::make_unique<reservation::SessionStore>(&clock, crypto::RandomSecret(32), 8 * 3600);
     sender = *platform->AuthenticateSender("anna", "anna-password");
   }
 
@@ -68,11 +74,13 @@ struct Platform {
   template <typename More>
   void StartHttp(More more) {
     keys = std::move(ServiceKeys::Open(store.get(), sealer.get(), &clock, 3600, true)).value();
-    tickets = std::make_unique<TicketService>(dir.get(), keys.get(), &clock, TicketServiceOptions{});
+    tickets =
+        std::make_unique<TicketService>(dir.get(), keys.get(), &clock, TicketServiceOptions{});
     ApiServerOptions ao;
     ao.port = 0;
     ao.threads = 4;
-    api = std::make_unique<ApiServer>(ApiServices{dir.get(), tickets.get(), keys.get(), store.get(), nullptr}, ao);
+    api = std::make_unique<ApiServer>(
+        ApiServices{dir.get(), tickets.get(), keys.get(), store.get(), nullptr}, ao);
     reservation::AddApiRoutes(*api, service());
     more(*api);
     ASSERT_TRUE(api->Start().ok());

@@ -1,12 +1,11 @@
 // DESIGN property 8: an admin change that got a success answer survives a
 // crash of the server. The real keycast binary is killed with SIGKILL right
 // after acknowledged writes and restarted on the same data directory.
+#include <gtest/gtest.h>
 #include <httplib.h>
 
-#include <regex>
-
-#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include <regex>
 
 #include "testing/process.h"
 
@@ -22,7 +21,8 @@ class CrashTest : public ::testing::Test {
     ASSERT_FALSE(bin_.empty()) << "KEYCAST_BIN must name the built keycast binary";
     dir_ = testing::MakeTempDir("crash");
     std::string out, err;
-    ASSERT_EQ(testing::RunCommand({bin_, "init", "--data-dir", dir_ + "/data"}, &out, &err), 0) << err;
+    ASSERT_EQ(testing::RunCommand({bin_, "init", "--data-dir", dir_ + "/data"}, &out, &err), 0)
+        << err;
     std::smatch m;
     ASSERT_TRUE(std::regex_search(out, m, std::regex("kct_[0-9a-f]{16}_[0-9a-f]{64}"))) << out;
     token_ = m.str();
@@ -32,8 +32,9 @@ class CrashTest : public ::testing::Test {
   std::unique_ptr<ChildProcess> StartServer(int n) {
     port_ = testing::FreePort();
     auto p = std::make_unique<ChildProcess>(
-        std::vector<std::string>{bin_, "server", "--data-dir", dir_ + "/data", "--roles", "directory,ticket",
-                                 "--http-addr", "127.0.0.1:" + std::to_string(port_)},
+        std::vector<std::string>{bin_, "server", "--data-dir", dir_ + "/data", "--roles",
+                                 "directory,ticket", "--http-addr",
+                                 "127.0.0.1:" + std::to_string(port_)},
         dir_, "server" + std::to_string(n));
     EXPECT_TRUE(testing::WaitForHttp("127.0.0.1", port_, "/v1/health", 15000)) << p->err();
     return p;
@@ -57,7 +58,8 @@ TEST_F(CrashTest, AcknowledgedWritesSurviveKill9) {
       ASSERT_EQ(r->status, 201) << r->body;
     }
     auto e = c.Post("/v1/edges", Auth(),
-                    R"({"parent":"g0","child":"g)" + std::to_string(acknowledged - 1) + R"("})", "application/json");
+                    R"({"parent":"g0","child":"g)" + std::to_string(acknowledged - 1) + R"("})",
+                    "application/json");
     ASSERT_TRUE(e);
     ASSERT_TRUE(e->status == 201 || e->status == 409) << e->body;
     server->Stop(SIGKILL);
@@ -85,7 +87,8 @@ TEST_F(CrashTest, KillDuringAStreamOfWritesLosesNothingAcknowledged) {
   std::thread writer([&] {
     httplib::Client c("127.0.0.1", port_);
     for (int i = 0; i < 2000; ++i) {
-      auto r = c.Post("/v1/clients", Auth(), R"({"name":"c)" + std::to_string(i) + R"("})", "application/json");
+      auto r = c.Post("/v1/clients", Auth(), R"({"name":"c)" + std::to_string(i) + R"("})",
+                      "application/json");
       if (!r || r->status != 201) return;  // the server died mid-request
       acked = i + 1;
     }

@@ -23,7 +23,8 @@ Result<Sealer> LoadKek(const std::string& path, bool create) {
   if (const char* env = std::getenv("KEYCAST_KEK"); env && *env) {
     Bytes raw;
     std::string hex(env);
-    if (hex.size() != 64 || !FromHex(hex, &raw)) return InvalidArgument("KEYCAST_KEK must be 64 hex characters");
+    if (hex.size() != 64 || !FromHex(hex, &raw))
+      return InvalidArgument("KEYCAST_KEK must be 64 hex characters");
     SecretBytes key(raw);
     SecureWipe(raw.data(), raw.size());
     SecureWipe(hex.data(), hex.size());
@@ -42,7 +43,9 @@ Result<std::unique_ptr<Node>> Node::Create(const NodeConfig& config) {
   n->config_ = config;
   NodeConfig& c = n->config_;
   for (const auto& r : c.roles)
-    if (!Has(kKnownRoles, r)) return InvalidArgument("unknown role '" + r + "' (known: directory, ticket, key, reservation)");
+    if (!Has(kKnownRoles, r))
+      return InvalidArgument("unknown role '" + r +
+                             "' (known: directory, ticket, key, reservation)");
   if (c.roles.empty()) return InvalidArgument("no roles to run");
   if (::mkdir(c.data_dir.c_str(), 0700) != 0 && errno != EEXIST)
     return Unavailable("cannot create data directory " + c.data_dir + ": " + std::strerror(errno));
@@ -53,22 +56,26 @@ Result<std::unique_ptr<Node>> Node::Create(const NodeConfig& config) {
   KC_ASSIGN_OR_RETURN(n->store_, OpenStore(c.database));
   KC_ASSIGN_OR_RETURN(Sealer sealer, LoadKek(c.kek_file, c.create_kek));
   n->sealer_ = std::make_unique<Sealer>(std::move(sealer));
-  KC_ASSIGN_OR_RETURN(n->directory_, Directory::Open(n->store_.get(), n->sealer_.get(), &SystemClock::Get(),
-                                                     DirectoryOptions{c.password_cost}));
+  KC_ASSIGN_OR_RETURN(n->directory_,
+                      Directory::Open(n->store_.get(), n->sealer_.get(), &SystemClock::Get(),
+                                      DirectoryOptions{c.password_cost}));
   // Retired keys stay usable for a ticket lifetime plus the skew, so no
   // unexpired ticket is invalidated by a rotation.
-  KC_ASSIGN_OR_RETURN(n->keys_, ServiceKeys::Open(n->store_.get(), n->sealer_.get(), &SystemClock::Get(),
-                                                  c.ticket_lifetime_seconds + c.clock_skew_seconds, true));
-  n->tickets_ = std::make_unique<TicketService>(n->directory_.get(), n->keys_.get(), &SystemClock::Get(),
-                                                TicketServiceOptions{c.ticket_lifetime_seconds});
+  KC_ASSIGN_OR_RETURN(n->keys_,
+                      ServiceKeys::Open(n->store_.get(), n->sealer_.get(), &SystemClock::Get(),
+                                        c.ticket_lifetime_seconds + c.clock_skew_seconds, true));
+  n->tickets_ =
+      std::make_unique<TicketService>(n->directory_.get(), n->keys_.get(), &SystemClock::Get(),
+                                      TicketServiceOptions{c.ticket_lifetime_seconds});
   if (Has(c.roles, "key")) {
     KeyServiceOptions ko;
     ko.addr = c.key_addr;
     ko.threads = c.key_threads;
     ko.clock_skew_seconds = c.clock_skew_seconds;
     ko.grace_seconds = c.key_grace_seconds;
-    n->key_service_ = std::make_unique<KeyService>(n->directory_.get(), n->keys_.get(), n->store_.get(),
-                                                   n->sealer_.get(), &SystemClock::Get(), ko);
+    n->key_service_ =
+        std::make_unique<KeyService>(n->directory_.get(), n->keys_.get(), n->store_.get(),
+                                     n->sealer_.get(), &SystemClock::Get(), ko);
   }
   if (Has(c.roles, "directory") || Has(c.roles, "ticket")) {
     auto ep = Endpoint::Parse(c.http_addr, true);
@@ -83,8 +90,10 @@ Result<std::unique_ptr<Node>> Node::Create(const NodeConfig& config) {
     ao.roles = c.roles;
     if (!Endpoint::Parse(c.key_advertise, true))
       return InvalidArgument("key_advertise '" + c.key_advertise + "' is not host:port");
-    ApiServices services{n->directory_.get(), n->tickets_.get(), n->keys_.get(), n->store_.get(), nullptr};
-    if (KeyService* svc = n->key_service_.get()) services.rekey = [svc](EventId e) { return svc->TriggerRekey(e); };
+    ApiServices services{n->directory_.get(), n->tickets_.get(), n->keys_.get(), n->store_.get(),
+                         nullptr};
+    if (KeyService* svc = n->key_service_.get())
+      services.rekey = [svc](EventId e) { return svc->TriggerRekey(e); };
     n->api_ = std::make_unique<ApiServer>(services, ao);
   }
   NodeContext ctx;
@@ -101,7 +110,9 @@ Result<std::unique_ptr<Node>> Node::Create(const NodeConfig& config) {
     if (push) n->parts_.push_back(std::move(push));
   }
   if (Has(c.roles, "reservation")) {
-    if (!ctx.api) return InvalidArgument("the reservation role needs the directory or ticket role (its HTTP API)");
+    if (!ctx.api)
+      return InvalidArgument(
+          "the reservation role needs the directory or ticket role (its HTTP API)");
     KC_ASSIGN_OR_RETURN(auto res, CreateReservationPart(ctx));
     if (res) n->parts_.push_back(std::move(res));
   }
@@ -129,8 +140,10 @@ Status Node::Start() {
         if (stopping_) break;
         l.unlock();
         auto r = directory_->Refresh();
-        if (!r.ok()) spdlog::warn("directory refresh failed: {}", r.status().message());
-        else if (*r) spdlog::info("directory reloaded: changed by another process");
+        if (!r.ok())
+          spdlog::warn("directory refresh failed: {}", r.status().message());
+        else if (*r)
+          spdlog::info("directory reloaded: changed by another process");
         if (tick % 10 == 0) {
           Status st = keys_->Reload();
           if (!st.ok()) spdlog::warn("service key reload failed: {}", st.message());

@@ -4,11 +4,10 @@
 // test's own (src/testing/postgres.h). A revocation made through the admin
 // API of the directory/ticket process is refused by the key service of the
 // other.
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 
 #include <cstdlib>
-
-#include <gtest/gtest.h>
 
 #include "server/split_roles_scenario.h"
 #include "testing/postgres.h"
@@ -31,7 +30,8 @@ TEST(SplitRolesPostgres, KeyServiceOnAnotherHostFollowsRevocationsThroughPostgre
   std::string front_dir = dir + "/front", key_dir = dir + "/key";
   testing::SplitRolesRun run;
   testing::ExpectKeyServiceFollowsRevocations(
-      dir, {"--data-dir", front_dir, "--database", *db}, {"--data-dir", front_dir, "--database", *db},
+      dir, {"--data-dir", front_dir, "--database", *db},
+      {"--data-dir", front_dir, "--database", *db},
       {"--data-dir", key_dir, "--kek-file", front_dir + "/kek", "--database", *db}, &run);
   // The store was PostgreSQL: neither process wrote an SQLite file.
   EXPECT_EQ(run.store, "postgres schema v3");

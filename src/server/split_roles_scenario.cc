@@ -1,12 +1,11 @@
 #include "server/split_roles_scenario.h"
 
+#include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <nlohmann/json.hpp>
 #include <regex>
 #include <thread>
-
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include "keycast/client.h"
 #include "testing/process.h"
@@ -20,9 +19,11 @@ std::vector<std::string> Concat(std::vector<std::string> a, const std::vector<st
 }
 }  // namespace
 
-void ExpectKeyServiceFollowsRevocations(const std::string& dir, const std::vector<std::string>& init_flags,
+void ExpectKeyServiceFollowsRevocations(const std::string& dir,
+                                        const std::vector<std::string>& init_flags,
                                         const std::vector<std::string>& front_flags,
-                                        const std::vector<std::string>& key_flags, SplitRolesRun* run) {
+                                        const std::vector<std::string>& key_flags,
+                                        SplitRolesRun* run) {
   using json = nlohmann::json;
   std::string bin = KeycastBinary();
   ASSERT_FALSE(bin.empty()) << "KEYCAST_BIN must name the built keycast binary";
@@ -37,8 +38,10 @@ void ExpectKeyServiceFollowsRevocations(const std::string& dir, const std::vecto
                              "127.0.0.1:" + std::to_string(http), "--key-advertise", key_ep},
                             front_flags),
                      dir, "front");
-  ChildProcess keys(Concat({bin, "server", "--roles", "key", "--key-addr", key_ep, "--refresh-ms", "200"}, key_flags),
-                    dir, "keys");
+  ChildProcess keys(
+      Concat({bin, "server", "--roles", "key", "--key-addr", key_ep, "--refresh-ms", "200"},
+             key_flags),
+      dir, "keys");
   struct SaveLogs {
     ChildProcess &front, &keys;
     SplitRolesRun* run;
@@ -56,7 +59,8 @@ void ExpectKeyServiceFollowsRevocations(const std::string& dir, const std::vecto
   httplib::Headers auth = {{"Authorization", "Bearer " + token}};
   auto post = [&](const std::string& path, const std::string& body) {
     auto r = c.Post(path.c_str(), auth, body, "application/json");
-    EXPECT_TRUE(r && (r->status == 201 || r->status == 200)) << path << " " << (r ? r->body : "no answer");
+    EXPECT_TRUE(r && (r->status == 201 || r->status == 200))
+        << path << " " << (r ? r->body : "no answer");
     return r ? json::parse(r->body, nullptr, false) : json();
   };
   post("/v1/groups", R"({"name":"viewers"})");
@@ -64,7 +68,8 @@ void ExpectKeyServiceFollowsRevocations(const std::string& dir, const std::vecto
   post("/v1/memberships", R"({"client":"v1","group":"viewers"})");
   int64_t start = SystemClock::Get().NowSeconds() - 5;
   post("/v1/events", R"({"name":"live","title":"Live","group_address":"239.3.3.3","port":5000,
-       "schedule":{"start":)" + std::to_string(start) + R"(,"duration":3600},"interval_seconds":2})");
+       "schedule":{"start":)" +
+                         std::to_string(start) + R"(,"duration":3600},"interval_seconds":2})");
   post("/v1/assignments", R"({"event":"live","group":"viewers"})");
   std::string api_key = post("/v1/clients/v1/api-keys", "{}")["api_key"];
 

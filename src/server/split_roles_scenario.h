@@ -22,8 +22,10 @@ struct SplitRolesRun {
 // client gets a key from the second; the membership is revoked through the
 // first, and the second must refuse the client within a few refresh
 // periods. Reports failures with gtest assertions; fills *run either way.
-void ExpectKeyServiceFollowsRevocations(const std::string& dir, const std::vector<std::string>& init_flags,
+void ExpectKeyServiceFollowsRevocations(const std::string& dir,
+                                        const std::vector<std::string>& init_flags,
                                         const std::vector<std::string>& front_flags,
-                                        const std::vector<std::string>& key_flags, SplitRolesRun* run);
+                                        const std::vector<std::string>& key_flags,
+                                        SplitRolesRun* run);
 
 }  // namespace keycast::testing

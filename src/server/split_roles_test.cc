@@ -2,9 +2,9 @@
 // with a directory/ticket process: revocations made through the admin API
 // of one process are live at the key service of the other (DESIGN
 // property 4). The scenario is in split_roles_scenario.cc.
-#include <cstdlib>
-
 #include <gtest/gtest.h>
+
+#include <cstdlib>
 
 #include "server/split_roles_scenario.h"
 #include "testing/process.h"

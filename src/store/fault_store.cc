@@ -22,7 +22,9 @@ class FaultTxn final : public StoreTxn {
   Status InsertAssignment(const Assignment& a) override { return t_->InsertAssignment(a); }
   Status DeleteAssignment(EventId e, GroupId g) override { return t_->DeleteAssignment(e, g); }
   Status InsertApiKey(const ApiKey& k) override { return t_->InsertApiKey(k); }
-  Status RevokeApiKey(const std::string& id, int64_t at) override { return t_->RevokeApiKey(id, at); }
+  Status RevokeApiKey(const std::string& id, int64_t at) override {
+    return t_->RevokeApiKey(id, at);
+  }
   Status InsertAdminToken(const AdminToken& t) override { return t_->InsertAdminToken(t); }
   Status RevokeAdminToken(const std::string& id, int64_t at) override {
     return t_->RevokeAdminToken(id, at);
@@ -33,17 +35,26 @@ class FaultTxn final : public StoreTxn {
     return t_->RetireServiceKey(k, v, at);
   }
   Result<int64_t> AppendAudit(const AuditRecord& r) override { return t_->AppendAudit(r); }
-  Result<ReservationId> InsertReservation(const Reservation& r) override { return t_->InsertReservation(r); }
+  Result<ReservationId> InsertReservation(const Reservation& r) override {
+    return t_->InsertReservation(r);
+  }
   Status UpdateReservation(const Reservation& r) override { return t_->UpdateReservation(r); }
-  Status ReplaceReservationReceivers(ReservationId id, const std::vector<ReservationReceiver>& l) override {
+  Status ReplaceReservationReceivers(ReservationId id,
+                                     const std::vector<ReservationReceiver>& l) override {
     return t_->ReplaceReservationReceivers(id, l);
   }
   Status ReplaceReservationGroups(ReservationId id, const std::vector<GroupId>& g) override {
     return t_->ReplaceReservationGroups(id, g);
   }
-  Result<int64_t> InsertAccessGrant(const AccessGrant& g) override { return t_->InsertAccessGrant(g); }
-  Status RevokeAccessGrant(int64_t id, int64_t at) override { return t_->RevokeAccessGrant(id, at); }
-  Result<int64_t> InsertLedgerEntry(const LedgerEntry& e) override { return t_->InsertLedgerEntry(e); }
+  Result<int64_t> InsertAccessGrant(const AccessGrant& g) override {
+    return t_->InsertAccessGrant(g);
+  }
+  Status RevokeAccessGrant(int64_t id, int64_t at) override {
+    return t_->RevokeAccessGrant(id, at);
+  }
+  Result<int64_t> InsertLedgerEntry(const LedgerEntry& e) override {
+    return t_->InsertLedgerEntry(e);
+  }
   Status UpdateLedgerEntry(const LedgerEntry& e) override { return t_->UpdateLedgerEntry(e); }
   Status Commit() override {
     if (s_->fail_commits_.load() > 0) {

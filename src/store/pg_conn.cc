@@ -44,7 +44,8 @@ constexpr const char* kBeginWrite =
     "SELECT pg_advisory_xact_lock(7738725002449745015)";
 // One snapshot for every statement, as SQLite's deferred BEGIN gives in WAL mode.
 constexpr const char* kBeginRead = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
-constexpr const char* kSessionSetup = "SET bytea_output = 'hex'; SET standard_conforming_strings = on";
+constexpr const char* kSessionSetup =
+    "SET bytea_output = 'hex'; SET standard_conforming_strings = on";
 constexpr Oid kByteaOid = 17;
 
 struct ResultDeleter {
@@ -62,8 +63,10 @@ std::string TrimMessage(const char* m) {
 Status StatusForSqlState(std::string_view state, std::string msg) {
   if (state == "23505") return AlreadyExists(std::move(msg));       // unique_violation
   if (state == "23503") return FailedPrecondition(std::move(msg));  // foreign_key_violation
-  if (state == "40001" || state == "40P01" || state == "55P03" || state == "57P01" || state.starts_with("08"))
-    return Unavailable(std::move(msg));  // serialization, deadlock, lock timeout, shutdown, connection
+  if (state == "40001" || state == "40P01" || state == "55P03" || state == "57P01" ||
+      state.starts_with("08"))
+    return Unavailable(
+        std::move(msg));  // serialization, deadlock, lock timeout, shutdown, connection
   return Internal(std::move(msg));
 }
 
@@ -72,20 +75,26 @@ Status StatusForSqlState(std::string_view state, std::string msg) {
 Status ResultError(PGconn* pg, const PGresult* r, std::string_view what) {
   const char* state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : nullptr;
   const char* primary = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : nullptr;
-  std::string msg = std::string(what) + ": " + (primary ? std::string(primary) : TrimMessage(PQerrorMessage(pg)));
+  std::string msg =
+      std::string(what) + ": " + (primary ? std::string(primary) : TrimMessage(PQerrorMessage(pg)));
   // libpq reports a connection lost on the client side without an SQLSTATE.
   if (!state && PQstatus(pg) == CONNECTION_BAD) return Unavailable(std::move(msg));
   return StatusForSqlState(state ? state : "", std::move(msg));
 }
 
-bool IsWordChar(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '$'; }
+bool IsWordChar(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '$';
+}
 
 class PgConn;
 
 class PgStmt final : public Stmt {
  public:
   PgStmt(PgConn* conn, std::string name, std::string sql, int params)
-      : conn_(conn), name_(std::move(name)), sql_(std::move(sql)), params_(static_cast<size_t>(params)) {}
+      : conn_(conn),
+        name_(std::move(name)),
+        sql_(std::move(sql)),
+        params_(static_cast<size_t>(params)) {}
 
   void BindInt(int i, int64_t v) override { Set(i, std::to_string(v), false); }
   void BindText(int i, std::string_view v) override { Set(i, std::string(v), false); }
@@ -106,12 +115,14 @@ class PgStmt final : public Stmt {
   }
   std::string Text(int c) override {
     if (!HasRow()) return {};
-    return std::string(PQgetvalue(result_.get(), row_, c), static_cast<size_t>(PQgetlength(result_.get(), row_, c)));
+    return std::string(PQgetvalue(result_.get(), row_, c),
+                       static_cast<size_t>(PQgetlength(result_.get(), row_, c)));
   }
   Bytes Blob(int c) override {
     if (!HasRow()) return {};
     const auto* v = reinterpret_cast<const unsigned char*>(PQgetvalue(result_.get(), row_, c));
-    if (PQftype(result_.get(), c) != kByteaOid) return Bytes(v, v + PQgetlength(result_.get(), row_, c));
+    if (PQftype(result_.get(), c) != kByteaOid)
+      return Bytes(v, v + PQgetlength(result_.get(), row_, c));
     size_t n = 0;
     unsigned char* raw = PQunescapeBytea(v, &n);
     if (!raw) return {};
@@ -131,7 +142,8 @@ class PgStmt final : public Stmt {
 
   // Server-side preparation, again after every reconnection.
   PGresult* PrepareOn(PGconn* pg, uint64_t generation) {
-    PGresult* r = PQprepare(pg, name_.c_str(), sql_.c_str(), static_cast<int>(params_.size()), nullptr);
+    PGresult* r =
+        PQprepare(pg, name_.c_str(), sql_.c_str(), static_cast<int>(params_.size()), nullptr);
     if (PQresultStatus(r) == PGRES_COMMAND_OK) prepared_generation_ = generation;
     return r;
   }
@@ -148,8 +160,8 @@ class PgStmt final : public Stmt {
       lengths.push_back(static_cast<int>(p.value.size()));
       formats.push_back(p.binary ? 1 : 0);
     }
-    return PQexecPrepared(pg, name_.c_str(), static_cast<int>(params_.size()), values.data(), lengths.data(),
-                          formats.data(), 0);
+    return PQexecPrepared(pg, name_.c_str(), static_cast<int>(params_.size()), values.data(),
+                          lengths.data(), formats.data(), 0);
   }
 
  private:
@@ -195,7 +207,8 @@ class PgConn final : public Conn {
 
   Status Setup() {
     PgResult r(PQexec(pg_, kSessionSetup));
-    if (PQresultStatus(r.get()) != PGRES_COMMAND_OK) return ResultError(pg_, r.get(), "postgres session setup");
+    if (PQresultStatus(r.get()) != PGRES_COMMAND_OK)
+      return ResultError(pg_, r.get(), "postgres session setup");
     return Status::Ok();
   }
 
@@ -207,9 +220,11 @@ class PgConn final : public Conn {
     }
     int params = 0;
     std::string numbered = NumberPlaceholders(sql, &params);
-    auto st = std::make_unique<PgStmt>(this, "kc" + std::to_string(cache_.size() + 1), std::move(numbered), params);
+    auto st = std::make_unique<PgStmt>(this, "kc" + std::to_string(cache_.size() + 1),
+                                       std::move(numbered), params);
     PgStmt* raw = st.get();
-    KC_RETURN_IF_ERROR(Command([&] { return raw->PrepareOn(pg_, generation_); }, "postgres prepare").status());
+    KC_RETURN_IF_ERROR(
+        Command([&] { return raw->PrepareOn(pg_, generation_); }, "postgres prepare").status());
     cache_.emplace(std::string(sql), std::move(st));
     return static_cast<Stmt*>(raw);
   }
@@ -223,8 +238,9 @@ class PgConn final : public Conn {
       // COMMIT of a transaction a failed statement aborted answers
       // "ROLLBACK" without an error: report why nothing was committed.
       if (st.ok() && q == "COMMIT" && std::string_view(PQcmdStatus(r->get())) == "ROLLBACK")
-        st = txn_error_.ok() ? Internal("postgres commit: the transaction had failed and was rolled back")
-                             : txn_error_;
+        st = txn_error_.ok()
+                 ? Internal("postgres commit: the transaction had failed and was rolled back")
+                 : txn_error_;
       in_txn_ = false;
       txn_error_ = Status::Ok();
     }
@@ -275,7 +291,8 @@ class PgConn final : public Conn {
                          ") inside a transaction; the server rolled it back");
     PQreset(pg_);
     if (PQstatus(pg_) != CONNECTION_OK)
-      return Unavailable("cannot reconnect to PostgreSQL (" + where_ + "): " + TrimMessage(PQerrorMessage(pg_)));
+      return Unavailable("cannot reconnect to PostgreSQL (" + where_ +
+                         "): " + TrimMessage(PQerrorMessage(pg_)));
     ++generation_;  // server-side prepared statements are gone
     return Setup();
   }
@@ -291,8 +308,9 @@ class PgConn final : public Conn {
 Result<bool> PgStmt::Step() {
   if (!result_) {
     if (!bind_error_.empty()) return InvalidArgument("postgres: " + bind_error_);
-    KC_ASSIGN_OR_RETURN(result_, conn_->Command([&] { return ExecuteOn(conn_->pg(), conn_->generation()); },
-                                               "postgres step"));
+    KC_ASSIGN_OR_RETURN(result_,
+                        conn_->Command([&] { return ExecuteOn(conn_->pg(), conn_->generation()); },
+                                       "postgres step"));
     row_ = -1;
     const char* n = PQcmdTuples(result_.get());
     changes_ = 0;
@@ -330,7 +348,8 @@ std::vector<std::string> PasswordCandidates(const std::string& conninfo) {
     while (v < s.size() && (s[v] == ' ' || s[v] == '=')) ++v;
     if (v < s.size() && s[v] == '\'') {
       size_t e = s.find('\'', v + 1);
-      out.emplace_back(s.substr(v + 1, e == std::string_view::npos ? std::string_view::npos : e - v - 1));
+      out.emplace_back(
+          s.substr(v + 1, e == std::string_view::npos ? std::string_view::npos : e - v - 1));
     } else {
       size_t e = v;
       while (e < s.size() && s[e] != '&' && !std::isspace(static_cast<unsigned char>(s[e]))) ++e;
@@ -402,10 +421,12 @@ std::string NumberPlaceholders(std::string_view sql, int* count) {
         }
       }
       copy_to(j);
-    } else if (c == '$' && (i == 0 || !IsWordChar(sql[i - 1])) && !std::isdigit(static_cast<unsigned char>(next))) {
+    } else if (c == '$' && (i == 0 || !IsWordChar(sql[i - 1])) &&
+               !std::isdigit(static_cast<unsigned char>(next))) {
       // $tag$ ... $tag$ (the tag may be empty); $1 is a parameter, not a quote.
       size_t j = i + 1;
-      while (j < sql.size() && (std::isalnum(static_cast<unsigned char>(sql[j])) || sql[j] == '_')) ++j;
+      while (j < sql.size() && (std::isalnum(static_cast<unsigned char>(sql[j])) || sql[j] == '_'))
+        ++j;
       if (j < sql.size() && sql[j] == '$') {
         std::string_view tag = sql.substr(i, j - i + 1);
         size_t end = sql.find(tag, j + 1);
@@ -458,7 +479,8 @@ std::string DescribeConninfo(const std::string& conninfo) {
 Result<std::unique_ptr<Conn>> OpenPostgres(const std::string& conninfo) {
   std::string where = DescribeConninfo(conninfo);
   // Later entries win, so conninfo (expanded from "dbname") overrides these defaults.
-  const char* keys[] = {"connect_timeout", "fallback_application_name", "client_encoding", "dbname", nullptr};
+  const char* keys[] = {"connect_timeout", "fallback_application_name", "client_encoding", "dbname",
+                        nullptr};
   const char* values[] = {"10", "keycast", "UTF8", conninfo.c_str(), nullptr};
   PGconn* pg = PQconnectdbParams(keys, values, 1);
   if (!pg) return Unavailable("cannot connect to PostgreSQL (" + where + "): out of memory");
@@ -467,7 +489,8 @@ Result<std::unique_ptr<Conn>> OpenPostgres(const std::string& conninfo) {
     PQfinish(pg);
     return Unavailable("cannot connect to PostgreSQL (" + where + "): " + msg);
   }
-  PQsetNoticeProcessor(pg, [](void*, const char*) {}, nullptr);  // "relation already exists, skipping" and such
+  PQsetNoticeProcessor(
+      pg, [](void*, const char*) {}, nullptr);  // "relation already exists, skipping" and such
   auto conn = std::make_unique<PgConn>(pg, where);
   KC_RETURN_IF_ERROR(conn->Setup());
   return std::unique_ptr<Conn>(std::move(conn));

@@ -11,12 +11,11 @@
 namespace keycast::sql {
 
 // Connects to PostgreSQL. The connection, like every Conn, is used by one
-// thread at a time (SqlStore holds its mutex around every call). `conninfo` is a libpq connection URI
-// (postgresql://keycast@db1:5432/keycast?sslmode=verify-full) or a key=value
-// string (host=db1 dbname=keycast). A password is best kept in ~/.pgpass or
-// PGPASSWORD; one given in conninfo is used but never appears in a Status
-// message or a log line. Connects within 10 s unless conninfo sets
-// connect_timeout.
+// thread at a time (SqlStore holds its mutex around every call). `conninfo` is a libpq connection
+// URI (postgresql://keycast@db1:5432/keycast?sslmode=verify-full) or a key=value string (host=db1
+// dbname=keycast). A password is best kept in ~/.pgpass or PGPASSWORD; one given in conninfo is
+// used but never appears in a Status message or a log line. Connects within 10 s unless conninfo
+// sets connect_timeout.
 Result<std::unique_ptr<Conn>> OpenPostgres(const std::string& conninfo);
 
 // True when `database` names a PostgreSQL database rather than an SQLite

@@ -3,13 +3,12 @@
 // (store_conformance.cc), then what is PostgreSQL's own: placeholders,
 // connection strings, SQLSTATE mapping, reconnection, the schema against
 // SQLite's.
+#include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <map>
-
-#include <gtest/gtest.h>
 
 #include "keycast/store.h"
 #include "store/pg_conn.h"
@@ -35,7 +34,8 @@ StoreBackend PostgresBackend() {
   return StoreBackend{"Postgres", create, nullptr};
 }
 
-INSTANTIATE_TEST_SUITE_P(Postgres, StoreConformance, ::testing::Values(PostgresBackend()), BackendName);
+INSTANTIATE_TEST_SUITE_P(Postgres, StoreConformance, ::testing::Values(PostgresBackend()),
+                         BackendName);
 
 // A fresh database on the shared cluster, or a test failure saying why not.
 class PgTest : public ::testing::Test {
@@ -89,27 +89,31 @@ TEST(PgPlaceholders, AreNumberedOutsideLiteralsQuotedNamesAndComments) {
 }
 
 TEST(PgConninfo, UrisAndKeyValueStringsArePostgresEverythingElseSqlite) {
-  for (const char* db : {"postgres://db1/keycast", "postgresql://u:p@db1:5433/keycast?sslmode=require",
-                         "host=db1 dbname=keycast", "dbname=keycast", "  service = keycast"})
+  for (const char* db :
+       {"postgres://db1/keycast", "postgresql://u:p@db1:5433/keycast?sslmode=require",
+        "host=db1 dbname=keycast", "dbname=keycast", "  service = keycast"})
     EXPECT_TRUE(sql::IsPostgresConninfo(db)) << db;
-  for (const char* db : {"keycast.db", "/var/lib/keycast/keycast.db", ":memory:", "./x=1.db", "Data=1.db", "",
-                         "postgres:/typo"})
+  for (const char* db : {"keycast.db", "/var/lib/keycast/keycast.db", ":memory:", "./x=1.db",
+                         "Data=1.db", "", "postgres:/typo"})
     EXPECT_FALSE(sql::IsPostgresConninfo(db)) << db;
 }
 
 TEST(PgConninfo, DescriptionsNeverShowThePassword) {
   EXPECT_EQ(sql::DescribeConninfo("postgresql://kc:s3cret-pw@db1:5433/keycast"),
             "host=db1 port=5433 dbname=keycast user=kc");
-  EXPECT_EQ(sql::DescribeConninfo("host=db1 dbname=keycast password=s3cret-pw"), "host=db1 dbname=keycast");
-  EXPECT_EQ(sql::DescribeConninfo("host='unterminated"), "an unparsable PostgreSQL connection string");
+  EXPECT_EQ(sql::DescribeConninfo("host=db1 dbname=keycast password=s3cret-pw"),
+            "host=db1 dbname=keycast");
+  EXPECT_EQ(sql::DescribeConninfo("host='unterminated"),
+            "an unparsable PostgreSQL connection string");
 }
 
 // libpq quotes a string it cannot parse in its message; ours leaves the
 // password out all the same.
 TEST(PgConninfo, MalformedStringsNeverEchoThePassword) {
-  for (const char* bad : {"postgresql://u:sek%zzrit@h/db", "postgresql://u:sekrit@[h/db",
-                          "postgresql://u:sekrit@127.0.0.1:1/db?nosuchoption=1", "host='h password=sekrit",
-                          "host=h password='sekrit nosuchoption=1", "host=h password = sekrit nosuchoption=1"}) {
+  for (const char* bad :
+       {"postgresql://u:sek%zzrit@h/db", "postgresql://u:sekrit@[h/db",
+        "postgresql://u:sekrit@127.0.0.1:1/db?nosuchoption=1", "host='h password=sekrit",
+        "host=h password='sekrit nosuchoption=1", "host=h password = sekrit nosuchoption=1"}) {
     auto c = sql::OpenPostgres(bad);
     ASSERT_FALSE(c.ok()) << bad;
     EXPECT_EQ(c.status().code(), Code::kUnavailable) << bad;
@@ -126,8 +130,8 @@ TEST_F(PgTest, ConnectionFailuresAreUnavailableAndLeaveThePasswordOut) {
   EXPECT_EQ(s.status().message().find(pg_->password()), std::string::npos) << s.status().message();
 
   const std::string wrong = "wrong-" + pg_->password();
-  std::string bad_pw = "postgresql://keycast:" + wrong + "@127.0.0.1:" + std::to_string(pg_->port()) + "/" +
-                       DatabaseName(uri_);
+  std::string bad_pw = "postgresql://keycast:" + wrong +
+                       "@127.0.0.1:" + std::to_string(pg_->port()) + "/" + DatabaseName(uri_);
   s = OpenStore(bad_pw);
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.status().code(), Code::kUnavailable);
@@ -142,8 +146,8 @@ TEST_F(PgTest, UriSchemesAndKeyValueStringsReachTheSameDatabase) {
   auto t = (*a)->Begin();
   ASSERT_TRUE((*t)->InsertGroup(Group{GroupId(), "shared", "", 1, 1}).ok());
   ASSERT_TRUE((*t)->Commit().ok());
-  auto b = OpenStore("host=127.0.0.1 port=" + std::to_string(pg_->port()) + " dbname=" + DatabaseName(uri_) +
-                     " user=keycast password=" + pg_->password());
+  auto b = OpenStore("host=127.0.0.1 port=" + std::to_string(pg_->port()) +
+                     " dbname=" + DatabaseName(uri_) + " user=keycast password=" + pg_->password());
   ASSERT_TRUE(b.ok()) << b.status().ToString();
   EXPECT_EQ(GroupNames(b->get()), std::vector<std::string>{"shared"});
 }
@@ -152,13 +156,16 @@ TEST_F(PgTest, SqlStatesMapOntoStatusCodes) {
   auto conn = Conn();
   ASSERT_NE(conn, nullptr);
   const std::map<std::string, Code> expected = {
-      {"23505", Code::kAlreadyExists}, {"23503", Code::kFailedPrecondition}, {"40001", Code::kUnavailable},
-      {"40P01", Code::kUnavailable},   {"55P03", Code::kUnavailable},        {"57P01", Code::kUnavailable},
-      {"08006", Code::kUnavailable},   {"08001", Code::kUnavailable},        {"22012", Code::kInternal},
-      {"23502", Code::kInternal},      {"P0001", Code::kInternal},
+      {"23505", Code::kAlreadyExists}, {"23503", Code::kFailedPrecondition},
+      {"40001", Code::kUnavailable},   {"40P01", Code::kUnavailable},
+      {"55P03", Code::kUnavailable},   {"57P01", Code::kUnavailable},
+      {"08006", Code::kUnavailable},   {"08001", Code::kUnavailable},
+      {"22012", Code::kInternal},      {"23502", Code::kInternal},
+      {"P0001", Code::kInternal},
   };
   for (const auto& [state, code] : expected) {
-    Status st = conn->Exec("DO $$ BEGIN RAISE EXCEPTION 'raised on purpose' USING ERRCODE = '" + state + "'; END $$");
+    Status st = conn->Exec("DO $$ BEGIN RAISE EXCEPTION 'raised on purpose' USING ERRCODE = '" +
+                           state + "'; END $$");
     EXPECT_EQ(st.code(), code) << state << ": " << st.ToString();
     EXPECT_NE(st.message().find("raised on purpose"), std::string::npos) << st.message();
   }
@@ -186,8 +193,8 @@ TEST_F(PgTest, CommitAfterAFailedStatementReportsThatFailure) {
   auto count = conn->Prepare("SELECT COUNT(*) FROM t");
   ASSERT_TRUE(count.ok());
   ASSERT_TRUE(*(*count)->Step());
-  EXPECT_EQ((*count)->Int(0), 0);  // nothing was committed
-  ASSERT_TRUE(conn->Begin().ok());   // and the connection is usable again
+  EXPECT_EQ((*count)->Int(0), 0);   // nothing was committed
+  ASSERT_TRUE(conn->Begin().ok());  // and the connection is usable again
   EXPECT_TRUE(conn->Exec("COMMIT").ok());
 }
 
@@ -225,8 +232,8 @@ TEST_F(PgTest, ReconnectsAfterTheServerEndsTheConnection) {
 // indexes and triggers of the SQLite ones.
 TEST_F(PgTest, SchemaMatchesSqlite) {
   using Schema = std::map<std::string, std::vector<std::string>>;
-  auto read = [](sql::Conn* c, const char* tables_sql, const char* columns_sql, const char* indexes_sql,
-                 const char* triggers_sql) {
+  auto read = [](sql::Conn* c, const char* tables_sql, const char* columns_sql,
+                 const char* indexes_sql, const char* triggers_sql) {
     Schema out;
     auto list = [&](const char* q, const std::string& arg) {
       std::vector<std::string> v;
@@ -243,7 +250,8 @@ TEST_F(PgTest, SchemaMatchesSqlite) {
       std::sort(v.begin(), v.end());
       return v;
     };
-    for (const std::string& table : list(tables_sql, "")) out["table " + table] = list(columns_sql, table);
+    for (const std::string& table : list(tables_sql, ""))
+      out["table " + table] = list(columns_sql, table);
     out["indexes"] = list(indexes_sql, "");
     out["triggers"] = list(triggers_sql, "");
     return out;
@@ -253,23 +261,25 @@ TEST_F(PgTest, SchemaMatchesSqlite) {
   ASSERT_TRUE(OpenSqliteStore(path).ok());
   auto lite = sql::OpenSqlite(path);
   ASSERT_TRUE(lite.ok());
-  Schema want = read(lite->get(),
-                     "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
-                     "SELECT name || CASE WHEN \"notnull\" OR pk > 0 THEN ' NOT NULL' ELSE '' END "
-                     "FROM pragma_table_info(?)",
-                     "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL",
-                     "SELECT name FROM sqlite_master WHERE type = 'trigger'");
+  Schema want =
+      read(lite->get(),
+           "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+           "SELECT name || CASE WHEN \"notnull\" OR pk > 0 THEN ' NOT NULL' ELSE '' END "
+           "FROM pragma_table_info(?)",
+           "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL",
+           "SELECT name FROM sqlite_master WHERE type = 'trigger'");
   ASSERT_TRUE(OpenStore(uri_).ok());
   auto conn = Conn();
   ASSERT_NE(conn, nullptr);
-  Schema got = read(conn.get(),
-                    "SELECT table_name FROM information_schema.tables "
-                    "WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'",
-                    "SELECT column_name || CASE WHEN is_nullable = 'NO' THEN ' NOT NULL' ELSE '' END "
-                    "FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = ?",
-                    "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() "
-                    "AND indexname NOT LIKE '%\\_pkey' AND indexname NOT LIKE '%\\_key'",
-                    "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal AND tgname NOT LIKE '%\\_truncate'");
+  Schema got = read(
+      conn.get(),
+      "SELECT table_name FROM information_schema.tables "
+      "WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'",
+      "SELECT column_name || CASE WHEN is_nullable = 'NO' THEN ' NOT NULL' ELSE '' END "
+      "FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = ?",
+      "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() "
+      "AND indexname NOT LIKE '%\\_pkey' AND indexname NOT LIKE '%\\_key'",
+      "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal AND tgname NOT LIKE '%\\_truncate'");
   EXPECT_EQ(got, want);
   EXPECT_GT(want.size(), 10u);
   EXPECT_EQ(sql::Migrations("postgres").size(), sql::Migrations("sqlite").size());

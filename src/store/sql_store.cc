@@ -2,6 +2,8 @@
 // (INSERT ... RETURNING and ON CONFLICT ... DO UPDATE run on SQLite >= 3.35
 // and on PostgreSQL; CAST(? AS BIGINT) where PostgreSQL would otherwise infer
 // a 32-bit parameter).
+#include "store/sql_store.h"
+
 #include <mutex>
 #include <sstream>
 
@@ -9,7 +11,6 @@
 #include "store/bulk.h"
 #include "store/pg_conn.h"
 #include "store/sql.h"
-#include "store/sql_store.h"
 #include "store/sqlite_conn.h"
 
 namespace keycast {
@@ -48,7 +49,10 @@ void BindEvent(sql::Stmt* s, const Event& e) {
   int i = 1;
   s->BindText(i++, e.name);
   s->BindText(i++, e.title);
-  if (e.sender.valid()) s->BindInt(i++, e.sender.value); else s->BindNull(i++);
+  if (e.sender.valid())
+    s->BindInt(i++, e.sender.value);
+  else
+    s->BindNull(i++);
   s->BindText(i++, e.group_address.ToString());
   s->BindInt(i++, e.port);
   s->BindText(i++, e.source_address.empty() ? "" : e.source_address.ToString());
@@ -90,7 +94,8 @@ Result<Event> ReadEvent(sql::Stmt* s) {
   std::string rrule = s->Text(c++);
   if (!rrule.empty()) {
     auto r = ParseRrule(rrule);
-    if (!r.ok()) return DataLoss("event " + e.name + ": stored RRULE is corrupt: " + r.status().message());
+    if (!r.ok())
+      return DataLoss("event " + e.name + ": stored RRULE is corrupt: " + r.status().message());
     e.schedule.rule = *r;
   }
   e.interval_seconds = static_cast<uint32_t>(s->Int(c++));
@@ -112,7 +117,8 @@ Result<Event> ReadEvent(sql::Stmt* s) {
 // Binds the reservation's columns at 1..22 in the order of kReservationColumns.
 constexpr const char* kReservationColumns =
     "name, title, sender_id, schedule_start, schedule_duration, rrule, group_address, port, "
-    "source_address, sa_mode, event_id, group_id, spi, algorithm, sealed_sa_key, price_cents, currency, "
+    "source_address, sa_mode, event_id, group_id, spi, algorithm, sealed_sa_key, price_cents, "
+    "currency, "
     "status, version, created_at, updated_at, cancelled_at";
 constexpr int kReservationColumnCount = 22;
 
@@ -120,7 +126,10 @@ void BindReservation(sql::Stmt* s, const Reservation& r) {
   int i = 1;
   s->BindText(i++, r.name);
   s->BindText(i++, r.title);
-  if (r.sender.valid()) s->BindInt(i++, r.sender.value); else s->BindNull(i++);
+  if (r.sender.valid())
+    s->BindInt(i++, r.sender.value);
+  else
+    s->BindNull(i++);
   s->BindInt(i++, r.schedule.start);
   s->BindInt(i++, r.schedule.duration);
   s->BindText(i++, r.schedule.rule ? r.schedule.rule->ToString() : "");
@@ -169,7 +178,8 @@ Result<Reservation> ReadReservation(sql::Stmt* s) {
     if (!sa) return DataLoss("reservation " + r.name + ": stored source address is corrupt");
     r.source_address = *sa;
   }
-  if (!ParseSaMode(s->Text(c++), &r.sa_mode)) return DataLoss("reservation " + r.name + ": stored SA mode is unknown");
+  if (!ParseSaMode(s->Text(c++), &r.sa_mode))
+    return DataLoss("reservation " + r.name + ": stored SA mode is unknown");
   r.event = EventId(s->Int(c++));
   r.group = GroupId(s->Int(c++));
   r.spi = Spi{static_cast<uint32_t>(s->Int(c++))};
@@ -188,7 +198,8 @@ Result<Reservation> ReadReservation(sql::Stmt* s) {
 }
 
 constexpr const char* kGrantColumns =
-    "id, reservation_id, receiver, client_id, via, ledger_id, sealed_credential, card_fingerprint, created_at, "
+    "id, reservation_id, receiver, client_id, via, ledger_id, sealed_credential, card_fingerprint, "
+    "created_at, "
     "revoked_at";
 
 AccessGrant ReadGrant(sql::Stmt* s) {
@@ -207,7 +218,8 @@ AccessGrant ReadGrant(sql::Stmt* s) {
 }
 
 constexpr const char* kLedgerColumns =
-    "id, reservation_id, receiver, kind, status, amount_cents, currency, idempotency_key, refund_of, provider, "
+    "id, reservation_id, receiver, kind, status, amount_cents, currency, idempotency_key, "
+    "refund_of, provider, "
     "provider_ref, card_last4, card_fingerprint, reason, created_at, updated_at";
 
 LedgerEntry ReadLedger(sql::Stmt* s) {
@@ -253,19 +265,22 @@ class SqlStore final : public Store {
     std::lock_guard<std::mutex> l(mu_);
     const auto& migrations = sql::Migrations(conn_->Dialect());
     const auto latest = static_cast<int64_t>(migrations.size());
-    if (auto have = SchemaVersion(); have.ok() && *have == latest) {  // fails before the first migration
+    if (auto have = SchemaVersion();
+        have.ok() && *have == latest) {  // fails before the first migration
       schema_version_ = latest;
       return Status::Ok();
     }
     for (;;) {
       KC_RETURN_IF_ERROR(conn_->Begin());
-      Status st = conn_->Exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
+      Status st =
+          conn_->Exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
       auto have = st.ok() ? SchemaVersion() : Result<int64_t>(st);
       if (!have.ok() || *have >= latest) {
         st = have.status();
         if (st.ok() && *have > latest)
           st = FailedPrecondition("the database schema (version " + std::to_string(*have) +
-                                  ") is newer than this keycast (" + std::to_string(latest) + "); upgrade keycast");
+                                  ") is newer than this keycast (" + std::to_string(latest) +
+                                  "); upgrade keycast");
         if (st.ok()) st = conn_->Exec("COMMIT");
         if (!st.ok()) (void)conn_->Exec("ROLLBACK");
         KC_RETURN_IF_ERROR(st);
@@ -274,9 +289,9 @@ class SqlStore final : public Store {
       }
       const int64_t v = *have;
       st = conn_->Exec(migrations[static_cast<size_t>(v)]);
-      if (st.ok()) st = conn_->Exec(v == 0 ? "INSERT INTO schema_version (version) VALUES (1)"
-                                           : "UPDATE schema_version SET version = " +
-                                                 std::to_string(v + 1));
+      if (st.ok())
+        st = conn_->Exec(v == 0 ? "INSERT INTO schema_version (version) VALUES (1)"
+                                : "UPDATE schema_version SET version = " + std::to_string(v + 1));
       if (st.ok()) st = conn_->Exec("COMMIT");
       if (!st.ok()) {
         (void)conn_->Exec("ROLLBACK");
@@ -303,8 +318,9 @@ class SqlStore final : public Store {
   Status LoadDirectoryInSnapshot(DirectoryData* out) {
     *out = DirectoryData();
     {
-      KC_ASSIGN_OR_RETURN(auto* s, conn_->Prepare(
-          "SELECT id, name, description, enabled, password_hash, created_at, updated_at FROM clients"));
+      KC_ASSIGN_OR_RETURN(auto* s,
+                          conn_->Prepare("SELECT id, name, description, enabled, password_hash, "
+                                         "created_at, updated_at FROM clients"));
       for (;;) {
         KC_ASSIGN_OR_RETURN(bool row, s->Step());
         if (!row) break;
@@ -313,12 +329,14 @@ class SqlStore final : public Store {
       }
     }
     {
-      KC_ASSIGN_OR_RETURN(auto* s, conn_->Prepare(
-          "SELECT id, name, description, created_at, updated_at FROM dir_groups"));
+      KC_ASSIGN_OR_RETURN(
+          auto* s,
+          conn_->Prepare("SELECT id, name, description, created_at, updated_at FROM dir_groups"));
       for (;;) {
         KC_ASSIGN_OR_RETURN(bool row, s->Step());
         if (!row) break;
-        out->groups.push_back(Group{GroupId(s->Int(0)), s->Text(1), s->Text(2), s->Int(3), s->Int(4)});
+        out->groups.push_back(
+            Group{GroupId(s->Int(0)), s->Text(1), s->Text(2), s->Int(3), s->Int(4)});
       }
     }
     {
@@ -330,7 +348,8 @@ class SqlStore final : public Store {
       }
     }
     {
-      KC_ASSIGN_OR_RETURN(auto* s, conn_->Prepare(std::string("SELECT id, ") + kEventColumns + " FROM events"));
+      KC_ASSIGN_OR_RETURN(
+          auto* s, conn_->Prepare(std::string("SELECT id, ") + kEventColumns + " FROM events"));
       for (;;) {
         KC_ASSIGN_OR_RETURN(bool row, s->Step());
         if (!row) break;
@@ -339,7 +358,8 @@ class SqlStore final : public Store {
       }
     }
     {
-      KC_ASSIGN_OR_RETURN(auto* s, conn_->Prepare("SELECT client_id, group_id, role FROM memberships"));
+      KC_ASSIGN_OR_RETURN(auto* s,
+                          conn_->Prepare("SELECT client_id, group_id, role FROM memberships"));
       for (;;) {
         KC_ASSIGN_OR_RETURN(bool row, s->Step());
         if (!row) break;
@@ -357,22 +377,27 @@ class SqlStore final : public Store {
       }
     }
     {
-      KC_ASSIGN_OR_RETURN(auto* s, conn_->Prepare(
-          "SELECT id, client_id, verifier, description, created_at, revoked_at FROM api_keys"));
+      KC_ASSIGN_OR_RETURN(
+          auto* s,
+          conn_->Prepare(
+              "SELECT id, client_id, verifier, description, created_at, revoked_at FROM api_keys"));
       for (;;) {
         KC_ASSIGN_OR_RETURN(bool row, s->Step());
         if (!row) break;
-        out->api_keys.push_back(ApiKey{s->Text(0), ClientId(s->Int(1)), s->Text(2), s->Text(3),
-                                       s->Int(4), s->Int(5)});
+        out->api_keys.push_back(
+            ApiKey{s->Text(0), ClientId(s->Int(1)), s->Text(2), s->Text(3), s->Int(4), s->Int(5)});
       }
     }
     {
-      KC_ASSIGN_OR_RETURN(auto* s, conn_->Prepare(
-          "SELECT id, verifier, description, created_at, revoked_at FROM admin_tokens"));
+      KC_ASSIGN_OR_RETURN(
+          auto* s,
+          conn_->Prepare(
+              "SELECT id, verifier, description, created_at, revoked_at FROM admin_tokens"));
       for (;;) {
         KC_ASSIGN_OR_RETURN(bool row, s->Step());
         if (!row) break;
-        out->admin_tokens.push_back(AdminToken{s->Text(0), s->Text(1), s->Text(2), s->Int(3), s->Int(4)});
+        out->admin_tokens.push_back(
+            AdminToken{s->Text(0), s->Text(1), s->Text(2), s->Int(3), s->Int(4)});
       }
     }
     return Status::Ok();
@@ -380,7 +405,8 @@ class SqlStore final : public Store {
 
   Result<Bytes> GetEventSecret(EventId event) override {
     std::lock_guard<std::mutex> l(mu_);
-    KC_ASSIGN_OR_RETURN(auto* s, conn_->Prepare("SELECT sealed FROM event_secrets WHERE event_id = ?"));
+    KC_ASSIGN_OR_RETURN(auto* s,
+                        conn_->Prepare("SELECT sealed FROM event_secrets WHERE event_id = ?"));
     s->BindInt(1, event.value);
     KC_ASSIGN_OR_RETURN(bool row, s->Step());
     if (!row) return NotFound("no secret for event " + std::to_string(event.value));
@@ -391,9 +417,10 @@ class SqlStore final : public Store {
 
   Result<std::vector<ServiceKey>> LoadServiceKeys(const std::string& kind) override {
     std::lock_guard<std::mutex> l(mu_);
-    KC_ASSIGN_OR_RETURN(auto* s, conn_->Prepare(
-        "SELECT version, sealed, public_key, created_at, retired_at FROM service_keys "
-        "WHERE kind = ? ORDER BY version"));
+    KC_ASSIGN_OR_RETURN(
+        auto* s, conn_->Prepare(
+                     "SELECT version, sealed, public_key, created_at, retired_at FROM service_keys "
+                     "WHERE kind = ? ORDER BY version"));
     s->BindText(1, kind);
     std::vector<ServiceKey> out;
     for (;;) {
@@ -407,15 +434,16 @@ class SqlStore final : public Store {
 
   Result<std::vector<AuditRecord>> ReadAudit(int64_t after, size_t limit) override {
     std::lock_guard<std::mutex> l(mu_);
-    KC_ASSIGN_OR_RETURN(auto* s, conn_->Prepare(
-        "SELECT seq, time, actor, action, target, detail FROM audit WHERE seq > ? ORDER BY seq LIMIT ?"));
+    KC_ASSIGN_OR_RETURN(auto* s, conn_->Prepare("SELECT seq, time, actor, action, target, detail "
+                                                "FROM audit WHERE seq > ? ORDER BY seq LIMIT ?"));
     s->BindInt(1, after);
     s->BindInt(2, static_cast<int64_t>(limit));
     std::vector<AuditRecord> out;
     for (;;) {
       KC_ASSIGN_OR_RETURN(bool row, s->Step());
       if (!row) break;
-      out.push_back(AuditRecord{s->Int(0), s->Int(1), s->Text(2), s->Text(3), s->Text(4), s->Text(5)});
+      out.push_back(
+          AuditRecord{s->Int(0), s->Int(1), s->Text(2), s->Text(3), s->Text(4), s->Text(5)});
     }
     return out;
   }
@@ -427,7 +455,8 @@ class SqlStore final : public Store {
       (void)conn_->Exec("ROLLBACK");
       return st;
     };
-    auto q = conn_->Prepare("SELECT COALESCE(MAX(sender_id), 0) FROM sender_ids WHERE event_id = ?");
+    auto q =
+        conn_->Prepare("SELECT COALESCE(MAX(sender_id), 0) FROM sender_ids WHERE event_id = ?");
     if (!q.ok()) return fail(q.status());
     (*q)->BindInt(1, event.value);
     auto row = (*q)->Step();
@@ -435,7 +464,8 @@ class SqlStore final : public Store {
     int64_t next = (*q)->Int(0) + 1;
     (*q)->Reset();
     if (next > 0xffffffffLL) return fail(ResourceExhausted("event has used every sender id"));
-    auto ins = conn_->Prepare("INSERT INTO sender_ids (event_id, sender_id, client_id, created_at) VALUES (?, ?, ?, ?)");
+    auto ins = conn_->Prepare(
+        "INSERT INTO sender_ids (event_id, sender_id, client_id, created_at) VALUES (?, ?, ?, ?)");
     if (!ins.ok()) return fail(ins.status());
     (*ins)->BindInt(1, event.value);
     (*ins)->BindInt(2, next);
@@ -450,7 +480,9 @@ class SqlStore final : public Store {
 
   Result<ClientId> SenderOwner(EventId event, SenderId sender) override {
     std::lock_guard<std::mutex> l(mu_);
-    KC_ASSIGN_OR_RETURN(auto* s, conn_->Prepare("SELECT client_id FROM sender_ids WHERE event_id = ? AND sender_id = ?"));
+    KC_ASSIGN_OR_RETURN(
+        auto* s,
+        conn_->Prepare("SELECT client_id FROM sender_ids WHERE event_id = ? AND sender_id = ?"));
     s->BindInt(1, event.value);
     s->BindInt(2, sender.value);
     KC_ASSIGN_OR_RETURN(bool row, s->Step());
@@ -476,13 +508,15 @@ class SqlStore final : public Store {
     return OneReservation(s, "reservation '" + name + "'");
   }
 
-  Result<std::vector<Reservation>> ListReservations(ClientId sender, bool active_only, const std::string& after,
+  Result<std::vector<Reservation>> ListReservations(ClientId sender, bool active_only,
+                                                    const std::string& after,
                                                     size_t limit) override {
     std::lock_guard<std::mutex> l(mu_);
-    KC_ASSIGN_OR_RETURN(auto* s, conn_->Prepare(
-        std::string("SELECT id, ") + kReservationColumns +
-        " FROM reservations WHERE (CAST(? AS BIGINT) = 0 OR sender_id = ?) AND (? = 0 OR status = 'active') "
-        "AND name > ? ORDER BY name LIMIT ?"));
+    KC_ASSIGN_OR_RETURN(auto* s,
+                        conn_->Prepare(std::string("SELECT id, ") + kReservationColumns +
+                                       " FROM reservations WHERE (CAST(? AS BIGINT) = 0 OR "
+                                       "sender_id = ?) AND (? = 0 OR status = 'active') "
+                                       "AND name > ? ORDER BY name LIMIT ?"));
     s->BindInt(1, sender.value);
     s->BindInt(2, sender.value);
     s->BindInt(3, active_only ? 1 : 0);
@@ -500,8 +534,9 @@ class SqlStore final : public Store {
 
   Result<std::vector<ReservationReceiver>> LoadReservationReceivers(ReservationId id) override {
     std::lock_guard<std::mutex> l(mu_);
-    KC_ASSIGN_OR_RETURN(auto* s, conn_->Prepare(
-        "SELECT name, password_hash FROM reservation_receivers WHERE reservation_id = ? ORDER BY name"));
+    KC_ASSIGN_OR_RETURN(auto* s,
+                        conn_->Prepare("SELECT name, password_hash FROM reservation_receivers "
+                                       "WHERE reservation_id = ? ORDER BY name"));
     s->BindInt(1, id.value);
     std::vector<ReservationReceiver> out;
     for (;;) {
@@ -514,8 +549,10 @@ class SqlStore final : public Store {
 
   Result<std::vector<GroupId>> LoadReservationGroups(ReservationId id) override {
     std::lock_guard<std::mutex> l(mu_);
-    KC_ASSIGN_OR_RETURN(auto* s, conn_->Prepare(
-        "SELECT group_id FROM reservation_groups WHERE reservation_id = ? ORDER BY group_id"));
+    KC_ASSIGN_OR_RETURN(
+        auto* s,
+        conn_->Prepare(
+            "SELECT group_id FROM reservation_groups WHERE reservation_id = ? ORDER BY group_id"));
     s->BindInt(1, id.value);
     std::vector<GroupId> out;
     for (;;) {
@@ -528,8 +565,9 @@ class SqlStore final : public Store {
 
   Result<std::vector<AccessGrant>> LoadAccessGrants(ReservationId id) override {
     std::lock_guard<std::mutex> l(mu_);
-    KC_ASSIGN_OR_RETURN(auto* s, conn_->Prepare(std::string("SELECT ") + kGrantColumns +
-                                                " FROM access_grants WHERE reservation_id = ? ORDER BY id"));
+    KC_ASSIGN_OR_RETURN(auto* s,
+                        conn_->Prepare(std::string("SELECT ") + kGrantColumns +
+                                       " FROM access_grants WHERE reservation_id = ? ORDER BY id"));
     s->BindInt(1, id.value);
     std::vector<AccessGrant> out;
     for (;;) {
@@ -542,8 +580,9 @@ class SqlStore final : public Store {
 
   Result<std::vector<LedgerEntry>> LoadLedger(ReservationId id) override {
     std::lock_guard<std::mutex> l(mu_);
-    KC_ASSIGN_OR_RETURN(auto* s, conn_->Prepare(std::string("SELECT ") + kLedgerColumns +
-                                                " FROM ledger WHERE reservation_id = ? ORDER BY id"));
+    KC_ASSIGN_OR_RETURN(auto* s,
+                        conn_->Prepare(std::string("SELECT ") + kLedgerColumns +
+                                       " FROM ledger WHERE reservation_id = ? ORDER BY id"));
     s->BindInt(1, id.value);
     std::vector<LedgerEntry> out;
     for (;;) {
@@ -584,7 +623,8 @@ class SqlStore final : public Store {
   // then does nothing).
   Result<int64_t> SetCacheSize(int64_t value) {
     std::lock_guard<std::mutex> l(mu_);
-    if (conn_->Dialect() != "sqlite") return FailedPrecondition("only SQLite has a page cache to size");
+    if (conn_->Dialect() != "sqlite")
+      return FailedPrecondition("only SQLite has a page cache to size");
     KC_ASSIGN_OR_RETURN(auto* q, conn_->Prepare("PRAGMA cache_size"));
     KC_ASSIGN_OR_RETURN(bool row, q->Step());
     int64_t previous = row ? q->Int(0) : 0;
@@ -611,7 +651,7 @@ class SqlStore final : public Store {
     return r;
   }
 
-  std::mutex mu_;            // guards conn_; held by an open transaction
+  std::mutex mu_;  // guards conn_; held by an open transaction
   std::unique_ptr<sql::Conn> conn_;
   int64_t schema_version_ = 0;
 };
@@ -627,9 +667,9 @@ class SqlTxn final : public StoreTxn {
   SqlTxn& operator=(const SqlTxn&) = delete;
 
   Result<ClientId> InsertClient(const Client& c) override {
-    KC_ASSIGN_OR_RETURN(auto* s, c_->Prepare(
-        "INSERT INTO clients (name, description, enabled, password_hash, created_at, updated_at) "
-        "VALUES (?, ?, ?, ?, ?, ?) RETURNING id"));
+    KC_ASSIGN_OR_RETURN(auto* s, c_->Prepare("INSERT INTO clients (name, description, enabled, "
+                                             "password_hash, created_at, updated_at) "
+                                             "VALUES (?, ?, ?, ?, ?, ?) RETURNING id"));
     s->BindText(1, c.name);
     s->BindText(2, c.description);
     s->BindInt(3, c.enabled ? 1 : 0);
@@ -640,9 +680,9 @@ class SqlTxn final : public StoreTxn {
     return ClientId(id);
   }
   Status UpdateClient(const Client& c) override {
-    KC_ASSIGN_OR_RETURN(auto* s, c_->Prepare(
-        "UPDATE clients SET name = ?, description = ?, enabled = ?, password_hash = ?, updated_at = ? "
-        "WHERE id = ?"));
+    KC_ASSIGN_OR_RETURN(auto* s, c_->Prepare("UPDATE clients SET name = ?, description = ?, "
+                                             "enabled = ?, password_hash = ?, updated_at = ? "
+                                             "WHERE id = ?"));
     s->BindText(1, c.name);
     s->BindText(2, c.description);
     s->BindInt(3, c.enabled ? 1 : 0);
@@ -656,9 +696,9 @@ class SqlTxn final : public StoreTxn {
   }
 
   Result<GroupId> InsertGroup(const Group& g) override {
-    KC_ASSIGN_OR_RETURN(auto* s, c_->Prepare(
-        "INSERT INTO dir_groups (name, description, created_at, updated_at) VALUES (?, ?, ?, ?) "
-        "RETURNING id"));
+    KC_ASSIGN_OR_RETURN(auto* s, c_->Prepare("INSERT INTO dir_groups (name, description, "
+                                             "created_at, updated_at) VALUES (?, ?, ?, ?) "
+                                             "RETURNING id"));
     s->BindText(1, g.name);
     s->BindText(2, g.description);
     s->BindInt(3, g.created_at);
@@ -667,8 +707,10 @@ class SqlTxn final : public StoreTxn {
     return GroupId(id);
   }
   Status UpdateGroup(const Group& g) override {
-    KC_ASSIGN_OR_RETURN(auto* s, c_->Prepare(
-        "UPDATE dir_groups SET name = ?, description = ?, updated_at = ? WHERE id = ?"));
+    KC_ASSIGN_OR_RETURN(
+        auto* s,
+        c_->Prepare(
+            "UPDATE dir_groups SET name = ?, description = ?, updated_at = ? WHERE id = ?"));
     s->BindText(1, g.name);
     s->BindText(2, g.description);
     s->BindInt(3, g.updated_at);
@@ -680,31 +722,40 @@ class SqlTxn final : public StoreTxn {
   }
 
   Status InsertEdge(const Edge& e) override {
-    KC_ASSIGN_OR_RETURN(auto* s, c_->Prepare("INSERT INTO group_edges (parent_id, child_id) VALUES (?, ?)"));
+    KC_ASSIGN_OR_RETURN(auto* s,
+                        c_->Prepare("INSERT INTO group_edges (parent_id, child_id) VALUES (?, ?)"));
     s->BindInt(1, e.parent.value);
     s->BindInt(2, e.child.value);
     return Run(s, "edge");
   }
   Status DeleteEdge(const Edge& e) override {
-    KC_ASSIGN_OR_RETURN(auto* s, c_->Prepare("DELETE FROM group_edges WHERE parent_id = ? AND child_id = ?"));
+    KC_ASSIGN_OR_RETURN(
+        auto* s, c_->Prepare("DELETE FROM group_edges WHERE parent_id = ? AND child_id = ?"));
     s->BindInt(1, e.parent.value);
     s->BindInt(2, e.child.value);
     return Run(s, "edge");
   }
 
   Result<EventId> InsertEvent(const Event& e) override {
-    KC_ASSIGN_OR_RETURN(auto* s, c_->Prepare(std::string("INSERT INTO events (") + kEventColumns +
-        ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"));
+    KC_ASSIGN_OR_RETURN(
+        auto* s,
+        c_->Prepare(
+            std::string("INSERT INTO events (") + kEventColumns +
+            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"));
     BindEvent(s, e);
     KC_ASSIGN_OR_RETURN(int64_t id, ReturningId(s));
     return EventId(id);
   }
   Status UpdateEvent(const Event& e) override {
-    KC_ASSIGN_OR_RETURN(auto* s, c_->Prepare(
-        "UPDATE events SET name = ?, title = ?, sender_id = ?, group_address = ?, port = ?, "
-        "source_address = ?, schedule_start = ?, schedule_duration = ?, rrule = ?, "
-        "interval_seconds = ?, initial_keying_seconds = ?, clear_intervals = ?, key_servers = ?, "
-        "algorithm = ?, delivery = ?, version = ?, created_at = ?, updated_at = ? WHERE id = ?"));
+    KC_ASSIGN_OR_RETURN(
+        auto* s,
+        c_->Prepare(
+            "UPDATE events SET name = ?, title = ?, sender_id = ?, group_address = ?, port = ?, "
+            "source_address = ?, schedule_start = ?, schedule_duration = ?, rrule = ?, "
+            "interval_seconds = ?, initial_keying_seconds = ?, clear_intervals = ?, key_servers = "
+            "?, "
+            "algorithm = ?, delivery = ?, version = ?, created_at = ?, updated_at = ? WHERE id = "
+            "?"));
     BindEvent(s, e);
     s->BindInt(19, e.id.value);
     return Run(s, "event " + e.name);
@@ -714,38 +765,44 @@ class SqlTxn final : public StoreTxn {
   }
 
   Status UpsertMembership(const Membership& m) override {
-    KC_ASSIGN_OR_RETURN(auto* s, c_->Prepare(
-        "INSERT INTO memberships (client_id, group_id, role) VALUES (?, ?, ?) "
-        "ON CONFLICT (client_id, group_id) DO UPDATE SET role = excluded.role"));
+    KC_ASSIGN_OR_RETURN(
+        auto* s,
+        c_->Prepare("INSERT INTO memberships (client_id, group_id, role) VALUES (?, ?, ?) "
+                    "ON CONFLICT (client_id, group_id) DO UPDATE SET role = excluded.role"));
     s->BindInt(1, m.client.value);
     s->BindInt(2, m.group.value);
     s->BindText(3, RoleName(m.role));
     return Run(s, "membership");
   }
   Status DeleteMembership(ClientId client, GroupId group) override {
-    KC_ASSIGN_OR_RETURN(auto* s, c_->Prepare("DELETE FROM memberships WHERE client_id = ? AND group_id = ?"));
+    KC_ASSIGN_OR_RETURN(
+        auto* s, c_->Prepare("DELETE FROM memberships WHERE client_id = ? AND group_id = ?"));
     s->BindInt(1, client.value);
     s->BindInt(2, group.value);
     return Run(s, "membership");
   }
 
   Status InsertAssignment(const Assignment& a) override {
-    KC_ASSIGN_OR_RETURN(auto* s, c_->Prepare("INSERT INTO assignments (event_id, group_id) VALUES (?, ?)"));
+    KC_ASSIGN_OR_RETURN(auto* s,
+                        c_->Prepare("INSERT INTO assignments (event_id, group_id) VALUES (?, ?)"));
     s->BindInt(1, a.event.value);
     s->BindInt(2, a.group.value);
     return Run(s, "assignment");
   }
   Status DeleteAssignment(EventId event, GroupId group) override {
-    KC_ASSIGN_OR_RETURN(auto* s, c_->Prepare("DELETE FROM assignments WHERE event_id = ? AND group_id = ?"));
+    KC_ASSIGN_OR_RETURN(auto* s,
+                        c_->Prepare("DELETE FROM assignments WHERE event_id = ? AND group_id = ?"));
     s->BindInt(1, event.value);
     s->BindInt(2, group.value);
     return Run(s, "assignment");
   }
 
   Status InsertApiKey(const ApiKey& k) override {
-    KC_ASSIGN_OR_RETURN(auto* s, c_->Prepare(
-        "INSERT INTO api_keys (id, client_id, verifier, description, created_at, revoked_at) "
-        "VALUES (?, ?, ?, ?, ?, ?)"));
+    KC_ASSIGN_OR_RETURN(
+        auto* s,
+        c_->Prepare(
+            "INSERT INTO api_keys (id, client_id, verifier, description, created_at, revoked_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)"));
     s->BindText(1, k.id);
     s->BindInt(2, k.client.value);
     s->BindText(3, k.verifier);
@@ -762,8 +819,8 @@ class SqlTxn final : public StoreTxn {
   }
 
   Status InsertAdminToken(const AdminToken& t) override {
-    KC_ASSIGN_OR_RETURN(auto* s, c_->Prepare(
-        "INSERT INTO admin_tokens (id, verifier, description, created_at, revoked_at) VALUES (?, ?, ?, ?, ?)"));
+    KC_ASSIGN_OR_RETURN(auto* s, c_->Prepare("INSERT INTO admin_tokens (id, verifier, description, "
+                                             "created_at, revoked_at) VALUES (?, ?, ?, ?, ?)"));
     s->BindText(1, t.id);
     s->BindText(2, t.verifier);
     s->BindText(3, t.description);
@@ -772,24 +829,27 @@ class SqlTxn final : public StoreTxn {
     return Run(s, "admin token");
   }
   Status RevokeAdminToken(const std::string& id, int64_t at) override {
-    KC_ASSIGN_OR_RETURN(auto* s, c_->Prepare("UPDATE admin_tokens SET revoked_at = ? WHERE id = ?"));
+    KC_ASSIGN_OR_RETURN(auto* s,
+                        c_->Prepare("UPDATE admin_tokens SET revoked_at = ? WHERE id = ?"));
     s->BindInt(1, at);
     s->BindText(2, id);
     return Run(s, "admin token " + id);
   }
 
   Status PutEventSecret(EventId event, const Bytes& sealed) override {
-    KC_ASSIGN_OR_RETURN(auto* s, c_->Prepare(
-        "INSERT INTO event_secrets (event_id, sealed) VALUES (?, ?) "
-        "ON CONFLICT (event_id) DO UPDATE SET sealed = excluded.sealed"));
+    KC_ASSIGN_OR_RETURN(
+        auto* s, c_->Prepare("INSERT INTO event_secrets (event_id, sealed) VALUES (?, ?) "
+                             "ON CONFLICT (event_id) DO UPDATE SET sealed = excluded.sealed"));
     s->BindInt(1, event.value);
     s->BindBlob(2, sealed);
     return Run(s, "event secret");
   }
   Status InsertServiceKey(const ServiceKey& k) override {
-    KC_ASSIGN_OR_RETURN(auto* s, c_->Prepare(
-        "INSERT INTO service_keys (kind, version, sealed, public_key, created_at, retired_at) "
-        "VALUES (?, ?, ?, ?, ?, ?)"));
+    KC_ASSIGN_OR_RETURN(
+        auto* s,
+        c_->Prepare(
+            "INSERT INTO service_keys (kind, version, sealed, public_key, created_at, retired_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)"));
     s->BindText(1, k.kind);
     s->BindInt(2, k.version.value);
     s->BindBlob(3, k.sealed_secret);
@@ -799,8 +859,9 @@ class SqlTxn final : public StoreTxn {
     return Run(s, "service key");
   }
   Status RetireServiceKey(const std::string& kind, KeyVersion v, int64_t at) override {
-    KC_ASSIGN_OR_RETURN(auto* s, c_->Prepare(
-        "UPDATE service_keys SET retired_at = ? WHERE kind = ? AND version = ?"));
+    KC_ASSIGN_OR_RETURN(
+        auto* s,
+        c_->Prepare("UPDATE service_keys SET retired_at = ? WHERE kind = ? AND version = ?"));
     s->BindInt(1, at);
     s->BindText(2, kind);
     s->BindInt(3, v.value);
@@ -808,8 +869,8 @@ class SqlTxn final : public StoreTxn {
   }
 
   Result<int64_t> AppendAudit(const AuditRecord& r) override {
-    KC_ASSIGN_OR_RETURN(auto* s, c_->Prepare(
-        "INSERT INTO audit (time, actor, action, target, detail) VALUES (?, ?, ?, ?, ?) RETURNING seq"));
+    KC_ASSIGN_OR_RETURN(auto* s, c_->Prepare("INSERT INTO audit (time, actor, action, target, "
+                                             "detail) VALUES (?, ?, ?, ?, ?) RETURNING seq"));
     s->BindInt(1, r.time);
     s->BindText(2, r.actor);
     s->BindText(3, r.action);
@@ -819,31 +880,38 @@ class SqlTxn final : public StoreTxn {
   }
 
   Result<ReservationId> InsertReservation(const Reservation& r) override {
-    KC_ASSIGN_OR_RETURN(auto* s, c_->Prepare(std::string("INSERT INTO reservations (") + kReservationColumns +
-        ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"));
+    KC_ASSIGN_OR_RETURN(
+        auto* s, c_->Prepare(std::string("INSERT INTO reservations (") + kReservationColumns +
+                             ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+                             "?, ?, ?) RETURNING id"));
     BindReservation(s, r);
     KC_ASSIGN_OR_RETURN(int64_t id, ReturningId(s));
     return ReservationId(id);
   }
   Status UpdateReservation(const Reservation& r) override {
-    KC_ASSIGN_OR_RETURN(auto* s, c_->Prepare(
-        "UPDATE reservations SET name = ?, title = ?, sender_id = ?, schedule_start = ?, schedule_duration = ?, "
-        "rrule = ?, group_address = ?, port = ?, source_address = ?, sa_mode = ?, event_id = ?, group_id = ?, "
-        "spi = ?, algorithm = ?, sealed_sa_key = ?, price_cents = ?, currency = ?, status = ?, version = ?, "
-        "created_at = ?, updated_at = ?, cancelled_at = ? WHERE id = ?"));
+    KC_ASSIGN_OR_RETURN(
+        auto* s, c_->Prepare("UPDATE reservations SET name = ?, title = ?, sender_id = ?, "
+                             "schedule_start = ?, schedule_duration = ?, "
+                             "rrule = ?, group_address = ?, port = ?, source_address = ?, sa_mode "
+                             "= ?, event_id = ?, group_id = ?, "
+                             "spi = ?, algorithm = ?, sealed_sa_key = ?, price_cents = ?, currency "
+                             "= ?, status = ?, version = ?, "
+                             "created_at = ?, updated_at = ?, cancelled_at = ? WHERE id = ?"));
     BindReservation(s, r);
     s->BindInt(kReservationColumnCount + 1, r.id.value);
     return Run(s, "reservation " + r.name);
   }
-  Status ReplaceReservationReceivers(ReservationId id, const std::vector<ReservationReceiver>& list) override {
+  Status ReplaceReservationReceivers(ReservationId id,
+                                     const std::vector<ReservationReceiver>& list) override {
     {
-      KC_ASSIGN_OR_RETURN(auto* s, c_->Prepare("DELETE FROM reservation_receivers WHERE reservation_id = ?"));
+      KC_ASSIGN_OR_RETURN(
+          auto* s, c_->Prepare("DELETE FROM reservation_receivers WHERE reservation_id = ?"));
       s->BindInt(1, id.value);
       KC_RETURN_IF_ERROR(RunAny(s));
     }
     for (const auto& r : list) {
-      KC_ASSIGN_OR_RETURN(auto* s, c_->Prepare(
-          "INSERT INTO reservation_receivers (reservation_id, name, password_hash) VALUES (?, ?, ?)"));
+      KC_ASSIGN_OR_RETURN(auto* s, c_->Prepare("INSERT INTO reservation_receivers (reservation_id, "
+                                               "name, password_hash) VALUES (?, ?, ?)"));
       s->BindInt(1, id.value);
       s->BindText(2, r.name);
       s->BindText(3, r.password_hash);
@@ -853,13 +921,15 @@ class SqlTxn final : public StoreTxn {
   }
   Status ReplaceReservationGroups(ReservationId id, const std::vector<GroupId>& groups) override {
     {
-      KC_ASSIGN_OR_RETURN(auto* s, c_->Prepare("DELETE FROM reservation_groups WHERE reservation_id = ?"));
+      KC_ASSIGN_OR_RETURN(auto* s,
+                          c_->Prepare("DELETE FROM reservation_groups WHERE reservation_id = ?"));
       s->BindInt(1, id.value);
       KC_RETURN_IF_ERROR(RunAny(s));
     }
     for (GroupId g : groups) {
-      KC_ASSIGN_OR_RETURN(auto* s, c_->Prepare(
-          "INSERT INTO reservation_groups (reservation_id, group_id) VALUES (?, ?)"));
+      KC_ASSIGN_OR_RETURN(
+          auto* s,
+          c_->Prepare("INSERT INTO reservation_groups (reservation_id, group_id) VALUES (?, ?)"));
       s->BindInt(1, id.value);
       s->BindInt(2, g.value);
       KC_RETURN_IF_ERROR(Run(s, "admitted group"));
@@ -867,9 +937,10 @@ class SqlTxn final : public StoreTxn {
     return Status::Ok();
   }
   Result<int64_t> InsertAccessGrant(const AccessGrant& g) override {
-    KC_ASSIGN_OR_RETURN(auto* s, c_->Prepare(
-        "INSERT INTO access_grants (reservation_id, receiver, client_id, via, ledger_id, sealed_credential, "
-        "card_fingerprint, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"));
+    KC_ASSIGN_OR_RETURN(auto* s, c_->Prepare("INSERT INTO access_grants (reservation_id, receiver, "
+                                             "client_id, via, ledger_id, sealed_credential, "
+                                             "card_fingerprint, created_at, revoked_at) VALUES (?, "
+                                             "?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"));
     s->BindInt(1, g.reservation.value);
     s->BindText(2, g.receiver);
     s->BindInt(3, g.client.value);
@@ -882,16 +953,19 @@ class SqlTxn final : public StoreTxn {
     return ReturningId(s);
   }
   Status RevokeAccessGrant(int64_t id, int64_t at) override {
-    KC_ASSIGN_OR_RETURN(auto* s, c_->Prepare("UPDATE access_grants SET revoked_at = ? WHERE id = ?"));
+    KC_ASSIGN_OR_RETURN(auto* s,
+                        c_->Prepare("UPDATE access_grants SET revoked_at = ? WHERE id = ?"));
     s->BindInt(1, at);
     s->BindInt(2, id);
     return Run(s, "access grant " + std::to_string(id));
   }
   Result<int64_t> InsertLedgerEntry(const LedgerEntry& e) override {
-    KC_ASSIGN_OR_RETURN(auto* s, c_->Prepare(
-        "INSERT INTO ledger (reservation_id, receiver, kind, status, amount_cents, currency, idempotency_key, "
-        "refund_of, provider, provider_ref, card_last4, card_fingerprint, reason, created_at, updated_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"));
+    KC_ASSIGN_OR_RETURN(
+        auto* s, c_->Prepare("INSERT INTO ledger (reservation_id, receiver, kind, status, "
+                             "amount_cents, currency, idempotency_key, "
+                             "refund_of, provider, provider_ref, card_last4, card_fingerprint, "
+                             "reason, created_at, updated_at) "
+                             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"));
     int i = 1;
     s->BindInt(i++, e.reservation.value);
     s->BindText(i++, e.receiver);
@@ -899,8 +973,14 @@ class SqlTxn final : public StoreTxn {
     s->BindText(i++, e.status);
     s->BindInt(i++, e.amount_cents);
     s->BindText(i++, e.currency);
-    if (e.idempotency_key.empty()) s->BindNull(i++); else s->BindText(i++, e.idempotency_key);
-    if (e.refund_of == 0) s->BindNull(i++); else s->BindInt(i++, e.refund_of);
+    if (e.idempotency_key.empty())
+      s->BindNull(i++);
+    else
+      s->BindText(i++, e.idempotency_key);
+    if (e.refund_of == 0)
+      s->BindNull(i++);
+    else
+      s->BindInt(i++, e.refund_of);
     s->BindText(i++, e.provider);
     s->BindText(i++, e.provider_ref);
     s->BindText(i++, e.card_last4);
@@ -911,8 +991,8 @@ class SqlTxn final : public StoreTxn {
     return ReturningId(s);
   }
   Status UpdateLedgerEntry(const LedgerEntry& e) override {
-    KC_ASSIGN_OR_RETURN(auto* s, c_->Prepare(
-        "UPDATE ledger SET status = ?, provider_ref = ?, reason = ?, updated_at = ? WHERE id = ?"));
+    KC_ASSIGN_OR_RETURN(auto* s, c_->Prepare("UPDATE ledger SET status = ?, provider_ref = ?, "
+                                             "reason = ?, updated_at = ? WHERE id = ?"));
     s->BindText(1, e.status);
     s->BindText(2, e.provider_ref);
     s->BindText(3, e.reason);

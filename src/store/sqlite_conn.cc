@@ -2,13 +2,14 @@
 // acknowledged commit survives power loss), foreign keys on, a busy timeout
 // so a second process (e.g. `keycast server --roles key` on the same host)
 // can share the file.
+#include "store/sqlite_conn.h"
+
 #include <sqlite3.h>
 
 #include <map>
 #include <memory>
 
 #include "store/sql.h"
-#include "store/sqlite_conn.h"
 
 namespace keycast::sql {
 namespace {
@@ -39,8 +40,10 @@ class SqliteStmt final : public Stmt {
   }
   void BindBlob(int i, ByteView v) override {
     // An empty blob must stay a blob: a null pointer would bind SQL NULL.
-    if (v.empty()) sqlite3_bind_zeroblob(s_, i, 0);
-    else sqlite3_bind_blob(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    if (v.empty())
+      sqlite3_bind_zeroblob(s_, i, 0);
+    else
+      sqlite3_bind_blob(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
   }
   void BindNull(int i) override { sqlite3_bind_null(s_, i); }
   Result<bool> Step() override {
@@ -125,8 +128,8 @@ class SqliteConn final : public Conn {
 
 Result<std::unique_ptr<Conn>> OpenSqlite(const std::string& path) {
   sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &db,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  int rc = sqlite3_open_v2(
+      path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
     sqlite3_close(db);

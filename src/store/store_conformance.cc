@@ -12,7 +12,9 @@
 
 namespace keycast {
 
-std::string BackendName(const ::testing::TestParamInfo<StoreBackend>& info) { return info.param.name; }
+std::string BackendName(const ::testing::TestParamInfo<StoreBackend>& info) {
+  return info.param.name;
+}
 void PrintTo(const StoreBackend& backend, std::ostream* os) { *os << backend.name; }
 
 void StoreConformance::SetUp() {
@@ -35,7 +37,8 @@ std::unique_ptr<Store> StoreConformance::OpenAgain() {
 }
 
 std::unique_ptr<sql::Conn> StoreConformance::OpenConn() {
-  auto c = sql::IsPostgresConninfo(database_) ? sql::OpenPostgres(database_) : sql::OpenSqlite(database_);
+  auto c = sql::IsPostgresConninfo(database_) ? sql::OpenPostgres(database_)
+                                              : sql::OpenSqlite(database_);
   EXPECT_TRUE(c.ok()) << c.status().ToString();
   return c.ok() ? std::move(c).value() : nullptr;
 }
@@ -114,8 +117,12 @@ TEST_P(StoreConformance, RoundTripsEveryRecordKind) {
   ASSERT_TRUE((*t)->InsertAssignment(Assignment{*e, *g1}).ok());
   ASSERT_TRUE((*t)->InsertApiKey(ApiKey{"00112233aabbccdd", *c, "ver", "robot", 5, 0}).ok());
   ASSERT_TRUE((*t)->PutEventSecret(*e, Bytes{1, 2, 3}).ok());
-  ASSERT_TRUE((*t)->InsertServiceKey(ServiceKey{"ticket-signing", KeyVersion{1}, Bytes{9}, Bytes{8}, 3, 0}).ok());
-  ASSERT_TRUE((*t)->AppendAudit(AuditRecord{0, 7, "bootstrap", "client.create", "client:alice", "{}"}).ok());
+  ASSERT_TRUE(
+      (*t)->InsertServiceKey(ServiceKey{"ticket-signing", KeyVersion{1}, Bytes{9}, Bytes{8}, 3, 0})
+          .ok());
+  ASSERT_TRUE(
+      (*t)->AppendAudit(AuditRecord{0, 7, "bootstrap", "client.create", "client:alice", "{}"})
+          .ok());
   ASSERT_TRUE((*t)->Commit().ok());
 
   DirectoryData d;
@@ -186,7 +193,8 @@ TEST_P(StoreConformance, UniqueViolationAgainstAnotherConnectionsRowIsAlreadyExi
   ASSERT_TRUE((*t)->InsertGroup(Group{GroupId(), "taken", "", 1, 1}).ok());
   auto r = (*t)->InsertReservation(SampleReservation("show", *c));
   ASSERT_TRUE(r.ok()) << r.status().ToString();
-  LedgerEntry charge{0, *r, "bob", "charge", "pending", 250, "EUR", "idem-1", 0, "test", "", "4242", "", "", 1, 1};
+  LedgerEntry charge{0, *r,     "bob", "charge", "pending", 250, "EUR", "idem-1",
+                     0, "test", "",    "4242",   "",        "",  1,     1};
   ASSERT_TRUE((*t)->InsertLedgerEntry(charge).ok());
   ASSERT_TRUE((*t)->Commit().ok());
 
@@ -194,11 +202,13 @@ TEST_P(StoreConformance, UniqueViolationAgainstAnotherConnectionsRowIsAlreadyExi
   ASSERT_NE(other, nullptr);
   {
     auto t2 = other->Begin();
-    EXPECT_EQ((*t2)->InsertGroup(Group{GroupId(), "taken", "", 2, 2}).status().code(), Code::kAlreadyExists);
+    EXPECT_EQ((*t2)->InsertGroup(Group{GroupId(), "taken", "", 2, 2}).status().code(),
+              Code::kAlreadyExists);
   }
   {
     auto t2 = other->Begin();
-    EXPECT_EQ((*t2)->InsertReservation(SampleReservation("show", *c)).status().code(), Code::kAlreadyExists);
+    EXPECT_EQ((*t2)->InsertReservation(SampleReservation("show", *c)).status().code(),
+              Code::kAlreadyExists);
   }
   {
     auto t2 = other->Begin();  // a retried charge: the idempotency key is taken
@@ -293,7 +303,8 @@ TEST_P(StoreConformance, ReservationRowsRoundTrip) {
   // Names sort bytewise on every backend: upper case first, '-' before '_'.
   std::vector<ReservationId> ids;
   for (const char* name : {"a_2", "B", "a-1", "a"}) {
-    auto r = (*t)->InsertReservation(SampleReservation(name, std::string(name) == "B" ? *bob : *alice));
+    auto r =
+        (*t)->InsertReservation(SampleReservation(name, std::string(name) == "B" ? *bob : *alice));
     ASSERT_TRUE(r.ok()) << r.status().ToString();
     ids.push_back(*r);
   }
@@ -304,7 +315,9 @@ TEST_P(StoreConformance, ReservationRowsRoundTrip) {
   cancelled.version = 2;
   ASSERT_TRUE((*t)->UpdateReservation(cancelled).ok());
   ASSERT_TRUE((*t)->ReplaceReservationReceivers(ids[0], {{"zed", "h1"}, {"Amy", "h2"}}).ok());
-  ASSERT_TRUE((*t)->ReplaceReservationReceivers(ids[0], {{"zed", "h1"}, {"Amy", "h3"}, {"amy", "h4"}}).ok());
+  ASSERT_TRUE(
+      (*t)->ReplaceReservationReceivers(ids[0], {{"zed", "h1"}, {"Amy", "h3"}, {"amy", "h4"}})
+          .ok());
   ASSERT_TRUE((*t)->ReplaceReservationGroups(ids[0], {*g}).ok());
   ASSERT_TRUE((*t)->Commit().ok());
 
@@ -347,8 +360,8 @@ TEST_P(StoreConformance, ReservationRowsRoundTrip) {
   auto second = (*t2)->InsertAccessGrant(grant);
   ASSERT_TRUE(second.ok());
   EXPECT_GT(*second, *first);
-  LedgerEntry charge{0, ids[0], "zed", "charge", "pending", 250, "EUR", "idem", 0, "test", "", "4242", "fp", "",
-                     30, 30};
+  LedgerEntry charge{0, ids[0], "zed", "charge", "pending", 250, "EUR", "idem",
+                     0, "test", "",    "4242",   "fp",      "",  30,    30};
   auto charge_id = (*t2)->InsertLedgerEntry(charge);
   ASSERT_TRUE(charge_id.ok());
   charge.id = *charge_id;
@@ -356,8 +369,8 @@ TEST_P(StoreConformance, ReservationRowsRoundTrip) {
   charge.provider_ref = "ref-1";
   charge.updated_at = 32;
   ASSERT_TRUE((*t2)->UpdateLedgerEntry(charge).ok());
-  LedgerEntry refund{0, ids[0], "zed", "refund", "approved", -250, "EUR", "", *charge_id, "test", "", "", "", "",
-                     33, 33};
+  LedgerEntry refund{0,          ids[0], "zed", "refund", "approved", -250, "EUR", "",
+                     *charge_id, "test", "",    "",       "",         "",   33,    33};
   ASSERT_TRUE((*t2)->InsertLedgerEntry(refund).ok());
   ASSERT_TRUE((*t2)->Commit().ok());
   {
@@ -391,9 +404,11 @@ TEST_P(StoreConformance, AuditAndLedgerAreAppendOnly) {
   auto c = (*t)->InsertClient(Client{ClientId(), "c", "", true, "", 1, 1});
   auto r = (*t)->InsertReservation(SampleReservation("r", *c));
   ASSERT_TRUE(r.ok());
-  ASSERT_TRUE((*t)->InsertLedgerEntry(LedgerEntry{0, *r, "x", "charge", "approved", 1, "EUR", "k", 0, "test", "",
-                                                  "", "", "", 1, 1}).ok());
-  ASSERT_TRUE((*t)->AppendAudit(AuditRecord{0, 7, "bootstrap", "client.create", "client:c", "{}"}).ok());
+  ASSERT_TRUE((*t)->InsertLedgerEntry(LedgerEntry{0, *r, "x", "charge", "approved", 1, "EUR", "k",
+                                                  0, "test", "", "", "", "", 1, 1})
+                  .ok());
+  ASSERT_TRUE(
+      (*t)->AppendAudit(AuditRecord{0, 7, "bootstrap", "client.create", "client:c", "{}"}).ok());
   ASSERT_TRUE((*t)->Commit().ok());
   auto conn = OpenConn();
   ASSERT_NE(conn, nullptr);
@@ -447,7 +462,9 @@ TEST_P(StoreConformance, BulkLoadScopeKeepsCommitsDurable) {
       auto t = store_->Begin();
       ASSERT_TRUE(t.ok());
       for (int i = 0; i < 1000; ++i)
-        ASSERT_TRUE((*t)->InsertGroup(Group{GroupId(), "g" + std::to_string(batch * 1000 + i), "", 1, 1}).ok());
+        ASSERT_TRUE(
+            (*t)->InsertGroup(Group{GroupId(), "g" + std::to_string(batch * 1000 + i), "", 1, 1})
+                .ok());
       ASSERT_TRUE((*t)->Commit().ok());
     }
   }
@@ -468,13 +485,15 @@ TEST_P(StoreConformance, LastAuditSeqSeesAnotherConnectionsWrites) {
   EXPECT_EQ(*store_->LastAuditSeq(), 0);
   auto t = other->Begin();
   ASSERT_TRUE((*t)->InsertGroup(Group{GroupId(), "from-other", "", 1, 1}).ok());
-  auto seq = (*t)->AppendAudit(AuditRecord{0, 7, "admin:x", "group.create", "group:from-other", "{}"});
+  auto seq =
+      (*t)->AppendAudit(AuditRecord{0, 7, "admin:x", "group.create", "group:from-other", "{}"});
   ASSERT_TRUE(seq.ok());
   ASSERT_TRUE((*t)->Commit().ok());
   EXPECT_EQ(*store_->LastAuditSeq(), *seq);
   EXPECT_EQ(GroupNames(store_.get()), Names{"from-other"});
   auto t2 = store_->Begin();
-  auto seq2 = (*t2)->AppendAudit(AuditRecord{0, 8, "admin:y", "group.update", "group:from-other", "{}"});
+  auto seq2 =
+      (*t2)->AppendAudit(AuditRecord{0, 8, "admin:y", "group.update", "group:from-other", "{}"});
   ASSERT_TRUE(seq2.ok());
   ASSERT_TRUE((*t2)->Commit().ok());
   EXPECT_GT(*seq2, *seq);
@@ -559,8 +578,10 @@ TEST_P(StoreConformance, ConcurrentWritersOnTwoConnectionsSerialise) {
   auto run = [&](Store* s, int w) {
     for (int i = 0; i < kRounds; ++i) {
       auto id = s->AllocateSenderId(event, client, i);
-      if (!id.ok()) errors[w].push_back(id.status().ToString());
-      else ids[w].push_back(id->value);
+      if (!id.ok())
+        errors[w].push_back(id.status().ToString());
+      else
+        ids[w].push_back(id->value);
       auto t = s->Begin();
       if (!t.ok()) {
         errors[w].push_back(t.status().ToString());
@@ -568,7 +589,9 @@ TEST_P(StoreConformance, ConcurrentWritersOnTwoConnectionsSerialise) {
       }
       std::string name = "w" + std::to_string(w) + "-" + std::to_string(i);
       Status st = (*t)->InsertGroup(Group{GroupId(), name, "", i, i}).status();
-      if (st.ok()) st = (*t)->AppendAudit(AuditRecord{0, i, "w", "group.create", "group:" + name, "{}"}).status();
+      if (st.ok())
+        st = (*t)->AppendAudit(AuditRecord{0, i, "w", "group.create", "group:" + name, "{}"})
+                 .status();
       if (st.ok()) st = (*t)->Commit();
       if (!st.ok()) errors[w].push_back(st.ToString());
     }
@@ -576,7 +599,8 @@ TEST_P(StoreConformance, ConcurrentWritersOnTwoConnectionsSerialise) {
   std::thread a(run, store_.get(), 0), b(run, other.get(), 1);
   a.join();
   b.join();
-  for (const auto& e : errors) EXPECT_TRUE(e.empty()) << e.size() << " writes failed; the first: " << e.front();
+  for (const auto& e : errors)
+    EXPECT_TRUE(e.empty()) << e.size() << " writes failed; the first: " << e.front();
   std::set<uint32_t> all(ids[0].begin(), ids[0].end());
   all.insert(ids[1].begin(), ids[1].end());
   EXPECT_EQ(all.size(), 2u * kRounds) << "a sender id was handed out twice";
@@ -585,8 +609,9 @@ TEST_P(StoreConformance, ConcurrentWritersOnTwoConnectionsSerialise) {
   auto audit = other->ReadAudit(0, 1000);
   ASSERT_TRUE(audit.ok());
   ASSERT_EQ(audit->size(), 2u * kRounds);
-  EXPECT_TRUE(std::is_sorted(audit->begin(), audit->end(),
-                             [](const AuditRecord& x, const AuditRecord& y) { return x.seq < y.seq; }));
+  EXPECT_TRUE(
+      std::is_sorted(audit->begin(), audit->end(),
+                     [](const AuditRecord& x, const AuditRecord& y) { return x.seq < y.seq; }));
   EXPECT_EQ(*store_->LastAuditSeq(), audit->back().seq);
 }
 

@@ -2,16 +2,17 @@
 // (TEST_P in store_conformance.cc). A backend's test binary compiles that
 // file and instantiates the suite with its StoreBackend:
 //
-//   INSTANTIATE_TEST_SUITE_P(Sqlite, StoreConformance, ::testing::Values(SqliteBackend()), BackendName);
+//   INSTANTIATE_TEST_SUITE_P(Sqlite, StoreConformance, ::testing::Values(SqliteBackend()),
+//   BackendName);
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <functional>
-#include <ostream>
 #include <memory>
+#include <ostream>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "keycast/store.h"
 #include "store/sql.h"

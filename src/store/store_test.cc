@@ -2,12 +2,11 @@
 // on a database file, and the fault-injecting wrapper.
 #include "keycast/store.h"
 
+#include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cstdio>
-
-#include <gtest/gtest.h>
 
 #include "keycast/fault_store.h"
 #include "store/bulk.h"
@@ -17,18 +16,19 @@ namespace keycast {
 namespace {
 
 StoreBackend SqliteBackend() {
-  return StoreBackend{
-      "Sqlite",
-      []() -> Result<std::string> {
-        static std::atomic<int> n{0};
-        std::string path = ::testing::TempDir() + "/store-" + std::to_string(::getpid()) + "-" +
-                           std::to_string(++n) + ".db";
-        std::remove(path.c_str());
-        return path;
-      },
-      [](const std::string& path) {
-        for (const char* suffix : {"", "-wal", "-shm"}) std::remove((path + suffix).c_str());
-      }};
+  return StoreBackend{"Sqlite",
+                      []() -> Result<std::string> {
+                        static std::atomic<int> n{0};
+                        std::string path = ::testing::TempDir() + "/store-" +
+                                           std::to_string(::getpid()) + "-" + std::to_string(++n) +
+                                           ".db";
+                        std::remove(path.c_str());
+                        return path;
+                      },
+                      [](const std::string& path) {
+                        for (const char* suffix : {"", "-wal", "-shm"})
+                          std::remove((path + suffix).c_str());
+                      }};
 }
 
 INSTANTIATE_TEST_SUITE_P(Sqlite, StoreConformance, ::testing::Values(SqliteBackend()), BackendName);

@@ -13,7 +13,8 @@ namespace keycast::testing {
 
 // A data folder name under `base` unique to this process and call.
 inline std::string UniqueDir(const std::string& base, const std::string& prefix) {
-  return base + "/" + prefix + "-" + std::to_string(::getpid()) + "-" + std::to_string(crypto::RandomU64() % 100000);
+  return base + "/" + prefix + "-" + std::to_string(::getpid()) + "-" +
+         std::to_string(crypto::RandomU64() % 100000);
 }
 
 // Every role on 127.0.0.1 with kernel-chosen ports, a new KEK, and the

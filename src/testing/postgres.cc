@@ -71,7 +71,8 @@ Result<std::unique_ptr<PostgresCluster>> PostgresCluster::Start() {
   c->bin_ = FindBinDir();
   if (c->bin_.empty())
     return FailedPrecondition(
-        "PostgreSQL is not installed: no initdb and postgres in /usr/lib/postgresql/*/bin; install the "
+        "PostgreSQL is not installed: no initdb and postgres in /usr/lib/postgresql/*/bin; install "
+        "the "
         "Debian package `postgresql` (scripts/setup.sh does)");
   c->dir_ = MakeTempDir("pg");
   std::vector<std::string> argv;
@@ -79,13 +80,16 @@ Result<std::unique_ptr<PostgresCluster>> PostgresCluster::Start() {
     const passwd* pw = ::getpwnam("postgres");
     if (!pw)
       return FailedPrecondition(
-          "running as root, and there is no `postgres` user to run PostgreSQL as (initdb refuses root); "
+          "running as root, and there is no `postgres` user to run PostgreSQL as (initdb refuses "
+          "root); "
           "install the Debian package `postgresql`");
     c->uid_ = pw->pw_uid;
     c->gid_ = pw->pw_gid;
     c->as_postgres_ = true;
-    if (::chown(c->dir_.c_str(), c->uid_, c->gid_) != 0) return Internal("cannot give " + c->dir_ + " to postgres");
-    argv = {::access("/usr/sbin/runuser", X_OK) == 0 ? "/usr/sbin/runuser" : "/sbin/runuser", "-u", "postgres", "--"};
+    if (::chown(c->dir_.c_str(), c->uid_, c->gid_) != 0)
+      return Internal("cannot give " + c->dir_ + " to postgres");
+    argv = {::access("/usr/sbin/runuser", X_OK) == 0 ? "/usr/sbin/runuser" : "/sbin/runuser", "-u",
+            "postgres", "--"};
   }
   c->password_ = RandomHex(16);
   const std::string pwfile = c->dir_ + "/pwfile";
@@ -96,13 +100,14 @@ Result<std::unique_ptr<PostgresCluster>> PostgresCluster::Start() {
   ::chmod(pwfile.c_str(), 0600);
   if (c->as_postgres_ && ::chown(pwfile.c_str(), c->uid_, c->gid_) != 0)
     return Internal("cannot give " + pwfile + " to postgres");
-  for (const std::string& a : {c->bin_ + "/initdb", std::string("-D"), c->dir_ + "/data", std::string("-U"),
-                               std::string(kSuperuser), "--pwfile=" + pwfile, std::string("--auth=scram-sha-256"),
-                               std::string("--encoding=UTF8"), std::string("--locale=C"),
-                               // Sorts like most production databases (not bytewise), so that
-                               // tests show where the schema must ask for bytewise order.
-                               std::string("--locale-provider=icu"), std::string("--icu-locale=en-US"),
-                               std::string("--no-sync")})
+  for (const std::string& a :
+       {c->bin_ + "/initdb", std::string("-D"), c->dir_ + "/data", std::string("-U"),
+        std::string(kSuperuser), "--pwfile=" + pwfile, std::string("--auth=scram-sha-256"),
+        std::string("--encoding=UTF8"), std::string("--locale=C"),
+        // Sorts like most production databases (not bytewise), so that
+        // tests show where the schema must ask for bytewise order.
+        std::string("--locale-provider=icu"), std::string("--icu-locale=en-US"),
+        std::string("--no-sync")})
     argv.push_back(a);
   std::string out, err;
   int rc = RunCommand(argv, &out, &err);
@@ -120,11 +125,11 @@ Result<std::unique_ptr<PostgresCluster>> PostgresCluster::Start() {
 Status PostgresCluster::Launch() {
   port_ = FreePort();
   const std::string log = dir_ + "/postgres.log";
-  std::vector<std::string> args = {bin_ + "/postgres", "-D", dir_ + "/data", "-p", std::to_string(port_), "-k", dir_,
-                                   // Throwaway data: no fsync, small memory.
-                                   "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c",
-                                   "synchronous_commit=off", "-c", "full_page_writes=off", "-c",
-                                   "shared_buffers=16MB", "-c", "max_connections=40"};
+  std::vector<std::string> args = {
+      bin_ + "/postgres", "-D", dir_ + "/data", "-p", std::to_string(port_), "-k", dir_,
+      // Throwaway data: no fsync, small memory.
+      "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off", "-c",
+      "full_page_writes=off", "-c", "shared_buffers=16MB", "-c", "max_connections=40"};
   std::vector<char*> cargs;
   for (auto& a : args) cargs.push_back(a.data());
   cargs.push_back(nullptr);
@@ -133,7 +138,9 @@ Status PostgresCluster::Launch() {
   if (pid < 0) return Internal("fork failed");
   if (pid == 0) {
     // Only async-signal-safe calls from here on.
-    if (as_postgres_ && (::setgroups(0, nullptr) != 0 || ::setgid(gid_) != 0 || ::setuid(uid_) != 0)) _exit(126);
+    if (as_postgres_ &&
+        (::setgroups(0, nullptr) != 0 || ::setgid(gid_) != 0 || ::setuid(uid_) != 0))
+      _exit(126);
     // After setuid, which clears it: the postmaster dies with this process.
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::getppid() != parent) _exit(125);
@@ -146,8 +153,8 @@ Status PostgresCluster::Launch() {
     _exit(127);
   }
   pid_ = pid;
-  const std::string ping = "host=127.0.0.1 port=" + std::to_string(port_) + " dbname=postgres user=" + kSuperuser +
-                           " connect_timeout=2";
+  const std::string ping = "host=127.0.0.1 port=" + std::to_string(port_) +
+                           " dbname=postgres user=" + kSuperuser + " connect_timeout=2";
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kStartTimeoutMs);
   while (std::chrono::steady_clock::now() < deadline) {
     int wst = 0;
@@ -161,8 +168,8 @@ Status PostgresCluster::Launch() {
     if (PQping(ping.c_str()) == PQPING_OK) return Status::Ok();
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  return Internal("postgres did not accept connections within " + std::to_string(kStartTimeoutMs / 1000) +
-                  " s: " + ReadTail(log));
+  return Internal("postgres did not accept connections within " +
+                  std::to_string(kStartTimeoutMs / 1000) + " s: " + ReadTail(log));
 }
 
 PostgresCluster::~PostgresCluster() {
@@ -184,8 +191,9 @@ PostgresCluster::~PostgresCluster() {
 }
 
 Status PostgresCluster::Execute(const std::string& sql) {
-  const std::string conninfo = "host=127.0.0.1 port=" + std::to_string(port_) + " dbname=postgres user=" +
-                               kSuperuser + " password=" + password_ + " connect_timeout=5";
+  const std::string conninfo = "host=127.0.0.1 port=" + std::to_string(port_) +
+                               " dbname=postgres user=" + kSuperuser + " password=" + password_ +
+                               " connect_timeout=5";
   PGconn* pg = PQconnectdb(conninfo.c_str());
   Status st;
   if (PQstatus(pg) != CONNECTION_OK) {
@@ -193,7 +201,8 @@ Status PostgresCluster::Execute(const std::string& sql) {
   } else {
     PGresult* r = PQexec(pg, sql.c_str());
     ExecStatusType s = PQresultStatus(r);
-    if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) st = Internal(sql + ": " + PQresultErrorMessage(r));
+    if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK)
+      st = Internal(sql + ": " + PQresultErrorMessage(r));
     PQclear(r);
   }
   PQfinish(pg);
@@ -203,8 +212,8 @@ Status PostgresCluster::Execute(const std::string& sql) {
 Result<std::string> PostgresCluster::CreateDatabase() {
   std::string name = "keycast" + std::to_string(++databases_);
   KC_RETURN_IF_ERROR(Execute("CREATE DATABASE " + name));
-  return "postgresql://" + std::string(kSuperuser) + ":" + password_ + "@127.0.0.1:" + std::to_string(port_) + "/" +
-         name;
+  return "postgresql://" + std::string(kSuperuser) + ":" + password_ +
+         "@127.0.0.1:" + std::to_string(port_) + "/" + name;
 }
 
 Result<PostgresCluster*> SharedPostgres() {

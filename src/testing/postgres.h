@@ -45,10 +45,10 @@ class PostgresCluster {
   Status Launch();  // the postmaster on a free port; retried by Start
 
   std::string bin_, dir_, password_;
-  uid_t uid_ = 0;         // the cluster's user when the test runs as root
+  uid_t uid_ = 0;  // the cluster's user when the test runs as root
   gid_t gid_ = 0;
   bool as_postgres_ = false;
-  pid_t pid_ = -1;        // the postmaster
+  pid_t pid_ = -1;  // the postmaster
   int port_ = 0;
   int databases_ = 0;
 };

@@ -35,7 +35,8 @@ std::vector<char*> Argv(const std::vector<std::string>& argv) {
 
 }  // namespace
 
-ChildProcess::ChildProcess(const std::vector<std::string>& argv, const std::string& dir, const std::string& tag)
+ChildProcess::ChildProcess(const std::vector<std::string>& argv, const std::string& dir,
+                           const std::string& tag)
     : out_path_(dir + "/" + tag + ".out"), err_path_(dir + "/" + tag + ".err") {
   auto args = Argv(argv);
   pid_ = fork();
@@ -149,8 +150,8 @@ bool WaitForHttp(const std::string& host, int port, const std::string& path, int
 std::string MakeTempDir(const std::string& tag) {
   static std::mt19937_64 rng(std::random_device{}());
   const char* base = std::getenv("TEST_TMPDIR");
-  std::string dir = std::string(base ? base : "/tmp") + "/keycast-" + tag + "-" + std::to_string(getpid()) + "-" +
-                    std::to_string(rng() % 1000000);
+  std::string dir = std::string(base ? base : "/tmp") + "/keycast-" + tag + "-" +
+                    std::to_string(getpid()) + "-" + std::to_string(rng() % 1000000);
   ::mkdir(dir.c_str(), 0700);
   return dir;
 }

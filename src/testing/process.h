@@ -14,7 +14,8 @@ namespace keycast::testing {
 class ChildProcess {
  public:
   // Starts argv[0] with argv; stdout and stderr go to files in `dir`.
-  ChildProcess(const std::vector<std::string>& argv, const std::string& dir, const std::string& tag);
+  ChildProcess(const std::vector<std::string>& argv, const std::string& dir,
+               const std::string& tag);
   ~ChildProcess();  // SIGKILL + reap if still running
 
   pid_t pid() const { return pid_; }

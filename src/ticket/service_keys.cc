@@ -6,7 +6,9 @@
 namespace keycast {
 namespace {
 
-bool IsSigningKind(std::string_view kind) { return kind == kTicketSigningKey || kind == kRekeySigningKey; }
+bool IsSigningKind(std::string_view kind) {
+  return kind == kTicketSigningKey || kind == kRekeySigningKey;
+}
 
 std::string Record(std::string_view kind, KeyVersion v) {
   return std::string(kind) + ":v" + std::to_string(v.value);
@@ -43,8 +45,10 @@ struct ServiceKeys::State {
 ServiceKeys::ServiceKeys(Store* store, const Sealer* sealer, const Clock* clock, int64_t retention)
     : store_(store), sealer_(sealer), clock_(clock), retention_(retention) {}
 
-Result<std::unique_ptr<ServiceKeys>> ServiceKeys::Open(Store* store, const Sealer* sealer, const Clock* clock,
-                                                       int64_t retention_seconds, bool create_missing) {
+Result<std::unique_ptr<ServiceKeys>> ServiceKeys::Open(Store* store, const Sealer* sealer,
+                                                       const Clock* clock,
+                                                       int64_t retention_seconds,
+                                                       bool create_missing) {
   std::unique_ptr<ServiceKeys> k(new ServiceKeys(store, sealer, clock, retention_seconds));
   KC_RETURN_IF_ERROR(k->Reload());
   if (create_missing) {
@@ -63,14 +67,18 @@ Result<std::shared_ptr<const ServiceKeys::State>> ServiceKeys::Load() const {
   for (std::string_view kind : {kTicketSigningKey, kTicketSealingKey, kRekeySigningKey}) {
     KC_ASSIGN_OR_RETURN(auto rows, store_->LoadServiceKeys(std::string(kind)));
     for (auto& row : rows) {
-      KC_ASSIGN_OR_RETURN(SecretBytes secret, sealer_->Open("service-key", Record(kind, row.version), row.sealed_secret));
+      KC_ASSIGN_OR_RETURN(
+          SecretBytes secret,
+          sealer_->Open("service-key", Record(kind, row.version), row.sealed_secret));
       State::Entry e;
-      e.info = KeyInfo{row.kind, row.version, row.public_key, row.created_at, row.retired_at,
-                       row.retired_at ? row.retired_at + retention_ : 0};
+      e.info =
+          KeyInfo{row.kind,       row.version,    row.public_key,
+                  row.created_at, row.retired_at, row.retired_at ? row.retired_at + retention_ : 0};
       if (IsSigningKind(kind)) {
         KC_ASSIGN_OR_RETURN(crypto::SigningKey sk, crypto::SigningKey::FromSeed(secret));
         if (sk.public_key() != row.public_key)
-          return DataLoss(Record(kind, row.version) + ": stored public key does not match the sealed seed");
+          return DataLoss(Record(kind, row.version) +
+                          ": stored public key does not match the sealed seed");
         KC_ASSIGN_OR_RETURN(crypto::VerifyKey vk, crypto::VerifyKey::FromBytes(row.public_key));
         e.signer = std::make_shared<const crypto::SigningKey>(std::move(sk));
         e.verifier = std::make_shared<const crypto::VerifyKey>(std::move(vk));
@@ -123,8 +131,8 @@ Result<KeyVersion> ServiceKeys::Rotate(const std::string& kind, const Actor& act
   KC_RETURN_IF_ERROR(txn->InsertServiceKey(row));
   if (previous) KC_RETURN_IF_ERROR(txn->RetireServiceKey(kind, *previous, row.created_at));
   KC_RETURN_IF_ERROR(
-      txn->AppendAudit(AuditRecord{0, row.created_at, actor.name, "service_key.rotate", "service_key:" + kind,
-                                   detail.dump()})
+      txn->AppendAudit(AuditRecord{0, row.created_at, actor.name, "service_key.rotate",
+                                   "service_key:" + kind, detail.dump()})
           .status());
   KC_RETURN_IF_ERROR(txn->Commit());
   KC_RETURN_IF_ERROR(Reload());
@@ -145,7 +153,8 @@ ServiceKeys::SymmetricKey ServiceKeys::ActiveSealingKey() const {
   return SymmetricKey{e->info.version, e->secret};
 }
 
-std::shared_ptr<const crypto::VerifyKey> ServiceKeys::Verifier(std::string_view kind, KeyVersion v) const {
+std::shared_ptr<const crypto::VerifyKey> ServiceKeys::Verifier(std::string_view kind,
+                                                               KeyVersion v) const {
   auto st = state();
   const auto* e = st->Find(kind, v, clock_->NowSeconds());
   return e ? e->verifier : nullptr;

@@ -22,10 +22,17 @@ bool GetAddress(Reader& r, IpAddress* a, const char* field) {
   if (!r.U8(&fam, field)) return false;
   ByteView b;
   switch (fam) {
-    case 0: *a = IpAddress(); return true;
-    case 4: a->family = IpAddress::Family::kV4; break;
-    case 6: a->family = IpAddress::Family::kV6; break;
-    default: return r.Fail(std::string(field) + ": unknown address family " + std::to_string(fam));
+    case 0:
+      *a = IpAddress();
+      return true;
+    case 4:
+      a->family = IpAddress::Family::kV4;
+      break;
+    case 6:
+      a->family = IpAddress::Family::kV6;
+      break;
+    default:
+      return r.Fail(std::string(field) + ": unknown address family " + std::to_string(fam));
   }
   if (!r.Raw(a->size(), &b, field)) return false;
   std::copy(b.begin(), b.end(), a->bytes);
@@ -82,19 +89,22 @@ bool GetEvent(Reader& r, TicketEvent* e) {
       !r.U32(&e->initial_keying_seconds, "initial keying period") ||
       !r.U16(&e->clear_intervals, "clear intervals"))
     return false;
-  if (e->interval_seconds < limits::kMinIntervalSeconds || e->interval_seconds > limits::kMaxIntervalSeconds)
+  if (e->interval_seconds < limits::kMinIntervalSeconds ||
+      e->interval_seconds > limits::kMaxIntervalSeconds)
     return r.Fail("interval out of range");
   uint8_t alg, delivery, n;
   if (!r.U8(&alg, "algorithm") || !r.U8(&delivery, "delivery") || !r.U8(&n, "key server count"))
     return false;
   if (!crypto::IsKnownAead(alg)) return r.Fail("unknown algorithm " + std::to_string(alg));
-  if (delivery < 1 || delivery > 3) return r.Fail("unknown delivery mode " + std::to_string(delivery));
+  if (delivery < 1 || delivery > 3)
+    return r.Fail("unknown delivery mode " + std::to_string(delivery));
   if (n == 0 || n > limits::kMaxKeyServersPerEvent) return r.Fail("key server count out of range");
   e->algorithm = static_cast<crypto::AeadAlgorithm>(alg);
   e->delivery = static_cast<KeyDelivery>(delivery);
   e->key_servers.resize(n);
   for (auto& ks : e->key_servers) {
-    if (!r.String8(&ks.host, "key server host", limits::kMaxHostLength) || !r.U16(&ks.port, "key server port"))
+    if (!r.String8(&ks.host, "key server host", limits::kMaxHostLength) ||
+        !r.U16(&ks.port, "key server port"))
       return false;
     if (ks.host.empty() || ks.port == 0) return r.Fail("empty key server endpoint");
   }
@@ -106,9 +116,11 @@ bool DecodeBody(Reader& r, Ticket* t) {
   ByteView magic;
   uint8_t version;
   if (!r.Raw(3, &magic, "magic")) return false;
-  if (!std::equal(magic.begin(), magic.end(), kMagic)) return r.Fail("not a Keycast ticket (bad magic)");
+  if (!std::equal(magic.begin(), magic.end(), kMagic))
+    return r.Fail("not a Keycast ticket (bad magic)");
   if (!r.U8(&version, "version")) return false;
-  if (version != kTicketVersion) return r.Fail("unsupported ticket version " + std::to_string(version));
+  if (version != kTicketVersion)
+    return r.Fail("unsupported ticket version " + std::to_string(version));
   ByteView id;
   uint64_t client;
   uint16_t ngroups, nevents;
@@ -264,16 +276,19 @@ Bytes EncodeAndSignTicketWithEvents(Ticket* t, const std::vector<SummaryEvent>& 
   return out;
 }
 
-std::string GrantDigestOfEvents(const std::vector<GroupId>& groups, const std::vector<SummaryEvent>& events) {
-  return GrantDigest(groups, events,
-                     [](const SummaryEvent& e) { return std::tuple(e.event->id, e.event->version, e.role); });
+std::string GrantDigestOfEvents(const std::vector<GroupId>& groups,
+                                const std::vector<SummaryEvent>& events) {
+  return GrantDigest(groups, events, [](const SummaryEvent& e) {
+    return std::tuple(e.event->id, e.event->version, e.role);
+  });
 }
 
 }  // namespace internal
 
 Result<Ticket> DecodeTicket(ByteView bytes) {
   if (bytes.size() > limits::kMaxTicketBytes)
-    return InvalidArgument("ticket larger than " + std::to_string(limits::kMaxTicketBytes) + " bytes");
+    return InvalidArgument("ticket larger than " + std::to_string(limits::kMaxTicketBytes) +
+                           " bytes");
   Ticket t;
   Reader r(bytes);
   ByteView sig;
@@ -283,16 +298,21 @@ Result<Ticket> DecodeTicket(ByteView bytes) {
   return t;
 }
 
-Result<Ticket> VerifyTicket(ByteView bytes, const VerifyKeyLookup& keys, int64_t now, int64_t skew) {
+Result<Ticket> VerifyTicket(ByteView bytes, const VerifyKeyLookup& keys, int64_t now,
+                            int64_t skew) {
   KC_ASSIGN_OR_RETURN(Ticket t, DecodeTicket(bytes));
   const crypto::VerifyKey* vk = keys(t.signing_key);
-  if (!vk) return Unauthenticated("ticket signed with unknown key version " + std::to_string(t.signing_key.value));
+  if (!vk)
+    return Unauthenticated("ticket signed with unknown key version " +
+                           std::to_string(t.signing_key.value));
   ByteView body = bytes.first(bytes.size() - crypto::kEd25519SignatureSize);
-  if (!vk->Verify(SignedMessage(body), t.signature)) return Unauthenticated("ticket signature is invalid");
+  if (!vk->Verify(SignedMessage(body), t.signature))
+    return Unauthenticated("ticket signature is invalid");
   if (now > t.expires_at + skew)
     return FailedPrecondition("ticket expired " + std::to_string(now - t.expires_at) + " s ago");
   if (now + skew < t.issued_at)
-    return FailedPrecondition("ticket is not valid for another " + std::to_string(t.issued_at - now) + " s");
+    return FailedPrecondition("ticket is not valid for another " +
+                              std::to_string(t.issued_at - now) + " s");
   return t;
 }
 
@@ -334,9 +354,11 @@ Result<KeyVersion> CredentialKeyVersion(ByteView credential) {
 }
 
 Result<CredentialContents> OpenCredential(ByteView credential, const SecretBytes& key) {
-  if (credential.size() > limits::kMaxSealedPartBytes) return InvalidArgument("credential too large");
+  if (credential.size() > limits::kMaxSealedPartBytes)
+    return InvalidArgument("credential too large");
   KC_ASSIGN_OR_RETURN(KeyVersion v, CredentialKeyVersion(credential));
-  auto plain = crypto::OpenOnce(crypto::AeadAlgorithm::kAes256Gcm, key, CredentialAad(v), credential.subspan(5));
+  auto plain = crypto::OpenOnce(crypto::AeadAlgorithm::kAes256Gcm, key, CredentialAad(v),
+                                credential.subspan(5));
   if (!plain.ok()) return Unauthenticated("credential does not authenticate");
   return DecodeCredentialPlaintext(plain->reveal());
 }
@@ -347,9 +369,9 @@ Result<CredentialContents> DecodeCredentialPlaintext(ByteView plain) {
   ByteView id, sk;
   uint64_t client;
   uint16_t n;
-  if (!r.Raw(16, &id, "ticket id") || !r.U64(&client, "client id") || !r.I64(&c.issued_at, "issued at") ||
-      !r.I64(&c.expires_at, "expires at") || !r.Raw(limits::kSessionKeySize, &sk, "session key") ||
-      !r.U16(&n, "event count"))
+  if (!r.Raw(16, &id, "ticket id") || !r.U64(&client, "client id") ||
+      !r.I64(&c.issued_at, "issued at") || !r.I64(&c.expires_at, "expires at") ||
+      !r.Raw(limits::kSessionKeySize, &sk, "session key") || !r.U16(&n, "event count"))
     return InvalidArgument("malformed credential: " + r.error());
   if (n > limits::kMaxEventsPerTicket || client == 0 || client > INT64_MAX)
     return InvalidArgument("malformed credential: bounds");
@@ -359,17 +381,21 @@ Result<CredentialContents> DecodeCredentialPlaintext(ByteView plain) {
   c.events.resize(n);
   for (auto& [e, role] : c.events) {
     uint64_t ev;
-    if (!r.U64(&ev, "event id") || !GetRole(r, &role)) return InvalidArgument("malformed credential: " + r.error());
+    if (!r.U64(&ev, "event id") || !GetRole(r, &role))
+      return InvalidArgument("malformed credential: " + r.error());
     e = EventId(static_cast<int64_t>(ev));
   }
   if (!r.Finish()) return InvalidArgument("malformed credential: " + r.error());
-  if (!std::is_sorted(c.events.begin(), c.events.end(), [](auto& a, auto& b) { return a.first < b.first; }))
+  if (!std::is_sorted(c.events.begin(), c.events.end(),
+                      [](auto& a, auto& b) { return a.first < b.first; }))
     return InvalidArgument("malformed credential: events not sorted");
   return c;
 }
 
-std::string TicketGrantDigest(const std::vector<GroupId>& groups, const std::vector<TicketEvent>& events) {
-  return GrantDigest(groups, events, [](const TicketEvent& e) { return std::tuple(e.id, e.version, e.role); });
+std::string TicketGrantDigest(const std::vector<GroupId>& groups,
+                              const std::vector<TicketEvent>& events) {
+  return GrantDigest(groups, events,
+                     [](const TicketEvent& e) { return std::tuple(e.id, e.version, e.role); });
 }
 
 }  // namespace keycast

@@ -18,6 +18,7 @@ Bytes EncodeAndSignTicketWithEvents(Ticket* t, const std::vector<SummaryEvent>& 
                                     const crypto::SigningKey& key);
 
 // TicketGrantDigest of the same groups and events.
-std::string GrantDigestOfEvents(const std::vector<GroupId>& groups, const std::vector<SummaryEvent>& events);
+std::string GrantDigestOfEvents(const std::vector<GroupId>& groups,
+                                const std::vector<SummaryEvent>& events);
 
 }  // namespace keycast::internal

@@ -32,8 +32,8 @@ struct TicketMetrics {
   Counter& issued = Metrics::Global().GetCounter("keycast_tickets_issued_total", "Tickets issued.");
   Counter& refused = Metrics::Global().GetCounter("keycast_tickets_refused_total",
                                                   "Ticket requests refused after authentication.");
-  Histogram& latency = Metrics::Global().GetHistogram("keycast_ticket_issue_seconds",
-                                                      "Time to build, seal and sign a ticket.", LatencyBuckets());
+  Histogram& latency = Metrics::Global().GetHistogram(
+      "keycast_ticket_issue_seconds", "Time to build, seal and sign a ticket.", LatencyBuckets());
   static TicketMetrics& Get() {
     static TicketMetrics m;
     return m;
@@ -42,8 +42,8 @@ struct TicketMetrics {
 
 }  // namespace
 
-TicketService::TicketService(const Directory* directory, const ServiceKeys* keys, const Clock* clock,
-                             TicketServiceOptions options)
+TicketService::TicketService(const Directory* directory, const ServiceKeys* keys,
+                             const Clock* clock, TicketServiceOptions options)
     : directory_(directory), keys_(keys), clock_(clock), options_(options) {}
 
 namespace {
@@ -52,12 +52,14 @@ namespace {
 Result<Summary> TicketSummary(const Directory* directory, ClientId client) {
   auto summary = directory->Summarize(client);
   if (!summary.ok()) {
-    if (summary.status().code() == Code::kNotFound) return FailedPrecondition("client no longer exists");
+    if (summary.status().code() == Code::kNotFound)
+      return FailedPrecondition("client no longer exists");
     return summary.status();
   }
   if (summary->events.size() > limits::kMaxEventsPerTicket)
     return ResourceExhausted("client '" + summary->client_name + "' is associated with " +
-                             std::to_string(summary->events.size()) + " events; a ticket holds at most " +
+                             std::to_string(summary->events.size()) +
+                             " events; a ticket holds at most " +
                              std::to_string(limits::kMaxEventsPerTicket));
   if (summary->groups.size() > limits::kMaxGroupsPerTicket)
     return ResourceExhausted("client is a member of too many groups for one ticket");

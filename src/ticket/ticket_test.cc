@@ -1,8 +1,8 @@
 #include "keycast/ticket.h"
 
-#include <thread>
-
 #include <gtest/gtest.h>
+
+#include <thread>
 
 #include "keycast/ticket_service.h"
 
@@ -17,11 +17,14 @@ class TicketTest : public ::testing::Test {
   void SetUp() override {
     store_ = std::move(OpenSqliteStore(":memory:")).value();
     sealer_ = std::make_unique<Sealer>(*Sealer::FromKey(crypto::RandomSecret(32)));
-    dir_ = std::move(Directory::Open(store_.get(), sealer_.get(), &clock_, {PasswordCost::kTestOnly})).value();
+    dir_ =
+        std::move(Directory::Open(store_.get(), sealer_.get(), &clock_, {PasswordCost::kTestOnly}))
+            .value();
     auto keys = ServiceKeys::Open(store_.get(), sealer_.get(), &clock_, 7 * 24 * 3600, true);
     ASSERT_TRUE(keys.ok()) << keys.status().ToString();
     keys_ = std::move(keys).value();
-    svc_ = std::make_unique<TicketService>(dir_.get(), keys_.get(), &clock_, TicketServiceOptions{3600});
+    svc_ = std::make_unique<TicketService>(dir_.get(), keys_.get(), &clock_,
+                                           TicketServiceOptions{3600});
     for (auto g : {"root", "mid", "leaf"}) ASSERT_TRUE(dir_->CreateGroup(kAdmin, {g, ""}).ok());
     ASSERT_TRUE(dir_->AddEdge(kAdmin, "root", "mid").ok());
     ASSERT_TRUE(dir_->AddEdge(kAdmin, "mid", "leaf").ok());
@@ -129,7 +132,8 @@ TEST_F(TicketTest, ExpiredAndNotYetValid) {
   EXPECT_EQ(late.status().code(), Code::kFailedPrecondition);
   EXPECT_NE(late.status().message().find("expired"), std::string::npos);
   EXPECT_TRUE(VerifyTicket(issued->ticket, Lookup(), kT0 + 3601, 5).ok());  // within skew
-  EXPECT_EQ(VerifyTicket(issued->ticket, Lookup(), kT0 - 100, 30).status().code(), Code::kFailedPrecondition);
+  EXPECT_EQ(VerifyTicket(issued->ticket, Lookup(), kT0 - 100, 30).status().code(),
+            Code::kFailedPrecondition);
 }
 
 TEST_F(TicketTest, DisabledClientGetsNoTicket) {
@@ -177,7 +181,9 @@ TEST_F(TicketTest, KeysSurviveRestartSealed) {
   auto v = (*reopened)->Verifier(kTicketSigningKey, KeyVersion{1});
   ASSERT_NE(v, nullptr);
   auto parsed = DecodeTicket(t->ticket);
-  EXPECT_TRUE(VerifyTicket(t->ticket, [&](KeyVersion) { return v.get(); }, kT0, 0).ok());
+  EXPECT_TRUE(VerifyTicket(
+                  t->ticket, [&](KeyVersion) { return v.get(); }, kT0, 0)
+                  .ok());
   // A different KEK cannot open the stored keys.
   auto other = Sealer::FromKey(crypto::RandomSecret(32));
   EXPECT_FALSE(ServiceKeys::Open(store_.get(), &*other, &clock_, 3600, false).ok());
@@ -185,8 +191,9 @@ TEST_F(TicketTest, KeysSurviveRestartSealed) {
 
 TEST_F(TicketTest, WaitForNewTicketWakesOnChange) {
   auto first = svc_->Issue(alice_);
-  auto none = svc_->WaitForNewTicket(alice_, first->grant_digest,
-                                     std::chrono::steady_clock::now() + std::chrono::milliseconds(30));
+  auto none =
+      svc_->WaitForNewTicket(alice_, first->grant_digest,
+                             std::chrono::steady_clock::now() + std::chrono::milliseconds(30));
   ASSERT_TRUE(none.ok());
   EXPECT_FALSE(none->has_value());
   std::thread t([&] {

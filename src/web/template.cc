@@ -12,12 +12,23 @@ std::string Escape(std::string_view s) {
   out.reserve(s.size() + s.size() / 8);
   for (char c : s) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out.push_back(c);
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out.push_back(c);
     }
   }
   return out;
@@ -39,7 +50,8 @@ Result<std::string> Render(std::string_view t, const Vars& vars) {
     std::string_view close = raw ? "}}}" : "}}";
     size_t end = t.find(close, name_start);
     if (end == std::string_view::npos)
-      return InvalidArgument("template: unterminated placeholder at offset " + std::to_string(open));
+      return InvalidArgument("template: unterminated placeholder at offset " +
+                             std::to_string(open));
     std::string_view name = t.substr(name_start, end - name_start);
     if (name.empty() || name.size() > 64)
       return InvalidArgument("template: bad placeholder name at offset " + std::to_string(open));
@@ -47,7 +59,8 @@ Result<std::string> Render(std::string_view t, const Vars& vars) {
       if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))
         return InvalidArgument("template: bad placeholder name at offset " + std::to_string(open));
     auto it = vars.find(std::string(name));
-    if (it == vars.end()) return InvalidArgument("template: no value for '" + std::string(name) + "'");
+    if (it == vars.end())
+      return InvalidArgument("template: no value for '" + std::string(name) + "'");
     out += raw ? it->second : Escape(it->second);
     pos = end + close.size();
   }
@@ -62,7 +75,8 @@ std::optional<std::string_view> Asset(std::string_view path) {
 
 std::map<std::string, std::string_view> AllAssets() {
   std::map<std::string, std::string_view> out;
-  for (size_t i = 0; i < kAssetCount; ++i) out.emplace(std::string(kAssets[i].first), kAssets[i].second);
+  for (size_t i = 0; i < kAssetCount; ++i)
+    out.emplace(std::string(kAssets[i].first), kAssets[i].second);
   return out;
 }
 

@@ -1,16 +1,16 @@
 // The web pages over real HTTP: templates, escaping, cookies, CSRF and the
 // security headers. The click-through flows run in headless Chromium
 // (tests/web/).
+#include "web/web.h"
+
+#include <gtest/gtest.h>
 #include <httplib.h>
 
 #include <regex>
 #include <set>
 
-#include <gtest/gtest.h>
-
 #include "reservation/test_fixture.h"
 #include "web/template.h"
-#include "web/web.h"
 
 namespace keycast::web {
 namespace {
@@ -18,8 +18,10 @@ namespace {
 using keycast::testing::Platform;
 
 TEST(TemplateTest, EscapesAndRefusesUnknownNames) {
-  EXPECT_EQ(Escape("<a href=\"x\">'&'</a>"), "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
-  EXPECT_EQ(*Render("<p>{{a}}</p>{{{b}}}", Vars{{"a", "<i>"}, {"b", "<i>"}}), "<p>&lt;i&gt;</p><i>");
+  EXPECT_EQ(Escape("<a href=\"x\">'&'</a>"),
+            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
+  EXPECT_EQ(*Render("<p>{{a}}</p>{{{b}}}", Vars{{"a", "<i>"}, {"b", "<i>"}}),
+            "<p>&lt;i&gt;</p><i>");
   EXPECT_FALSE(Render("{{missing}}", Vars{}).ok());
   EXPECT_FALSE(Render("{{open", Vars{}).ok());
   EXPECT_FALSE(Render("{{Bad}}", Vars{{"Bad", ""}}).ok());
@@ -34,7 +36,8 @@ TEST(TemplateTest, EveryTemplateRendersWithItsPlaceholders) {
     ++templates;
     std::string s(text);
     Vars vars;
-    for (std::sregex_iterator it(s.begin(), s.end(), placeholder), end; it != end; ++it) vars[(*it)[1]] = "x";
+    for (std::sregex_iterator it(s.begin(), s.end(), placeholder), end; it != end; ++it)
+      vars[(*it)[1]] = "x";
     auto r = Render(text, vars);
     EXPECT_TRUE(r.ok()) << path << ": " << r.status().ToString();
   }
@@ -54,7 +57,8 @@ class WebTest : public ::testing::Test {
     httplib::Client c(url_);
     return c.Get(path, h);
   }
-  httplib::Result PostForm(const std::string& path, const std::string& body, const httplib::Headers& h = {}) {
+  httplib::Result PostForm(const std::string& path, const std::string& body,
+                           const httplib::Headers& h = {}) {
     httplib::Client c(url_);
     return c.Post(path, h, body, "application/x-www-form-urlencoded");
   }
@@ -78,7 +82,8 @@ TEST_F(WebTest, PagesCarrySecurityHeadersAndLandmarks) {
   auto r = Get("/");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200);
-  EXPECT_NE(r->get_header_value("Content-Security-Policy").find("default-src 'self'"), std::string::npos);
+  EXPECT_NE(r->get_header_value("Content-Security-Policy").find("default-src 'self'"),
+            std::string::npos);
   EXPECT_EQ(r->get_header_value("X-Frame-Options"), "DENY");
   EXPECT_EQ(r->get_header_value("X-Content-Type-Options"), "nosniff");
   EXPECT_NE(r->body.find("<main id=\"main\""), std::string::npos);
@@ -102,20 +107,29 @@ TEST_F(WebTest, SenderPagesNeedASessionAndFormsNeedCsrf) {
   auto [cookie, token] = Csrf("/sender/login");
   ASSERT_FALSE(cookie.empty());
   httplib::Headers with_cookie = {{"Cookie", "kc_csrf=" + cookie}};
-  EXPECT_EQ(PostForm("/sender/login", "csrf=" + std::string(64, '0') + "&client=anna&password=anna-password",
-                     with_cookie)->status, 403);
+  EXPECT_EQ(
+      PostForm("/sender/login",
+               "csrf=" + std::string(64, '0') + "&client=anna&password=anna-password", with_cookie)
+          ->status,
+      403);
   httplib::Headers other_cookie = {{"Cookie", "kc_csrf=" + std::string(48, 'a')}};
-  EXPECT_EQ(PostForm("/sender/login", "csrf=" + token + "&client=anna&password=anna-password", other_cookie)->status,
+  EXPECT_EQ(PostForm("/sender/login", "csrf=" + token + "&client=anna&password=anna-password",
+                     other_cookie)
+                ->status,
             403);
   // A cross-site Origin: refused.
   httplib::Headers evil = {{"Cookie", "kc_csrf=" + cookie}, {"Origin", "https://evil.example"}};
-  EXPECT_EQ(PostForm("/sender/login", "csrf=" + token + "&client=anna&password=anna-password", evil)->status, 403);
+  EXPECT_EQ(PostForm("/sender/login", "csrf=" + token + "&client=anna&password=anna-password", evil)
+                ->status,
+            403);
   // Wrong password: the form again, with a message, no session.
-  auto bad = PostForm("/sender/login", "csrf=" + token + "&client=anna&password=wrong-one", with_cookie);
+  auto bad =
+      PostForm("/sender/login", "csrf=" + token + "&client=anna&password=wrong-one", with_cookie);
   EXPECT_EQ(bad->status, 401);
   EXPECT_NE(bad->body.find("role=\"alert\""), std::string::npos);
   // Right: a session cookie, HttpOnly and SameSite=Strict.
-  auto ok = PostForm("/sender/login", "csrf=" + token + "&client=anna&password=anna-password", with_cookie);
+  auto ok = PostForm("/sender/login", "csrf=" + token + "&client=anna&password=anna-password",
+                     with_cookie);
   ASSERT_TRUE(ok);
   EXPECT_EQ(ok->status, 303);
   std::string session;
@@ -135,7 +149,8 @@ TEST_F(WebTest, SenderPagesNeedASessionAndFormsNeedCsrf) {
   ASSERT_TRUE(p_->platform->CreateReservation(p_->sender, s).ok());
   EXPECT_EQ(Get("/v1/reservations/quiz/stats", {{"Cookie", "kc_session=" + session}})->status, 200);
   httplib::Client c(url_);
-  auto cancel = c.Post("/v1/reservations/quiz/cancel", {{"Cookie", "kc_session=" + session}}, "{}", "application/json");
+  auto cancel = c.Post("/v1/reservations/quiz/cancel", {{"Cookie", "kc_session=" + session}}, "{}",
+                       "application/json");
   EXPECT_EQ(cancel->status, 401);
 }
 

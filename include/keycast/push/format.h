@@ -28,7 +28,8 @@ inline constexpr uint8_t kGrantVersion = 1;
 // version(1) state(1) family(1) addr(4|16) port(2) lead_ms(4) member_until(8)
 // tree_id(8) init_len(2)
 inline constexpr size_t kMinGrantBytes = 1 + 1 + 1 + 4 + 2 + 4 + 8 + 8 + 2;  // 31 bytes
-inline constexpr size_t kMaxGrantBytes = 1 + 1 + 1 + 16 + 2 + 4 + 8 + 8 + 2 + lkh::kMaxMemberInitBytes;
+inline constexpr size_t kMaxGrantBytes =
+    1 + 1 + 1 + 16 + 2 + 4 + 8 + 8 + 2 + lkh::kMaxMemberInitBytes;
 
 enum class GrantState : uint8_t {
   kPending = 1,   // joined; admitted by the next commit; path keys come with a later reply
@@ -39,13 +40,13 @@ enum class GrantState : uint8_t {
 // path keys, so it lives only inside the encrypted reply and in memory.
 struct PushGrant {
   GrantState state = GrantState::kPending;
-  IpAddress control_group;   // multicast group of the event's pushes
+  IpAddress control_group;  // multicast group of the event's pushes
   uint16_t control_port = 0;
-  uint32_t lead_ms = 0;      // the push of epoch k is sent lead_ms before k starts
-  Micros member_until = 0;   // key service clock: membership ends at the first
-                             // commit after this unless a pull renews it
-  uint64_t tree_id = 0;      // the key tree these path keys belong to (random per tree)
-  SecretBytes member_init;   // lkh::MemberKeysInit encoding; empty when pending
+  uint32_t lead_ms = 0;     // the push of epoch k is sent lead_ms before k starts
+  Micros member_until = 0;  // key service clock: membership ends at the first
+                            // commit after this unless a pull renews it
+  uint64_t tree_id = 0;     // the key tree these path keys belong to (random per tree)
+  SecretBytes member_init;  // lkh::MemberKeysInit encoding; empty when pending
 
   SecretBytes Encode() const;
   // Rejects with the malformed field: truncation, trailing bytes, version,
@@ -59,10 +60,13 @@ inline constexpr uint8_t kMessageVersion = 1;
 inline constexpr uint8_t kFlagClear = 0x01;  // the epoch is an unencrypted interval
 // version(1) event(8) tree_id(8) seq(8) epoch(8) key_version(4) spi(4)
 // algorithm(1) flags(1) initiation(8) lifetime(8) grace(8) rekey_len(4)
-inline constexpr size_t kMessageHeaderSize = 1 + 8 + 8 + 8 + 8 + 4 + 4 + 1 + 1 + 8 + 8 + 8 + 4;  // 71
-inline constexpr size_t kMessageSignatureSize = crypto::kEd25519SignatureSize;                   // 64
-inline constexpr size_t kMinMessageBytes = kMessageHeaderSize + lkh::kMinRekeyMessageBytes + kMessageSignatureSize;
-inline constexpr size_t kMaxMessageBytes = kMessageHeaderSize + lkh::kMaxRekeyMessageBytes + kMessageSignatureSize;
+inline constexpr size_t kMessageHeaderSize =
+    1 + 8 + 8 + 8 + 8 + 4 + 4 + 1 + 1 + 8 + 8 + 8 + 4;                          // 71
+inline constexpr size_t kMessageSignatureSize = crypto::kEd25519SignatureSize;  // 64
+inline constexpr size_t kMinMessageBytes =
+    kMessageHeaderSize + lkh::kMinRekeyMessageBytes + kMessageSignatureSize;
+inline constexpr size_t kMaxMessageBytes =
+    kMessageHeaderSize + lkh::kMaxRekeyMessageBytes + kMessageSignatureSize;
 
 // The interval key itself is not here: it is wrapped inside `rekey` under
 // the LKH root key. The rest describes the SA it belongs to, as the unicast
@@ -71,17 +75,17 @@ inline constexpr size_t kMaxMessageBytes = kMessageHeaderSize + lkh::kMaxRekeyMe
 struct PushMessage {
   EventId event;
   uint64_t tree_id = 0;
-  uint64_t seq = 0;           // = the rekey message's seq
-  Epoch epoch;                // = the rekey message's epoch
-  KeyVersion key_version;     // of the rekey-signing key that signed both
+  uint64_t seq = 0;        // = the rekey message's seq
+  Epoch epoch;             // = the rekey message's epoch
+  KeyVersion key_version;  // of the rekey-signing key that signed both
   Spi spi;
   crypto::AeadAlgorithm algorithm = crypto::AeadAlgorithm::kAes256Gcm;
   uint8_t flags = 0;
   Micros initiation = 0;
   Micros lifetime = 0;
   Micros grace = 0;
-  ByteView rekey;             // the lkh RekeyMessage, into the parsed buffer
-  ByteView signed_part;       // every byte before the signature
+  ByteView rekey;        // the lkh RekeyMessage, into the parsed buffer
+  ByteView signed_part;  // every byte before the signature
   ByteView signature;
 
   bool clear() const { return (flags & kFlagClear) != 0; }

@@ -36,7 +36,9 @@ struct Card {
   int exp_year = 0;    // four digits
   std::string cvc;     // 3-4 digits
 
-  std::string last4() const { return number.size() >= 4 ? number.substr(number.size() - 4) : number; }
+  std::string last4() const {
+    return number.size() >= 4 ? number.substr(number.size() - 4) : number;
+  }
 };
 
 // Parses and checks a card: number (spaces and dashes allowed), expiry
@@ -52,7 +54,7 @@ struct ChargeRequest {
   int64_t amount_cents = 0;     // > 0
   std::string currency;         // ISO 4217
   Card card;
-  std::string description;      // shown on the statement
+  std::string description;  // shown on the statement
 };
 
 struct ChargeOutcome {
@@ -89,9 +91,9 @@ class TestPaymentProvider final : public PaymentProvider {
 
  private:
   mutable std::mutex mu_;
-  std::map<std::string, ChargeOutcome> charges_;   // idempotency key -> outcome
-  std::map<std::string, std::string> refunds_;     // idempotency key -> refund reference
-  std::map<std::string, int64_t> approved_;        // reference -> amount, not yet refunded
+  std::map<std::string, ChargeOutcome> charges_;  // idempotency key -> outcome
+  std::map<std::string, std::string> refunds_;    // idempotency key -> refund reference
+  std::map<std::string, int64_t> approved_;       // reference -> amount, not yet refunded
   uint64_t next_ = 1;
 };
 

@@ -25,8 +25,8 @@
 namespace keycast::reservation {
 
 // ---- limits (bytes unless stated) ----
-inline constexpr size_t kMaxReservationName = 40;   // leaves room for "resv." prefixes
-inline constexpr size_t kMaxReceiverName = 48;      // leaves room for "rx.<id>."
+inline constexpr size_t kMaxReservationName = 40;  // leaves room for "resv." prefixes
+inline constexpr size_t kMaxReceiverName = 48;     // leaves room for "rx.<id>."
 inline constexpr size_t kMaxReceiverPassword = 256;
 inline constexpr size_t kMinReceiverPassword = 8;
 inline constexpr size_t kMaxIdempotencyKey = 64;
@@ -78,28 +78,31 @@ struct AgentConfig {
   std::string transmission;  // reservation name
   std::string title;
   std::string receiver;
-  std::string mode;          // "keycast": interval keys from the key service; "static": one SA
+  std::string mode;  // "keycast": interval keys from the key service; "static": one SA
   // mode "keycast": log in to the ticket service with the API key, then
   // `keycast client join <event>`.
-  std::string addr;          // ticket service URL
-  std::string client;        // directory client created for the receiver
-  std::string api_key;       // kca_... (secret)
-  std::string event;         // directory event name
+  std::string addr;     // ticket service URL
+  std::string client;   // directory client created for the receiver
+  std::string api_key;  // kca_... (secret)
+  std::string event;    // directory event name
   // mode "static": the sender's SA.
   uint32_t spi = 0;
   crypto::AeadAlgorithm algorithm = crypto::AeadAlgorithm::kAes256Gcm;
-  Bytes sa_key;              // 32 bytes (secret)
+  Bytes sa_key;  // 32 bytes (secret)
   // both
   IpAddress group;
   uint16_t port = 0;
   IpAddress source;
-  int64_t start = 0;         // first occurrence, Unix seconds
-  int64_t duration = 0;      // seconds
-  std::string rrule;         // "" = one-off
-  int64_t charged_cents = 0; // what this receiver paid (0 = free)
+  int64_t start = 0;          // first occurrence, Unix seconds
+  int64_t duration = 0;       // seconds
+  std::string rrule;          // "" = one-off
+  int64_t charged_cents = 0;  // what this receiver paid (0 = free)
   std::string currency;
 
-  ~AgentConfig() { SecureWipe(api_key.data(), api_key.size()); SecureWipe(sa_key.data(), sa_key.size()); }
+  ~AgentConfig() {
+    SecureWipe(api_key.data(), api_key.size());
+    SecureWipe(sa_key.data(), sa_key.size());
+  }
 };
 std::string AgentConfigToJson(const AgentConfig& c);
 // Strict: every field typed and bounded, unknown fields refused.

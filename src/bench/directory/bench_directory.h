@@ -22,28 +22,28 @@ inline constexpr const char* kManifestFile = "bench-directory.json";
 struct GenerateCommandOptions {
   std::string data_dir;
   GeneratorOptions generator;
-  bool force = false;              // replace an existing directory in data_dir
+  bool force = false;                // replace an existing directory in data_dir
   size_t stats_clients = 1'000'000;  // clients walked for the events-per-ticket figures
 };
 Status RunGenerate(const GenerateCommandOptions& o);
 
 struct SummaryCommandOptions {
   std::string data_dir;
-  size_t samples = 200'000;        // Summarize calls timed
-  size_t issue_samples = 20'000;   // TicketService::Issue calls timed
-  size_t auth_samples = 20'000;    // AuthenticateApiKey calls timed
-  uint64_t seed = 7;               // picks the sample of clients
+  size_t samples = 200'000;       // Summarize calls timed
+  size_t issue_samples = 20'000;  // TicketService::Issue calls timed
+  size_t auth_samples = 20'000;   // AuthenticateApiKey calls timed
+  uint64_t seed = 7;              // picks the sample of clients
   bool histogram = true;
 };
 Status RunSummary(const SummaryCommandOptions& o);
 
 struct TicketsCommandOptions {
   std::string data_dir;
-  size_t threads = 8;              // client threads, one keep-alive connection each
-  double seconds = 10;             // measured window
-  double warmup_seconds = 2;       // before the window, not counted
-  size_t max_requests = 2'000'000; // stop earlier when this many were measured
-  size_t http_threads = 0;         // server handler threads; 0 = max(16, threads)
+  size_t threads = 8;               // client threads, one keep-alive connection each
+  double seconds = 10;              // measured window
+  double warmup_seconds = 2;        // before the window, not counted
+  size_t max_requests = 2'000'000;  // stop earlier when this many were measured
+  size_t http_threads = 0;          // server handler threads; 0 = max(16, threads)
   bool histogram = true;
 };
 Status RunTickets(const TicketsCommandOptions& o);

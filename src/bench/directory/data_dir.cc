@@ -14,7 +14,8 @@ Result<BenchData> OpenBenchData(const std::string& dir) {
   struct stat st;
   std::string db = dir + "/keycast.db";
   if (::stat(db.c_str(), &st) != 0)
-    return NotFound(db + " does not exist; run `keycast bench directory generate --data-dir " + dir + "` first");
+    return NotFound(db + " does not exist; run `keycast bench directory generate --data-dir " +
+                    dir + "` first");
   BenchData d;
   KC_ASSIGN_OR_RETURN(Sealer sealer, Sealer::FromFile(dir + "/kek"));
   d.sealer = std::make_unique<Sealer>(std::move(sealer));
@@ -37,13 +38,13 @@ Result<std::vector<BenchApiKey>> ReadApiKeys(const std::string& dir) {
   return out;
 }
 
-std::string TargetLine(const std::string& what, double value, double target, const std::string& unit,
-                       bool lower_is_better) {
+std::string TargetLine(const std::string& what, double value, double target,
+                       const std::string& unit, bool lower_is_better) {
   bool ok = lower_is_better ? value <= target : value >= target;
   char buf[200];
-  std::snprintf(buf, sizeof buf, "  %-26s %12.2f %-5s target %s %-10.0f %6.2fx of target  %s", what.c_str(), value,
-                unit.c_str(), lower_is_better ? "<=" : ">=", target, target != 0 ? value / target : 0.0,
-                ok ? "MET" : "MISSED");
+  std::snprintf(buf, sizeof buf, "  %-26s %12.2f %-5s target %s %-10.0f %6.2fx of target  %s",
+                what.c_str(), value, unit.c_str(), lower_is_better ? "<=" : ">=", target,
+                target != 0 ? value / target : 0.0, ok ? "MET" : "MISSED");
   return buf;
 }
 

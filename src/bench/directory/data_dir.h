@@ -28,7 +28,7 @@ Result<std::vector<BenchApiKey>> ReadApiKeys(const std::string& dir);
 
 // "  summary p50         4.10 us   target <= 50 us     0.08 of target  ok"
 // lower_is_better: value <= target passes; otherwise value >= target.
-std::string TargetLine(const std::string& what, double value, double target, const std::string& unit,
-                       bool lower_is_better);
+std::string TargetLine(const std::string& what, double value, double target,
+                       const std::string& unit, bool lower_is_better);
 
 }  // namespace keycast::bench

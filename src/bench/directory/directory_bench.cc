@@ -57,14 +57,18 @@ World* Build() {
     }
     w->api_keys = written->api_keys;
   }
-  w->dir = std::move(Directory::Open(w->store.get(), w->sealer.get(), &SystemClock::Get(), {})).value();
-  w->keys = std::move(ServiceKeys::Open(w->store.get(), w->sealer.get(), &SystemClock::Get(), 3600, true)).value();
+  w->dir =
+      std::move(Directory::Open(w->store.get(), w->sealer.get(), &SystemClock::Get(), {})).value();
+  w->keys =
+      std::move(ServiceKeys::Open(w->store.get(), w->sealer.get(), &SystemClock::Get(), 3600, true))
+          .value();
   w->tickets = std::make_unique<TicketService>(w->dir.get(), w->keys.get(), &SystemClock::Get(),
                                                TicketServiceOptions{});
   size_t n = w->dir->counts().clients;
   for (size_t i = 0; i < 4096; ++i) {
     std::string name = ClientName((i * 2654435761u) % n);
-    if (auto id = w->dir->FindClient(name)) w->clients.push_back(AuthenticatedClient{*id, name, "bench"});
+    if (auto id = w->dir->FindClient(name))
+      w->clients.push_back(AuthenticatedClient{*id, name, "bench"});
   }
   return w;
 }
@@ -83,7 +87,8 @@ void BM_Summarize(benchmark::State& state) {
     events += s->events.size();
     benchmark::DoNotOptimize(s);
   }
-  state.counters["events"] = benchmark::Counter(static_cast<double>(events), benchmark::Counter::kAvgIterations);
+  state.counters["events"] =
+      benchmark::Counter(static_cast<double>(events), benchmark::Counter::kAvgIterations);
 }
 BENCHMARK(BM_Summarize)->Threads(1)->Threads(2);
 
@@ -91,7 +96,8 @@ void BM_AuthenticateApiKey(benchmark::State& state) {
   World& w = W();
   if (w.api_keys.empty()) return state.SkipWithError("no API keys");
   size_t i = 0;
-  for (auto _ : state) benchmark::DoNotOptimize(w.dir->AuthenticateApiKey(w.api_keys[i++ % w.api_keys.size()]));
+  for (auto _ : state)
+    benchmark::DoNotOptimize(w.dir->AuthenticateApiKey(w.api_keys[i++ % w.api_keys.size()]));
 }
 BENCHMARK(BM_AuthenticateApiKey);
 
@@ -103,7 +109,8 @@ void BM_Issue(benchmark::State& state) {
     auto t = w.tickets->Issue(w.clients[i++ % w.clients.size()]);
     bytes += t->ticket.size();
   }
-  state.counters["ticket_bytes"] = benchmark::Counter(static_cast<double>(bytes), benchmark::Counter::kAvgIterations);
+  state.counters["ticket_bytes"] =
+      benchmark::Counter(static_cast<double>(bytes), benchmark::Counter::kAvgIterations);
 }
 BENCHMARK(BM_Issue)->Threads(1)->Threads(2);
 

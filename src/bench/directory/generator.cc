@@ -22,8 +22,8 @@ std::string Padded(char prefix, size_t ordinal, int width) {
 }
 
 // Compressed rows from (row, value) pairs.
-void ToRows(size_t rows, const std::vector<std::pair<uint32_t, uint32_t>>& pairs, std::vector<uint32_t>* begin,
-            std::vector<uint32_t>* values) {
+void ToRows(size_t rows, const std::vector<std::pair<uint32_t, uint32_t>>& pairs,
+            std::vector<uint32_t>* begin, std::vector<uint32_t>* values) {
   begin->assign(rows + 1, 0);
   for (auto& [r, v] : pairs) ++(*begin)[r + 1];
   std::partial_sum(begin->begin(), begin->end(), begin->begin());
@@ -56,7 +56,8 @@ Shape BuildShape(const GeneratorOptions& o) {
   std::vector<size_t> size(L);
   size_t assigned = 0;
   for (size_t l = 0; l < L; ++l) {
-    size[l] = std::max<size_t>(1, static_cast<size_t>(std::floor(weight[l] / total * static_cast<double>(G))));
+    size[l] = std::max<size_t>(
+        1, static_cast<size_t>(std::floor(weight[l] / total * static_cast<double>(G))));
     assigned += size[l];
   }
   // Hand the rounding difference to (or take it from) the deepest levels.
@@ -71,7 +72,8 @@ Shape BuildShape(const GeneratorOptions& o) {
     }
   }
   s.level_begin.assign(L + 1, 0);
-  for (size_t l = 0; l < L; ++l) s.level_begin[l + 1] = s.level_begin[l] + static_cast<uint32_t>(size[l]);
+  for (size_t l = 0; l < L; ++l)
+    s.level_begin[l + 1] = s.level_begin[l] + static_cast<uint32_t>(size[l]);
 
   // Parents: one primary from the level above, extra ones from the three above.
   s.parent_begin.assign(G + 1, 0);
@@ -81,11 +83,13 @@ Shape BuildShape(const GeneratorOptions& o) {
       size_t first = s.parents.size();
       if (l > 0) {
         s.parents.push_back(s.level_begin[l - 1] + static_cast<uint32_t>(rng.Below(size[l - 1])));
-        for (int extra = 0; extra < kMaxExtraParents && rng.Chance(o.extra_parent_probability); ++extra) {
+        for (int extra = 0; extra < kMaxExtraParents && rng.Chance(o.extra_parent_probability);
+             ++extra) {
           size_t lo = l >= 3 ? l - 3 : 0;
           size_t pl = lo + rng.Below(l - lo);
           uint32_t p = s.level_begin[pl] + static_cast<uint32_t>(rng.Below(size[pl]));
-          if (std::find(s.parents.begin() + static_cast<ptrdiff_t>(first), s.parents.end(), p) == s.parents.end())
+          if (std::find(s.parents.begin() + static_cast<ptrdiff_t>(first), s.parents.end(), p) ==
+              s.parents.end())
             s.parents.push_back(p);
         }
       }
@@ -99,14 +103,14 @@ Shape BuildShape(const GeneratorOptions& o) {
   std::vector<double> cum(L);
   double acc = 0;
   for (size_t l = 0; l < L; ++l) {
-    double density = std::max(std::pow(o.event_decay, static_cast<double>(L - 1 - l)), o.top_event_weight);
+    double density =
+        std::max(std::pow(o.event_decay, static_cast<double>(L - 1 - l)), o.top_event_weight);
     acc += static_cast<double>(size[l]) * density;
     cum[l] = acc;
   }
   const size_t E = o.events;
   const size_t C = o.clients;
-  const size_t publishers =
-      std::clamp<size_t>(C * o.publishers_per_million / 1'000'000, 1, C);
+  const size_t publishers = std::clamp<size_t>(C * o.publishers_per_million / 1'000'000, 1, C);
   const size_t publisher_stride = C / publishers;
   s.event_group_begin.assign(E + 1, 0);
   s.event_groups.reserve(E + E / 8);
@@ -137,8 +141,8 @@ Shape BuildShape(const GeneratorOptions& o) {
     size_t first = s.member_group.size();
     while (s.member_group.size() - first < k) {
       uint32_t g = static_cast<uint32_t>(rng.Below(G));
-      if (std::find(s.member_group.begin() + static_cast<ptrdiff_t>(first), s.member_group.end(), g) !=
-          s.member_group.end())
+      if (std::find(s.member_group.begin() + static_cast<ptrdiff_t>(first), s.member_group.end(),
+                    g) != s.member_group.end())
         continue;
       s.member_group.push_back(g);
       s.member_sender.push_back(publisher || rng.Chance(o.sender_probability) ? 1 : 0);
@@ -171,7 +175,9 @@ Distribution Distribution::Of(std::vector<uint32_t> v) {
   d.count = v.size();
   if (v.empty()) return d;
   std::sort(v.begin(), v.end());
-  auto at = [&](double q) { return v[std::min(v.size() - 1, static_cast<size_t>(q * static_cast<double>(v.size())))]; };
+  auto at = [&](double q) {
+    return v[std::min(v.size() - 1, static_cast<size_t>(q * static_cast<double>(v.size())))];
+  };
   d.min = v.front();
   d.max = v.back();
   d.p50 = at(0.50);
@@ -185,7 +191,8 @@ Distribution Distribution::Of(std::vector<uint32_t> v) {
 
 std::string Distribution::ToString() const {
   char buf[160];
-  std::snprintf(buf, sizeof buf, "min %llu  p50 %llu  p90 %llu  p99 %llu  max %llu  (mean %.1f, n %zu)",
+  std::snprintf(buf, sizeof buf,
+                "min %llu  p50 %llu  p90 %llu  p99 %llu  max %llu  (mean %.1f, n %zu)",
                 static_cast<unsigned long long>(min), static_cast<unsigned long long>(p50),
                 static_cast<unsigned long long>(p90), static_cast<unsigned long long>(p99),
                 static_cast<unsigned long long>(max), mean, count);
@@ -224,7 +231,8 @@ struct Walker {
       if (group_seen[g] == stamp) continue;
       group_seen[g] = stamp;
       visited.push_back(g);
-      for (uint32_t i = s.parent_begin[g]; i < s.parent_begin[g + 1]; ++i) stack.push_back(s.parents[i]);
+      for (uint32_t i = s.parent_begin[g]; i < s.parent_begin[g + 1]; ++i)
+        stack.push_back(s.parents[i]);
     }
     return visited;
   }
@@ -247,7 +255,8 @@ ShapeStats ComputeStats(const Shape& s, size_t max_clients) {
   ShapeStats st;
   st.level_groups.resize(s.levels());
   st.level_events.resize(s.levels());
-  for (size_t l = 0; l < s.levels(); ++l) st.level_groups[l] = s.level_begin[l + 1] - s.level_begin[l];
+  for (size_t l = 0; l < s.levels(); ++l)
+    st.level_groups[l] = s.level_begin[l + 1] - s.level_begin[l];
   for (uint32_t g : s.event_groups) ++st.level_events[static_cast<size_t>(s.Level(g))];
   Walker w(s);
   std::vector<uint32_t> ancestors(s.groups());
@@ -262,7 +271,8 @@ ShapeStats ComputeStats(const Shape& s, size_t max_clients) {
   events.reserve(n);
   for (size_t i = 0; i < n; ++i) {
     size_t c = n == s.clients() ? i : i * s.clients() / n;
-    const auto& up = w.Up(&s.member_group[s.member_begin[c]], s.member_begin[c + 1] - s.member_begin[c]);
+    const auto& up =
+        w.Up(&s.member_group[s.member_begin[c]], s.member_begin[c + 1] - s.member_begin[c]);
     reached.push_back(static_cast<uint32_t>(up.size()));
     uint32_t count = 0;
     w.ForEachEvent(up, [&](uint32_t) { ++count; });
@@ -275,7 +285,8 @@ ShapeStats ComputeStats(const Shape& s, size_t max_clients) {
 
 std::vector<uint32_t> TicketEvents(const Shape& s, uint32_t client) {
   Walker w(s);
-  const auto& up = w.Up(&s.member_group[s.member_begin[client]], s.member_begin[client + 1] - s.member_begin[client]);
+  const auto& up = w.Up(&s.member_group[s.member_begin[client]],
+                        s.member_begin[client + 1] - s.member_begin[client]);
   std::vector<uint32_t> out;
   w.ForEachEvent(up, [&](uint32_t e) { out.push_back(e); });
   std::sort(out.begin(), out.end());
@@ -321,10 +332,12 @@ class Loader {
   }
   Status Flush() {
     if (!txn_) return Status::Ok();
-    std::string detail = "{\"phase\":\"" + std::string(phase_) + "\",\"from\":" + std::to_string(first_) +
+    std::string detail = "{\"phase\":\"" + std::string(phase_) +
+                         "\",\"from\":" + std::to_string(first_) +
                          ",\"to\":" + std::to_string(done_) + "}";
-    KC_ASSIGN_OR_RETURN(int64_t seq, txn_->AppendAudit(AuditRecord{0, SystemClock::Get().NowSeconds(), "bench",
-                                                                    "bench.generate", "directory", detail}));
+    KC_ASSIGN_OR_RETURN(int64_t seq,
+                        txn_->AppendAudit(AuditRecord{0, SystemClock::Get().NowSeconds(), "bench",
+                                                      "bench.generate", "directory", detail}));
     (void)seq;
     Status st = txn_->Commit();
     txn_.reset();
@@ -435,14 +448,16 @@ Result<WrittenDirectory> WriteDirectory(const Shape& s, const GeneratorOptions& 
     ev.initial_keying_seconds = 300;
     ev.clear_intervals = 0;
     ev.key_servers = {*key_server};
-    ev.algorithm = rng.Chance(0.1) ? crypto::AeadAlgorithm::kChaCha20Poly1305 : crypto::AeadAlgorithm::kAes256Gcm;
+    ev.algorithm = rng.Chance(0.1) ? crypto::AeadAlgorithm::kChaCha20Poly1305
+                                   : crypto::AeadAlgorithm::kAes256Gcm;
     ev.delivery = rng.Chance(0.1) ? KeyDelivery::kBoth : KeyDelivery::kPull;
     ev.version = 1;
     ev.created_at = ev.updated_at = now;
     KC_ASSIGN_OR_RETURN(out.event_ids[e], t->InsertEvent(ev));
     SecretBytes secret = crypto::RandomSecret(32);
     KC_RETURN_IF_ERROR(t->PutEventSecret(
-        out.event_ids[e], sealer->Seal("event-secret", "event:" + std::to_string(out.event_ids[e].value), secret)));
+        out.event_ids[e],
+        sealer->Seal("event-secret", "event:" + std::to_string(out.event_ids[e].value), secret)));
     KC_RETURN_IF_ERROR(load.Done(2));
   }
 
@@ -450,7 +465,8 @@ Result<WrittenDirectory> WriteDirectory(const Shape& s, const GeneratorOptions& 
   for (uint32_t e = 0; e < s.events(); ++e) {
     for (uint32_t i = s.event_group_begin[e]; i < s.event_group_begin[e + 1]; ++i) {
       KC_ASSIGN_OR_RETURN(StoreTxn * t, load.Txn());
-      KC_RETURN_IF_ERROR(t->InsertAssignment(Assignment{out.event_ids[e], out.group_ids[s.event_groups[i]]}));
+      KC_RETURN_IF_ERROR(
+          t->InsertAssignment(Assignment{out.event_ids[e], out.group_ids[s.event_groups[i]]}));
       KC_RETURN_IF_ERROR(load.Done(1));
     }
   }
@@ -460,7 +476,8 @@ Result<WrittenDirectory> WriteDirectory(const Shape& s, const GeneratorOptions& 
     for (uint32_t i = s.member_begin[c]; i < s.member_begin[c + 1]; ++i) {
       KC_ASSIGN_OR_RETURN(StoreTxn * t, load.Txn());
       Role role = s.member_sender[i] ? Role::kSender : Role::kReceiver;
-      KC_RETURN_IF_ERROR(t->UpsertMembership(Membership{out.client_ids[c], out.group_ids[s.member_group[i]], role}));
+      KC_RETURN_IF_ERROR(t->UpsertMembership(
+          Membership{out.client_ids[c], out.group_ids[s.member_group[i]], role}));
       KC_RETURN_IF_ERROR(load.Done(1));
     }
   }
@@ -470,7 +487,8 @@ Result<WrittenDirectory> WriteDirectory(const Shape& s, const GeneratorOptions& 
   for (uint32_t c : s.api_key_clients) {
     KC_ASSIGN_OR_RETURN(StoreTxn * t, load.Txn());
     Token tok = GenerateToken("kca");
-    KC_RETURN_IF_ERROR(t->InsertApiKey(ApiKey{tok.id, out.client_ids[c], TokenVerifier(tok), "bench", now, 0}));
+    KC_RETURN_IF_ERROR(
+        t->InsertApiKey(ApiKey{tok.id, out.client_ids[c], TokenVerifier(tok), "bench", now, 0}));
     out.api_keys.push_back(tok.Encode());
     KC_RETURN_IF_ERROR(load.Done(1));
   }

@@ -29,13 +29,14 @@ struct GeneratorOptions {
   size_t clients = 1'000'000;
   size_t groups = 100'000;
   size_t events = 1'000'000;
-  size_t api_keys = 10'000;               // clients that get an API key (a random sample)
-  int max_depth = 16;                     // levels of the DAG (longest path, in groups)
+  size_t api_keys = 10'000;  // clients that get an API key (a random sample)
+  int max_depth = 16;        // levels of the DAG (longest path, in groups)
   uint64_t seed = 1;
-  double level_growth = 1.5;              // groups of level l+1 / groups of level l
-  double extra_parent_probability = 0.3;  // chance of each further parent (at most kMaxExtraParents)
-  double event_decay = 0.3;               // events per group of level l-1 / of level l
-  double top_event_weight = 0.01;         // floor of a level's events per group, relative to the deepest
+  double level_growth = 1.5;  // groups of level l+1 / groups of level l
+  double extra_parent_probability =
+      0.3;                         // chance of each further parent (at most kMaxExtraParents)
+  double event_decay = 0.3;        // events per group of level l-1 / of level l
+  double top_event_weight = 0.01;  // floor of a level's events per group, relative to the deepest
   double second_group_probability = 0.1;  // events also assigned to a second group of the level
   double sender_probability = 0.002;      // memberships with the sender role
   size_t publishers_per_million = 1000;   // clients that send events (event.sender), per 10^6
@@ -52,13 +53,14 @@ inline constexpr uint32_t kNone = UINT32_MAX;
 // Adjacency is in compressed rows: the parents of group g are
 // parents[parent_begin[g] .. parent_begin[g + 1]).
 struct Shape {
-  std::vector<uint32_t> level_begin;  // levels + 1 entries; level l is [level_begin[l], level_begin[l+1])
-  std::vector<uint32_t> parent_begin, parents;          // group -> parents (primary first)
+  std::vector<uint32_t>
+      level_begin;  // levels + 1 entries; level l is [level_begin[l], level_begin[l+1])
+  std::vector<uint32_t> parent_begin, parents;            // group -> parents (primary first)
   std::vector<uint32_t> event_group_begin, event_groups;  // event -> groups (1 or 2)
-  std::vector<uint32_t> event_sender;                   // client ordinal or kNone
-  std::vector<uint32_t> member_begin, member_group;     // client -> groups
-  std::vector<uint8_t> member_sender;                   // 1 = sender role
-  std::vector<uint32_t> api_key_clients;                // ascending
+  std::vector<uint32_t> event_sender;                     // client ordinal or kNone
+  std::vector<uint32_t> member_begin, member_group;       // client -> groups
+  std::vector<uint8_t> member_sender;                     // 1 = sender role
+  std::vector<uint32_t> api_key_clients;                  // ascending
 
   size_t levels() const { return level_begin.size() - 1; }
   size_t groups() const { return parent_begin.size() - 1; }
@@ -90,7 +92,7 @@ struct Distribution {
 struct ShapeStats {
   std::vector<size_t> level_groups, level_events;  // per level
   size_t multi_parent_groups = 0;                  // groups with more than one parent
-  Distribution ancestors;          // per group: distinct proper ancestors
+  Distribution ancestors;                          // per group: distinct proper ancestors
   Distribution client_groups;      // per client: distinct groups reached (own + ancestors)
   Distribution events_per_ticket;  // per client: distinct events of those groups
 };

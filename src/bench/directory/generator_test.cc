@@ -133,7 +133,8 @@ class GeneratedDirectory : public ::testing::Test {
     ASSERT_TRUE(written.ok()) << written.status().ToString();
     written_ = std::move(written).value();
     EXPECT_GT(progress_calls, 7u);
-    dir_ = std::move(Directory::Open(store_.get(), sealer_.get(), &SystemClock::Get(), {PasswordCost::kTestOnly}))
+    dir_ = std::move(Directory::Open(store_.get(), sealer_.get(), &SystemClock::Get(),
+                                     {PasswordCost::kTestOnly}))
                .value();
   }
 
@@ -162,7 +163,8 @@ TEST_F(GeneratedDirectory, StoredGraphIsAcyclicAndWithinTheDepthBound) {
   std::map<int64_t, size_t> index;
   for (size_t g = 0; g < written_.group_ids.size(); ++g) index[written_.group_ids[g].value] = g;
   std::vector<std::pair<size_t, size_t>> edges;
-  for (const Edge& e : dir_->ListEdges()) edges.emplace_back(index.at(e.parent.value), index.at(e.child.value));
+  for (const Edge& e : dir_->ListEdges())
+    edges.emplace_back(index.at(e.parent.value), index.at(e.child.value));
   EXPECT_EQ(edges.size(), shape_.edges());
   int longest = LongestPath(o_.groups, edges);
   EXPECT_NE(longest, -1) << "cycle";
@@ -170,7 +172,8 @@ TEST_F(GeneratedDirectory, StoredGraphIsAcyclicAndWithinTheDepthBound) {
   // The directory itself refuses to close a cycle through the generated DAG.
   uint32_t leaf = shape_.level_begin[shape_.levels() - 1];
   uint32_t root = shape_.parents[shape_.parent_begin[leaf]];
-  while (shape_.parent_begin[root + 1] > shape_.parent_begin[root]) root = shape_.parents[shape_.parent_begin[root]];
+  while (shape_.parent_begin[root + 1] > shape_.parent_begin[root])
+    root = shape_.parents[shape_.parent_begin[root]];
   Status st = dir_->AddEdge(Actor{"test"}, GroupName(leaf), GroupName(root));
   EXPECT_EQ(st.code(), Code::kFailedPrecondition) << st.ToString();
 }
@@ -189,7 +192,8 @@ TEST_F(GeneratedDirectory, EveryClientHasMembershipsAndEveryEventIsValid) {
   auto events = dir_->ListEvents("", o_.events + 1);
   ASSERT_EQ(events.size(), o_.events);
   for (const auto& e : events) {
-    ASSERT_TRUE(ValidateEvent(*e.event).ok()) << e.event->name << ": " << ValidateEvent(*e.event).ToString();
+    ASSERT_TRUE(ValidateEvent(*e.event).ok())
+        << e.event->name << ": " << ValidateEvent(*e.event).ToString();
     ASSERT_TRUE(store_->GetEventSecret(e.event->id).ok()) << e.event->name;
   }
   // The sealed secret opens under the KEK, bound to its event.
@@ -218,7 +222,9 @@ TEST_F(GeneratedDirectory, SummariesMatchTheShape) {
 }
 
 TEST_F(GeneratedDirectory, ApiKeysAuthenticateTheirClientAndTicketsIssue) {
-  auto keys = std::move(ServiceKeys::Open(store_.get(), sealer_.get(), &SystemClock::Get(), 3600, true)).value();
+  auto keys =
+      std::move(ServiceKeys::Open(store_.get(), sealer_.get(), &SystemClock::Get(), 3600, true))
+          .value();
   TicketService tickets(dir_.get(), keys.get(), &SystemClock::Get(), TicketServiceOptions{});
   for (size_t i = 0; i < written_.api_keys.size(); ++i) {
     auto who = dir_->AuthenticateApiKey(written_.api_keys[i]);

@@ -42,9 +42,9 @@ double LatencyRecorder::Mean() const {
 
 std::string LatencyRecorder::Summary() {
   auto f = [](int64_t n) { return FormatNanos(static_cast<double>(n)); };
-  return "p50 " + f(Percentile(0.5)) + "  p90 " + f(Percentile(0.9)) + "  p99 " + f(Percentile(0.99)) +
-         "  p99.9 " + f(Percentile(0.999)) + "  max " + f(Max()) + "  (mean " + FormatNanos(Mean()) + ", n " +
-         std::to_string(count()) + ")";
+  return "p50 " + f(Percentile(0.5)) + "  p90 " + f(Percentile(0.9)) + "  p99 " +
+         f(Percentile(0.99)) + "  p99.9 " + f(Percentile(0.999)) + "  max " + f(Max()) +
+         "  (mean " + FormatNanos(Mean()) + ", n " + std::to_string(count()) + ")";
 }
 
 std::string LatencyRecorder::Histogram() {
@@ -61,8 +61,8 @@ std::string LatencyRecorder::Histogram() {
     if (n == 0) continue;
     double share = 100.0 * static_cast<double>(n) / static_cast<double>(samples_.size());
     char line[160];
-    std::string range = (lo == 0 ? std::string("0") : FormatNanos(static_cast<double>(lo))) + " - " +
-                        FormatNanos(static_cast<double>(hi));
+    std::string range = (lo == 0 ? std::string("0") : FormatNanos(static_cast<double>(lo))) +
+                        " - " + FormatNanos(static_cast<double>(hi));
     std::snprintf(line, sizeof line, "    %-22s %9zu %6.2f%%  %s\n", range.c_str(), n, share,
                   std::string(static_cast<size_t>(share / 2 + 0.5), '#').c_str());
     out += line;
@@ -72,18 +72,25 @@ std::string LatencyRecorder::Histogram() {
 
 std::string FormatNanos(double n) {
   char buf[32];
-  if (n < 1e3) std::snprintf(buf, sizeof buf, "%.0f ns", n);
-  else if (n < 1e4) std::snprintf(buf, sizeof buf, "%.2f us", n / 1e3);
-  else if (n < 1e6) std::snprintf(buf, sizeof buf, "%.1f us", n / 1e3);
-  else if (n < 1e9) std::snprintf(buf, sizeof buf, "%.2f ms", n / 1e6);
-  else std::snprintf(buf, sizeof buf, "%.2f s", n / 1e9);
+  if (n < 1e3)
+    std::snprintf(buf, sizeof buf, "%.0f ns", n);
+  else if (n < 1e4)
+    std::snprintf(buf, sizeof buf, "%.2f us", n / 1e3);
+  else if (n < 1e6)
+    std::snprintf(buf, sizeof buf, "%.1f us", n / 1e3);
+  else if (n < 1e9)
+    std::snprintf(buf, sizeof buf, "%.2f ms", n / 1e6);
+  else
+    std::snprintf(buf, sizeof buf, "%.2f s", n / 1e9);
   return buf;
 }
 
 std::string FormatBytes(double b) {
   char buf[32];
-  if (b >= 1024.0 * 1024 * 1024) std::snprintf(buf, sizeof buf, "%.2f GiB", b / (1024.0 * 1024 * 1024));
-  else std::snprintf(buf, sizeof buf, "%.1f MiB", b / (1024.0 * 1024));
+  if (b >= 1024.0 * 1024 * 1024)
+    std::snprintf(buf, sizeof buf, "%.2f GiB", b / (1024.0 * 1024 * 1024));
+  else
+    std::snprintf(buf, sizeof buf, "%.1f MiB", b / (1024.0 * 1024));
   return buf;
 }
 
@@ -96,14 +103,18 @@ ProcMemory ReadProcMemory() {
     return i == std::string_view::npos ? 0 : std::stoll(std::string(l.substr(i))) * 1024;
   };
   while (std::getline(in, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) m.rss_bytes = kib(line);
-    else if (line.rfind("VmHWM:", 0) == 0) m.hwm_bytes = kib(line);
+    if (line.rfind("VmRSS:", 0) == 0)
+      m.rss_bytes = kib(line);
+    else if (line.rfind("VmHWM:", 0) == 0)
+      m.hwm_bytes = kib(line);
   }
   return m;
 }
 
 namespace {
-double Seconds(const timeval& tv) { return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) / 1e6; }
+double Seconds(const timeval& tv) {
+  return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) / 1e6;
+}
 double Seconds(clockid_t id) {
   timespec ts{};
   clock_gettime(id, &ts);

@@ -32,14 +32,16 @@ Status RunSummary(const SummaryCommandOptions& o) {
   KC_ASSIGN_OR_RETURN(BenchData data, OpenBenchData(o.data_dir));
   ProcMemory before = ReadProcMemory();
   int64_t t0 = NowNanos();
-  KC_ASSIGN_OR_RETURN(auto dir, Directory::Open(data.store.get(), data.sealer.get(), &SystemClock::Get(),
-                                                DirectoryOptions{}));
+  KC_ASSIGN_OR_RETURN(auto dir, Directory::Open(data.store.get(), data.sealer.get(),
+                                                &SystemClock::Get(), DirectoryOptions{}));
   int64_t t1 = NowNanos();
   ProcMemory loaded = ReadProcMemory();
   auto counts = dir->counts();
-  std::printf("Loaded %s: %zu clients, %zu groups, %zu edges, %zu events, %zu memberships, %zu assignments\n",
-              o.data_dir.c_str(), counts.clients, counts.groups, counts.edges, counts.events, counts.memberships,
-              counts.assignments);
+  std::printf(
+      "Loaded %s: %zu clients, %zu groups, %zu edges, %zu events, %zu memberships, %zu "
+      "assignments\n",
+      o.data_dir.c_str(), counts.clients, counts.groups, counts.edges, counts.events,
+      counts.memberships, counts.assignments);
   std::printf("  Directory::Open   %.2f s\n", static_cast<double>(t1 - t0) / 1e9);
   std::printf("  memory after load VmRSS %s  VmHWM %s  (before load: VmRSS %s)\n",
               FormatBytes(static_cast<double>(loaded.rss_bytes)).c_str(),
@@ -60,7 +62,8 @@ Status RunSummary(const SummaryCommandOptions& o) {
 
   // ---- Directory::Summarize
   auto sample = pick(o.samples, 0);
-  for (size_t i = 0; i < std::min<size_t>(1000, sample.size()); ++i) (void)dir->Summarize(sample[i].first);
+  for (size_t i = 0; i < std::min<size_t>(1000, sample.size()); ++i)
+    (void)dir->Summarize(sample[i].first);
   // Wall-clock latency is what a caller sees; on-CPU time leaves out the
   // time the thread was preempted, which on a shared machine is most of
   // the tail.
@@ -78,13 +81,15 @@ Status RunSummary(const SummaryCommandOptions& o) {
     int64_t b = NowNanos();
     summarize_cpu.Add(ThreadCpuNanos() - c);
     summarize.Add(b - a);
-    if (s.ok()) sizes.push_back(static_cast<uint32_t>(s->events.size()));
-    else ++failures;
+    if (s.ok())
+      sizes.push_back(static_cast<uint32_t>(s->events.size()));
+    else
+      ++failures;
   }
   int64_t s1 = NowNanos();
   Distribution events = Distribution::Of(sizes);
-  std::printf("\nDirectory::Summarize, %zu random clients, one thread (%.2f s, %zu failed):\n", sample.size(),
-              static_cast<double>(s1 - s0) / 1e9, failures);
+  std::printf("\nDirectory::Summarize, %zu random clients, one thread (%.2f s, %zu failed):\n",
+              sample.size(), static_cast<double>(s1 - s0) / 1e9, failures);
   std::printf("  latency  %s\n", summarize.Summary().c_str());
   std::printf("  on-CPU   %s\n", summarize_cpu.Summary().c_str());
   std::printf("  events per summary  %s\n", events.ToString().c_str());
@@ -104,13 +109,14 @@ Status RunSummary(const SummaryCommandOptions& o) {
       if (!who.ok()) return Internal("API key of the sample refused: " + who.status().message());
       auth.Add(b - a);
     }
-    std::printf("\nDirectory::AuthenticateApiKey, %zu calls over %zu keys:\n", auth.count(), ks.size());
+    std::printf("\nDirectory::AuthenticateApiKey, %zu calls over %zu keys:\n", auth.count(),
+                ks.size());
     std::printf("  latency  %s\n", auth.Summary().c_str());
   }
 
   // ---- TicketService::Issue (summary, ticket encoding, sealing, Ed25519)
-  KC_ASSIGN_OR_RETURN(auto keys, ServiceKeys::Open(data.store.get(), data.sealer.get(), &SystemClock::Get(),
-                                                   8 * 3600 + 30, true));
+  KC_ASSIGN_OR_RETURN(auto keys, ServiceKeys::Open(data.store.get(), data.sealer.get(),
+                                                   &SystemClock::Get(), 8 * 3600 + 30, true));
   TicketService tickets(dir.get(), keys.get(), &SystemClock::Get(), TicketServiceOptions{});
   auto issue_sample = pick(o.issue_samples, 99);
   LatencyRecorder issue, issue_cpu;
@@ -130,17 +136,23 @@ Status RunSummary(const SummaryCommandOptions& o) {
     int64_t b = NowNanos();
     issue_cpu.Add(ThreadCpuNanos() - c);
     issue.Add(b - a);
-    if (t.ok()) bytes += t->ticket.size();
-    else ++failures;
+    if (t.ok())
+      bytes += t->ticket.size();
+    else
+      ++failures;
   }
-  std::printf("\nTicketService::Issue, %zu random clients, one thread (%zu failed, mean ticket %zu bytes):\n",
-              issue.count(), failures, issue.count() ? bytes / std::max<size_t>(1, issue.count() - failures) : 0);
+  std::printf(
+      "\nTicketService::Issue, %zu random clients, one thread (%zu failed, mean ticket %zu "
+      "bytes):\n",
+      issue.count(), failures,
+      issue.count() ? bytes / std::max<size_t>(1, issue.count() - failures) : 0);
   std::printf("  latency  %s\n", issue.Summary().c_str());
   std::printf("  on-CPU   %s\n", issue_cpu.Summary().c_str());
   if (o.histogram) std::printf("%s", issue.Histogram().c_str());
 
   ProcMemory after = ReadProcMemory();
-  std::printf("\nmemory at the end  VmRSS %s  VmHWM %s\n", FormatBytes(static_cast<double>(after.rss_bytes)).c_str(),
+  std::printf("\nmemory at the end  VmRSS %s  VmHWM %s\n",
+              FormatBytes(static_cast<double>(after.rss_bytes)).c_str(),
               FormatBytes(static_cast<double>(after.hwm_bytes)).c_str());
 
   double p50 = static_cast<double>(summarize.Percentile(0.5)) / 1e3;
@@ -152,18 +164,23 @@ Status RunSummary(const SummaryCommandOptions& o) {
   std::printf("\nTargets:\n");
   std::printf("%s\n", TargetLine("summary p50", p50, kSummaryP50TargetUs, "us", true).c_str());
   std::printf("%s\n", TargetLine("summary p99", p99, kSummaryP99TargetUs, "us", true).c_str());
-  std::printf("%s\n", TargetLine("summary p50 on-CPU", cpu_p50, kSummaryP50TargetUs, "us", true).c_str());
-  std::printf("%s\n", TargetLine("summary p99 on-CPU", cpu_p99, kSummaryP99TargetUs, "us", true).c_str());
+  std::printf("%s\n",
+              TargetLine("summary p50 on-CPU", cpu_p50, kSummaryP50TargetUs, "us", true).c_str());
+  std::printf("%s\n",
+              TargetLine("summary p99 on-CPU", cpu_p99, kSummaryP99TargetUs, "us", true).c_str());
   std::printf("%s\n", TargetLine("VmRSS after load", rss, kRssTargetGiB, "GiB", true).c_str());
   std::printf("%s\n", TargetLine("VmHWM (peak)", hwm, kRssTargetGiB, "GiB", true).c_str());
-  std::printf("\nresult: load_seconds=%.2f rss_gib=%.3f hwm_gib=%.3f summary_p50_us=%.2f summary_p99_us=%.2f "
-              "summary_max_us=%.1f summary_cpu_p50_us=%.2f summary_cpu_p99_us=%.2f summary_events_p50=%llu "
-              "issue_p50_us=%.1f issue_p99_us=%.1f issue_cpu_p50_us=%.1f auth_p50_us=%.2f\n",
-              static_cast<double>(t1 - t0) / 1e9, rss, hwm, p50, p99,
-              static_cast<double>(summarize.Max()) / 1e3, cpu_p50, cpu_p99, static_cast<unsigned long long>(events.p50),
-              static_cast<double>(issue.Percentile(0.5)) / 1e3, static_cast<double>(issue.Percentile(0.99)) / 1e3,
-              static_cast<double>(issue_cpu.Percentile(0.5)) / 1e3,
-              static_cast<double>(auth.Percentile(0.5)) / 1e3);
+  std::printf(
+      "\nresult: load_seconds=%.2f rss_gib=%.3f hwm_gib=%.3f summary_p50_us=%.2f "
+      "summary_p99_us=%.2f "
+      "summary_max_us=%.1f summary_cpu_p50_us=%.2f summary_cpu_p99_us=%.2f summary_events_p50=%llu "
+      "issue_p50_us=%.1f issue_p99_us=%.1f issue_cpu_p50_us=%.1f auth_p50_us=%.2f\n",
+      static_cast<double>(t1 - t0) / 1e9, rss, hwm, p50, p99,
+      static_cast<double>(summarize.Max()) / 1e3, cpu_p50, cpu_p99,
+      static_cast<unsigned long long>(events.p50), static_cast<double>(issue.Percentile(0.5)) / 1e3,
+      static_cast<double>(issue.Percentile(0.99)) / 1e3,
+      static_cast<double>(issue_cpu.Percentile(0.5)) / 1e3,
+      static_cast<double>(auth.Percentile(0.5)) / 1e3);
   return Status::Ok();
 }
 

@@ -34,7 +34,8 @@ Status VerifyReply(const std::string& body, Node* node) {
   if (!j.is_object() || !j.contains("ticket") || !j["ticket"].is_string())
     return Internal("ticket answer is not the expected JSON");
   Bytes ticket;
-  if (!Base64Decode(j["ticket"].get<std::string>(), &ticket)) return Internal("ticket is not base64");
+  if (!Base64Decode(j["ticket"].get<std::string>(), &ticket))
+    return Internal("ticket is not base64");
   std::shared_ptr<const crypto::VerifyKey> holder;
   auto lookup = [&](KeyVersion v) -> const crypto::VerifyKey* {
     holder = node->service_keys()->Verifier(kTicketSigningKey, v);
@@ -69,12 +70,14 @@ Status RunTickets(const TicketsCommandOptions& o) {
   std::string url = node->http_url();
   int port = std::stoi(url.substr(url.rfind(':') + 1));
   ProcMemory mem = ReadProcMemory();
-  std::printf("Node (role ticket) at %s, %zu handler threads; loaded in %.1f s, VmRSS %s\n", url.c_str(),
-              c.http_threads, static_cast<double>(t1 - t0) / 1e9,
+  std::printf("Node (role ticket) at %s, %zu handler threads; loaded in %.1f s, VmRSS %s\n",
+              url.c_str(), c.http_threads, static_cast<double>(t1 - t0) / 1e9,
               FormatBytes(static_cast<double>(mem.rss_bytes)).c_str());
-  std::printf("Load: %zu client threads, one keep-alive connection each, POST /v1/tickets with Bearer API keys "
-              "of %zu clients; warm-up %.1f s, then %.1f s or %zu tickets\n",
-              o.threads, keys.size(), o.warmup_seconds, o.seconds, o.max_requests);
+  std::printf(
+      "Load: %zu client threads, one keep-alive connection each, POST /v1/tickets with Bearer API "
+      "keys "
+      "of %zu clients; warm-up %.1f s, then %.1f s or %zu tickets\n",
+      o.threads, keys.size(), o.warmup_seconds, o.seconds, o.max_requests);
   std::fflush(stdout);
 
   std::vector<std::string> bearer;
@@ -144,7 +147,8 @@ Status RunTickets(const TicketsCommandOptions& o) {
       if (in_window) w.cpu_seconds = ThreadCpuSeconds() - cpu0;
     });
   }
-  if (int64_t wait = window_begin - NowNanos(); wait > 0) std::this_thread::sleep_for(std::chrono::nanoseconds(wait));
+  if (int64_t wait = window_begin - NowNanos(); wait > 0)
+    std::this_thread::sleep_for(std::chrono::nanoseconds(wait));
   double cpu_a = ProcessCpuSeconds();
   int64_t wall_a = NowNanos();
   for (auto& t : threads) t.join();
@@ -174,28 +178,36 @@ Status RunTickets(const TicketsCommandOptions& o) {
   std::printf("  latency  %s\n", all.Summary().c_str());
   if (o.histogram) std::printf("%s", all.Histogram().c_str());
   std::printf("  mean answer %zu bytes\n", ok ? bytes / ok : 0);
-  std::printf("  CPU: process %.2f s (%.2f cores); server %.2f s (%.2f cores, %.1f us/ticket); "
-              "load generator %.2f s (%.2f cores, %.1f us/ticket)\n",
-              process_cpu, process_cpu / wall, server_cpu, server_cpu / wall,
-              ok ? server_cpu / static_cast<double>(ok) * 1e6 : 0.0, client_cpu, client_cpu / wall,
-              ok ? client_cpu / static_cast<double>(ok) * 1e6 : 0.0);
+  std::printf(
+      "  CPU: process %.2f s (%.2f cores); server %.2f s (%.2f cores, %.1f us/ticket); "
+      "load generator %.2f s (%.2f cores, %.1f us/ticket)\n",
+      process_cpu, process_cpu / wall, server_cpu, server_cpu / wall,
+      ok ? server_cpu / static_cast<double>(ok) * 1e6 : 0.0, client_cpu, client_cpu / wall,
+      ok ? client_cpu / static_cast<double>(ok) * 1e6 : 0.0);
   // On a machine shared with other work the window may not get every core;
   // CPU per ticket says what the cores it did get would give if whole.
   unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   double cpu_per_ticket = ok ? process_cpu / static_cast<double>(ok) : 0;
   double capacity = cpu_per_ticket > 0 ? static_cast<double>(cores) / cpu_per_ticket : 0;
-  std::printf("  CPU-normalised: %.0f tickets per core-second (server and load generator) -> %.0f tickets/s "
-              "on %u whole cores\n",
-              cpu_per_ticket > 0 ? 1 / cpu_per_ticket : 0.0, capacity, cores);
-  std::printf("\nTargets:\n%s\n", TargetLine("tickets/s", rate, kTicketsPerSecondTarget, "/s", false).c_str());
-  std::printf("\nresult: tickets_per_second=%.0f ticket_p50_us=%.1f ticket_p99_us=%.1f ticket_max_us=%.1f "
-              "failed=%zu server_cores=%.2f server_us_per_ticket=%.1f client_cores=%.2f client_us_per_ticket=%.1f "
-              "process_cores=%.2f capacity_per_second=%.0f threads=%zu\n",
-              rate, static_cast<double>(all.Percentile(0.5)) / 1e3, static_cast<double>(all.Percentile(0.99)) / 1e3,
-              static_cast<double>(all.Max()) / 1e3, failed, server_cpu / wall,
-              ok ? server_cpu / static_cast<double>(ok) * 1e6 : 0.0, client_cpu / wall,
-              ok ? client_cpu / static_cast<double>(ok) * 1e6 : 0.0, process_cpu / wall, capacity, o.threads);
-  if (ok == 0) return Internal("no ticket was issued" + (first_error.empty() ? "" : ": " + first_error));
+  std::printf(
+      "  CPU-normalised: %.0f tickets per core-second (server and load generator) -> %.0f "
+      "tickets/s "
+      "on %u whole cores\n",
+      cpu_per_ticket > 0 ? 1 / cpu_per_ticket : 0.0, capacity, cores);
+  std::printf("\nTargets:\n%s\n",
+              TargetLine("tickets/s", rate, kTicketsPerSecondTarget, "/s", false).c_str());
+  std::printf(
+      "\nresult: tickets_per_second=%.0f ticket_p50_us=%.1f ticket_p99_us=%.1f ticket_max_us=%.1f "
+      "failed=%zu server_cores=%.2f server_us_per_ticket=%.1f client_cores=%.2f "
+      "client_us_per_ticket=%.1f "
+      "process_cores=%.2f capacity_per_second=%.0f threads=%zu\n",
+      rate, static_cast<double>(all.Percentile(0.5)) / 1e3,
+      static_cast<double>(all.Percentile(0.99)) / 1e3, static_cast<double>(all.Max()) / 1e3, failed,
+      server_cpu / wall, ok ? server_cpu / static_cast<double>(ok) * 1e6 : 0.0, client_cpu / wall,
+      ok ? client_cpu / static_cast<double>(ok) * 1e6 : 0.0, process_cpu / wall, capacity,
+      o.threads);
+  if (ok == 0)
+    return Internal("no ticket was issued" + (first_error.empty() ? "" : ": " + first_error));
   return Status::Ok();
 }
 

@@ -18,8 +18,9 @@ namespace keycast::bench {
 namespace {
 
 // Outcomes of keycast_key_requests_total that mean "dropped, no answer".
-const char* const kDropResults[] = {"malformed", "unknown_key_version", "bad_credential", "bad_proof",
-                                    "replay",    "bad_nonce",           "oversized"};
+const char* const kDropResults[] = {
+    "malformed", "unknown_key_version", "bad_credential", "bad_proof",
+    "replay",    "bad_nonce",           "oversized"};
 
 std::string Thousands(double v) {
   char buf[64];
@@ -35,8 +36,10 @@ std::string Thousands(double v) {
 
 std::string Micros(double us) {
   char buf[32];
-  if (us >= 1000) std::snprintf(buf, sizeof buf, "%.2f ms", us / 1000);
-  else std::snprintf(buf, sizeof buf, "%.0f us", us);
+  if (us >= 1000)
+    std::snprintf(buf, sizeof buf, "%.2f ms", us / 1000);
+  else
+    std::snprintf(buf, sizeof buf, "%.0f us", us);
   return buf;
 }
 
@@ -68,7 +71,8 @@ struct Outcome {
   uint64_t drops_counted = 0;
 };
 
-Result<Outcome> RunScenario(ServerProcess& server, const Scenario& sc, const std::vector<SimTicket>& tickets,
+Result<Outcome> RunScenario(ServerProcess& server, const Scenario& sc,
+                            const std::vector<SimTicket>& tickets,
                             const std::vector<FixtureEvent>& events) {
   Outcome out;
   KC_ASSIGN_OR_RETURN(auto before, server.KeyRequestCounters());
@@ -90,43 +94,49 @@ Result<Outcome> RunScenario(ServerProcess& server, const Scenario& sc, const std
     uint64_t d = v - (before.count(k) ? before[k] : 0);
     if (d) out.metrics_delta[k] = d;
   }
-  for (const char* k : kDropResults) out.drops_counted += out.metrics_delta.count(k) ? out.metrics_delta[k] : 0;
+  for (const char* k : kDropResults)
+    out.drops_counted += out.metrics_delta.count(k) ? out.metrics_delta[k] : 0;
   return out;
 }
 
 void Report(const Scenario& sc, const Outcome& oc, size_t key_threads) {
   const LoadResult& r = oc.r;
   std::printf("\n== %s: %s\n", sc.name.c_str(), sc.what.c_str());
-  std::printf("  valid requests  %s sent in %.2f s: %s ok (verified, decrypted, checked), %s refused, "
-              "%s failed verification, %s lost\n",
-              Thousands(static_cast<double>(r.sent)).c_str(), r.seconds, Thousands(static_cast<double>(r.ok)).c_str(),
-              Thousands(static_cast<double>(r.refused)).c_str(),
-              Thousands(static_cast<double>(r.verify_failures)).c_str(),
-              Thousands(static_cast<double>(r.lost)).c_str());
+  std::printf(
+      "  valid requests  %s sent in %.2f s: %s ok (verified, decrypted, checked), %s refused, "
+      "%s failed verification, %s lost\n",
+      Thousands(static_cast<double>(r.sent)).c_str(), r.seconds,
+      Thousands(static_cast<double>(r.ok)).c_str(),
+      Thousands(static_cast<double>(r.refused)).c_str(),
+      Thousands(static_cast<double>(r.verify_failures)).c_str(),
+      Thousands(static_cast<double>(r.lost)).c_str());
   std::printf("  throughput      %s requests/s answered with a key\n", Thousands(r.rate()).c_str());
-  std::printf("  latency         p50 %s  p90 %s  p99 %s  p99.9 %s  max %s  (mean %s)\n", Micros(r.latency.p50).c_str(),
-              Micros(r.latency.p90).c_str(), Micros(r.latency.p99).c_str(), Micros(r.latency.p999).c_str(),
+  std::printf("  latency         p50 %s  p90 %s  p99 %s  p99.9 %s  max %s  (mean %s)\n",
+              Micros(r.latency.p50).c_str(), Micros(r.latency.p90).c_str(),
+              Micros(r.latency.p99).c_str(), Micros(r.latency.p999).c_str(),
               Micros(r.latency.max).c_str(), Micros(r.latency.mean).c_str());
   double server_pct = r.seconds > 0 ? 100 * oc.server_cpu / r.seconds : 0;
   double gen_pct = r.seconds > 0 ? 100 * r.generator_cpu_seconds / r.seconds : 0;
   double per_req = r.ok > 0 ? oc.server_cpu * 1e6 / static_cast<double>(r.ok + r.bad_total()) : 0;
-  std::printf("  server CPU      %.0f %% of one core (%zu UDP workers), %.1f us per datagram\n", server_pct,
-              key_threads, per_req);
+  std::printf("  server CPU      %.0f %% of one core (%zu UDP workers), %.1f us per datagram\n",
+              server_pct, key_threads, per_req);
   std::printf("  generator CPU   %.0f %% of one core\n", gen_pct);
   if (r.bad_total() > 0) {
-    std::printf("  bad datagrams   %s sent (%s garbage, %s bit-flipped, %s replayed), %s answered\n",
-                Thousands(static_cast<double>(r.bad_total())).c_str(),
-                Thousands(static_cast<double>(r.bad_sent[kGarbage])).c_str(),
-                Thousands(static_cast<double>(r.bad_sent[kBitFlip])).c_str(),
-                Thousands(static_cast<double>(r.bad_sent[kReplayed])).c_str(),
-                Thousands(static_cast<double>(r.unmatched)).c_str());
+    std::printf(
+        "  bad datagrams   %s sent (%s garbage, %s bit-flipped, %s replayed), %s answered\n",
+        Thousands(static_cast<double>(r.bad_total())).c_str(),
+        Thousands(static_cast<double>(r.bad_sent[kGarbage])).c_str(),
+        Thousands(static_cast<double>(r.bad_sent[kBitFlip])).c_str(),
+        Thousands(static_cast<double>(r.bad_sent[kReplayed])).c_str(),
+        Thousands(static_cast<double>(r.unmatched)).c_str());
     std::printf("  /metrics drops  %s counted for %s bad datagrams sent\n",
                 Thousands(static_cast<double>(oc.drops_counted)).c_str(),
                 Thousands(static_cast<double>(r.bad_total())).c_str());
   }
   std::string m;
   for (auto& [k, v] : oc.metrics_delta) m += " " + k + "=" + std::to_string(v);
-  std::printf("  /metrics delta  keycast_key_requests_total:%s\n", m.empty() ? " (none)" : m.c_str());
+  std::printf("  /metrics delta  keycast_key_requests_total:%s\n",
+              m.empty() ? " (none)" : m.c_str());
   if (!r.refusals.empty()) {
     std::string s;
     for (auto& [k, v] : r.refusals) s += " " + k + "=" + std::to_string(v);
@@ -134,18 +144,23 @@ void Report(const Scenario& sc, const Outcome& oc, size_t key_threads) {
   }
   if (!r.first_failure.empty()) std::printf("  first problem   %s\n", r.first_failure.c_str());
   if (r.send_errors || r.no_slot || r.unmatched)
-    std::printf("  generator       %llu send errors, %llu sends skipped (no free slot), %llu unmatched answers\n",
-                static_cast<unsigned long long>(r.send_errors), static_cast<unsigned long long>(r.no_slot),
-                static_cast<unsigned long long>(r.unmatched));
-  std::printf("result: scenario=%s rate=%.0f sent=%llu ok=%llu refused=%llu failed=%llu lost=%llu p50_us=%.1f "
-              "p90_us=%.1f p99_us=%.1f p999_us=%.1f max_us=%.1f server_cpu_pct=%.1f generator_cpu_pct=%.1f "
-              "bad_sent=%llu drops_counted=%llu bad_answered=%llu\n",
-              sc.name.c_str(), r.rate(), static_cast<unsigned long long>(r.sent),
-              static_cast<unsigned long long>(r.ok), static_cast<unsigned long long>(r.refused),
-              static_cast<unsigned long long>(r.verify_failures), static_cast<unsigned long long>(r.lost),
-              r.latency.p50, r.latency.p90, r.latency.p99, r.latency.p999, r.latency.max, server_pct, gen_pct,
-              static_cast<unsigned long long>(r.bad_total()), static_cast<unsigned long long>(oc.drops_counted),
-              static_cast<unsigned long long>(r.unmatched));
+    std::printf(
+        "  generator       %llu send errors, %llu sends skipped (no free slot), %llu unmatched "
+        "answers\n",
+        static_cast<unsigned long long>(r.send_errors), static_cast<unsigned long long>(r.no_slot),
+        static_cast<unsigned long long>(r.unmatched));
+  std::printf(
+      "result: scenario=%s rate=%.0f sent=%llu ok=%llu refused=%llu failed=%llu lost=%llu "
+      "p50_us=%.1f "
+      "p90_us=%.1f p99_us=%.1f p999_us=%.1f max_us=%.1f server_cpu_pct=%.1f generator_cpu_pct=%.1f "
+      "bad_sent=%llu drops_counted=%llu bad_answered=%llu\n",
+      sc.name.c_str(), r.rate(), static_cast<unsigned long long>(r.sent),
+      static_cast<unsigned long long>(r.ok), static_cast<unsigned long long>(r.refused),
+      static_cast<unsigned long long>(r.verify_failures), static_cast<unsigned long long>(r.lost),
+      r.latency.p50, r.latency.p90, r.latency.p99, r.latency.p999, r.latency.max, server_pct,
+      gen_pct, static_cast<unsigned long long>(r.bad_total()),
+      static_cast<unsigned long long>(oc.drops_counted),
+      static_cast<unsigned long long>(r.unmatched));
   std::fflush(stdout);
 }
 
@@ -161,7 +176,8 @@ Status RunBenchKeys(const BenchKeysOptions& o) {
     return InvalidArgument("--tickets-per-client must be 1-100");
   if (o.events < 1 || o.events > 64) return InvalidArgument("--events must be 1-64");
   if (o.rate <= 0) return InvalidArgument("--rate must be positive");
-  if (o.bad_fraction <= 0 || o.bad_fraction > 0.9) return InvalidArgument("--bad-fraction must be in (0, 0.9]");
+  if (o.bad_fraction <= 0 || o.bad_fraction > 0.9)
+    return InvalidArgument("--bad-fraction must be in (0, 0.9]");
   std::string binary = o.server_binary.empty() ? SelfExe() : o.server_binary;
 
   std::string work = o.work_dir;
@@ -184,11 +200,12 @@ Status RunBenchKeys(const BenchKeysOptions& o) {
 
   utsname u{};
   ::uname(&u);
-  std::printf("keycast bench keys: %s, %ld CPUs, Linux %s\n", CpuModel().c_str(), sysconf(_SC_NPROCESSORS_ONLN),
-              u.release);
+  std::printf("keycast bench keys: %s, %ld CPUs, Linux %s\n", CpuModel().c_str(),
+              sysconf(_SC_NPROCESSORS_ONLN), u.release);
 
   int key_port = FreeLoopbackPort(), http_port = FreeLoopbackPort();
-  if (key_port == 0 || http_port == 0 || key_port == http_port) return Unavailable("no free loopback ports");
+  if (key_port == 0 || http_port == 0 || key_port == http_port)
+    return Unavailable("no free loopback ports");
   FixtureOptions fo;
   fo.data_dir = work + "/data";
   fo.clients = o.clients;
@@ -196,11 +213,15 @@ Status RunBenchKeys(const BenchKeysOptions& o) {
   fo.events = o.events;
   fo.key_server = "127.0.0.1:" + std::to_string(key_port);
   KC_ASSIGN_OR_RETURN(Fixture fx, CreateFixture(fo));
-  std::printf("Directory: %zu clients (receivers, one API key each) in 16 teams under 4 regions under one root "
-              "group, %zu live events on the root; written in %.1f s\n",
-              o.clients, o.events, fx.directory_seconds);
-  std::printf("Tickets:   %zu issued in-process by TicketService after authenticating the API keys (%.1f s)\n",
-              fx.tickets.size(), fx.ticket_seconds);
+  std::printf(
+      "Directory: %zu clients (receivers, one API key each) in 16 teams under 4 regions under one "
+      "root "
+      "group, %zu live events on the root; written in %.1f s\n",
+      o.clients, o.events, fx.directory_seconds);
+  std::printf(
+      "Tickets:   %zu issued in-process by TicketService after authenticating the API keys (%.1f "
+      "s)\n",
+      fx.tickets.size(), fx.ticket_seconds);
 
   ServerProcessOptions so;
   so.binary = binary;
@@ -210,9 +231,11 @@ Status RunBenchKeys(const BenchKeysOptions& o) {
   so.key_threads = o.key_threads;
   so.log_file = work + "/server.log";
   KC_ASSIGN_OR_RETURN(auto server, ServerProcess::Start(so));
-  std::printf("Server:    %s server --roles %s (pid %d), key service %s, %zu UDP workers, VmRSS %.0f MiB\n",
-              binary.c_str(), so.roles.c_str(), static_cast<int>(server->pid()), server->key_endpoint().c_str(),
-              o.key_threads, static_cast<double>(server->RssBytes()) / (1 << 20));
+  std::printf(
+      "Server:    %s server --roles %s (pid %d), key service %s, %zu UDP workers, VmRSS %.0f MiB\n",
+      binary.c_str(), so.roles.c_str(), static_cast<int>(server->pid()),
+      server->key_endpoint().c_str(), o.key_threads,
+      static_cast<double>(server->RssBytes()) / (1 << 20));
 
   // A few tickets the way a client gets them: POST /v1/tickets with an API
   // key, verified against the published signing key.
@@ -224,10 +247,12 @@ Status RunBenchKeys(const BenchKeysOptions& o) {
     fx.tickets.push_back(FromSession(*s));
     ++http_ok;
   }
-  if (http_ok) std::printf("           + %zu tickets over HTTP (POST /v1/tickets, verified)\n", http_ok);
-  std::printf("Generator: %zu thread(s), %zu UDP sockets, %zu simulated clients' tickets, fresh nonce and "
-              "timestamp per request, %.0f %% refreshes\n",
-              o.load.threads, o.load.sockets, fx.tickets.size(), 100 * o.load.refresh_fraction);
+  if (http_ok)
+    std::printf("           + %zu tickets over HTTP (POST /v1/tickets, verified)\n", http_ok);
+  std::printf(
+      "Generator: %zu thread(s), %zu UDP sockets, %zu simulated clients' tickets, fresh nonce and "
+      "timestamp per request, %.0f %% refreshes\n",
+      o.load.threads, o.load.sockets, fx.tickets.size(), 100 * o.load.refresh_fraction);
 
   std::vector<Scenario> scenarios;
   char what[256];
@@ -235,7 +260,8 @@ Status RunBenchKeys(const BenchKeysOptions& o) {
     Scenario s{"max", "", o.load};
     s.load.rate = 0;
     s.load.bad_fraction = 0;
-    std::snprintf(what, sizeof what, "closed loop, %zu sockets x %zu in flight, %.1f s (+%.1f s warm-up)",
+    std::snprintf(what, sizeof what,
+                  "closed loop, %zu sockets x %zu in flight, %.1f s (+%.1f s warm-up)",
                   s.load.sockets, s.load.window, s.load.seconds, s.load.warmup_seconds);
     s.what = what;
     scenarios.push_back(s);
@@ -254,7 +280,8 @@ Status RunBenchKeys(const BenchKeysOptions& o) {
     s.load.rate = o.rate;
     s.load.bad_fraction = o.bad_fraction;
     std::snprintf(what, sizeof what,
-                  "open loop at %s valid requests/s plus bad datagrams (%.0f %% of all: garbage, bit-flipped, "
+                  "open loop at %s valid requests/s plus bad datagrams (%.0f %% of all: garbage, "
+                  "bit-flipped, "
                   "replayed), %.1f s",
                   Thousands(o.rate).c_str(), 100 * o.bad_fraction, s.load.seconds);
     s.what = what;
@@ -277,35 +304,40 @@ Status RunBenchKeys(const BenchKeysOptions& o) {
     double v = results["max"].r.rate();
     bool ok = v >= kTargetRequestsPerSecond;
     all_ok &= ok;
-    std::printf("  throughput (max)        %10s /s   target >= %s /s   %.2fx   %s\n", Thousands(v).c_str(),
-                Thousands(kTargetRequestsPerSecond).c_str(), v / kTargetRequestsPerSecond, Verdict(ok).c_str());
+    std::printf("  throughput (max)        %10s /s   target >= %s /s   %.2fx   %s\n",
+                Thousands(v).c_str(), Thousands(kTargetRequestsPerSecond).c_str(),
+                v / kTargetRequestsPerSecond, Verdict(ok).c_str());
   }
   if (results.count("rate")) {
     const LoadResult& r = results["rate"].r;
     bool ok = r.latency.p99 <= kTargetP99Micros && r.rate() >= 0.98 * o.rate;
     all_ok &= ok;
-    std::printf("  p99 at %s/s       %10s      target <= %s     %.2fx   %s\n", Thousands(o.rate).c_str(),
-                Micros(r.latency.p99).c_str(), Micros(kTargetP99Micros).c_str(), r.latency.p99 / kTargetP99Micros,
+    std::printf("  p99 at %s/s       %10s      target <= %s     %.2fx   %s\n",
+                Thousands(o.rate).c_str(), Micros(r.latency.p99).c_str(),
+                Micros(kTargetP99Micros).c_str(), r.latency.p99 / kTargetP99Micros,
                 Verdict(ok).c_str());
   }
   if (results.count("bad")) {
     const Outcome& b = results["bad"];
-    bool ok = b.r.latency.p99 <= kTargetP99Micros && b.r.rate() >= 0.98 * o.rate && b.r.unmatched == 0 &&
-              b.drops_counted == b.r.bad_total();
+    bool ok = b.r.latency.p99 <= kTargetP99Micros && b.r.rate() >= 0.98 * o.rate &&
+              b.r.unmatched == 0 && b.drops_counted == b.r.bad_total();
     all_ok &= ok;
-    std::printf("  with %.0f %% bad input    valid %s /s, p99 %s, %s of %s bad datagrams counted as drops, %llu "
-                "answered   %s\n",
-                100 * o.bad_fraction, Thousands(b.r.rate()).c_str(), Micros(b.r.latency.p99).c_str(),
-                Thousands(static_cast<double>(b.drops_counted)).c_str(),
-                Thousands(static_cast<double>(b.r.bad_total())).c_str(),
-                static_cast<unsigned long long>(b.r.unmatched), Verdict(ok).c_str());
+    std::printf(
+        "  with %.0f %% bad input    valid %s /s, p99 %s, %s of %s bad datagrams counted as drops, "
+        "%llu "
+        "answered   %s\n",
+        100 * o.bad_fraction, Thousands(b.r.rate()).c_str(), Micros(b.r.latency.p99).c_str(),
+        Thousands(static_cast<double>(b.drops_counted)).c_str(),
+        Thousands(static_cast<double>(b.r.bad_total())).c_str(),
+        static_cast<unsigned long long>(b.r.unmatched), Verdict(ok).c_str());
   }
   std::printf("  failures (refused, unverified or lost valid requests): %llu   %s\n",
               static_cast<unsigned long long>(failures), Verdict(failures == 0).c_str());
   all_ok &= failures == 0;
   std::printf("result: targets=%s failures=%llu\n", all_ok ? "met" : "missed",
               static_cast<unsigned long long>(failures));
-  if (o.keep) std::printf("Work folder kept: %s (server log: %s)\n", work.c_str(), so.log_file.c_str());
+  if (o.keep)
+    std::printf("Work folder kept: %s (server log: %s)\n", work.c_str(), so.log_file.c_str());
   return Status::Ok();
 }
 

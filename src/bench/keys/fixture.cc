@@ -42,7 +42,8 @@ SimTicket FromSession(const ClientSession& s) {
 
 Result<Fixture> CreateFixture(const FixtureOptions& o) {
   if (o.data_dir.empty()) return InvalidArgument("fixture: no data folder");
-  if (o.clients < 1 || o.events < 1 || o.tickets_per_client < 1) return InvalidArgument("fixture: empty world");
+  if (o.clients < 1 || o.events < 1 || o.tickets_per_client < 1)
+    return InvalidArgument("fixture: empty world");
   auto ks = Endpoint::Parse(o.key_server, true);
   if (!ks) return InvalidArgument("fixture: key server '" + o.key_server + "' is not host:port");
   if (::mkdir(o.data_dir.c_str(), 0700) != 0 && errno != EEXIST)
@@ -52,8 +53,10 @@ Result<Fixture> CreateFixture(const FixtureOptions& o) {
   KC_ASSIGN_OR_RETURN(Sealer sealer, Sealer::FromFile(kek));
   KC_ASSIGN_OR_RETURN(auto store, OpenSqliteStore(o.data_dir + "/keycast.db"));
   const Clock* clock = &SystemClock::Get();
-  KC_ASSIGN_OR_RETURN(auto dir, Directory::Open(store.get(), &sealer, clock, {PasswordCost::kInteractive}));
-  KC_ASSIGN_OR_RETURN(auto keys, ServiceKeys::Open(store.get(), &sealer, clock, 2 * o.ticket_lifetime_seconds, true));
+  KC_ASSIGN_OR_RETURN(auto dir,
+                      Directory::Open(store.get(), &sealer, clock, {PasswordCost::kInteractive}));
+  KC_ASSIGN_OR_RETURN(auto keys, ServiceKeys::Open(store.get(), &sealer, clock,
+                                                   2 * o.ticket_lifetime_seconds, true));
 
   Fixture f;
   auto t0 = std::chrono::steady_clock::now();
@@ -65,7 +68,8 @@ Result<Fixture> CreateFixture(const FixtureOptions& o) {
   }
   for (size_t t = 0; t < kTeams; ++t) {
     KC_RETURN_IF_ERROR(dir->CreateGroup(kBench, {Name("bench-team-", t), ""}).status());
-    KC_RETURN_IF_ERROR(dir->AddEdge(kBench, Name("bench-region-", t % kRegions), Name("bench-team-", t)));
+    KC_RETURN_IF_ERROR(
+        dir->AddEdge(kBench, Name("bench-region-", t % kRegions), Name("bench-team-", t)));
   }
   int64_t now = clock->NowSeconds();
   for (size_t e = 0; e < o.events; ++e) {
@@ -104,19 +108,23 @@ Result<Fixture> CreateFixture(const FixtureOptions& o) {
       KC_ASSIGN_OR_RETURN(ClientId id, txn->InsertClient(client));
       KC_RETURN_IF_ERROR(txn->UpsertMembership(Membership{id, teams[c % kTeams], Role::kReceiver}));
       Token tok = GenerateToken("kca");
-      KC_RETURN_IF_ERROR(txn->InsertApiKey(ApiKey{tok.id, id, TokenVerifier(tok), "keycast bench keys", now, 0}));
+      KC_RETURN_IF_ERROR(
+          txn->InsertApiKey(ApiKey{tok.id, id, TokenVerifier(tok), "keycast bench keys", now, 0}));
       f.api_keys.push_back(tok.Encode());
     }
-    KC_ASSIGN_OR_RETURN(int64_t seq, txn->AppendAudit(AuditRecord{0, now, kBench.name, "bench.clients", "directory",
-                                                                   "{\"clients\":" + std::to_string(o.clients) + "}"}));
+    KC_ASSIGN_OR_RETURN(int64_t seq, txn->AppendAudit(AuditRecord{
+                                         0, now, kBench.name, "bench.clients", "directory",
+                                         "{\"clients\":" + std::to_string(o.clients) + "}"}));
     (void)seq;
     KC_RETURN_IF_ERROR(txn->Commit());
   }
-  KC_ASSIGN_OR_RETURN(dir, Directory::Open(store.get(), &sealer, clock, {PasswordCost::kInteractive}));
+  KC_ASSIGN_OR_RETURN(dir,
+                      Directory::Open(store.get(), &sealer, clock, {PasswordCost::kInteractive}));
   f.directory_seconds = SecondsSince(t0);
 
   t0 = std::chrono::steady_clock::now();
-  TicketService tickets(dir.get(), keys.get(), clock, TicketServiceOptions{o.ticket_lifetime_seconds});
+  TicketService tickets(dir.get(), keys.get(), clock,
+                        TicketServiceOptions{o.ticket_lifetime_seconds});
   f.tickets.reserve(o.clients * o.tickets_per_client);
   for (size_t c = 0; c < o.clients; ++c) {
     KC_ASSIGN_OR_RETURN(AuthenticatedClient who, dir->AuthenticateApiKey(f.api_keys[c]));
@@ -130,8 +138,8 @@ Result<Fixture> CreateFixture(const FixtureOptions& o) {
       s.keys = keyproto::SessionKeys::Derive(issued.session_key, t.id);
       for (const auto& e : t.events) s.events.push_back(e.id);
       if (s.events.size() != o.events)
-        return Internal("fixture: a ticket lists " + std::to_string(s.events.size()) + " events, expected " +
-                        std::to_string(o.events));
+        return Internal("fixture: a ticket lists " + std::to_string(s.events.size()) +
+                        " events, expected " + std::to_string(o.events));
       f.tickets.push_back(std::move(s));
     }
   }

@@ -17,11 +17,11 @@
 namespace keycast::bench {
 
 struct FixtureOptions {
-  std::string data_dir;                 // created when missing; must hold no store yet
+  std::string data_dir;  // created when missing; must hold no store yet
   size_t clients = 2000;
-  size_t tickets_per_client = 2;        // each ticket has its own session key
-  size_t events = 4;                    // every client receives every event
-  uint32_t interval_seconds = 60;       // key interval of the events
+  size_t tickets_per_client = 2;              // each ticket has its own session key
+  size_t events = 4;                          // every client receives every event
+  uint32_t interval_seconds = 60;             // key interval of the events
   std::string key_server = "127.0.0.1:7400";  // the endpoint the events name
   int64_t ticket_lifetime_seconds = 3600;
 };

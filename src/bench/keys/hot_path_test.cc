@@ -30,7 +30,9 @@ TEST(HotPath, HmacMatchesReferenceForEveryKeyLengthAndOnReuse) {
       EXPECT_EQ(h.Mac(msg), want) << "reused context, " << klen << " " << mlen;
       // The same message in three parts.
       size_t a = mlen / 3, b = mlen / 2;
-      EXPECT_EQ(h.Mac(ByteView(msg).first(a), ByteView(msg).subspan(a, b - a), ByteView(msg).subspan(b)), want);
+      EXPECT_EQ(
+          h.Mac(ByteView(msg).first(a), ByteView(msg).subspan(a, b - a), ByteView(msg).subspan(b)),
+          want);
     }
   }
 }
@@ -45,7 +47,8 @@ TEST(HotPath, HkdfMatchesReference) {
       auto want = crypto::Hkdf(ikm.reveal(), salt, labels::kIntervalKey, ctx, len);
       EXPECT_TRUE(kdf.Expand(labels::kIntervalKey, ctx, len) == want) << len;
     }
-    EXPECT_TRUE(kdf.Expand(labels::kKeyReply, {}, 32) == crypto::Hkdf(ikm.reveal(), salt, labels::kKeyReply, {}, 32));
+    EXPECT_TRUE(kdf.Expand(labels::kKeyReply, {}, 32) ==
+                crypto::Hkdf(ikm.reveal(), salt, labels::kKeyReply, {}, 32));
   }
 }
 

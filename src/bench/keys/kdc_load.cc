@@ -37,7 +37,8 @@ struct Options {
 };
 
 int64_t NowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
       .count();
 }
 
@@ -72,7 +73,8 @@ std::string KrbError(krb5_context ctx, krb5_error_code code) {
   return s;
 }
 
-void Run(const Options& o, int index, int64_t t_measure, int64_t t_end, std::atomic<int>* ready, Worker* w) {
+void Run(const Options& o, int index, int64_t t_measure, int64_t t_end, std::atomic<int>* ready,
+         Worker* w) {
   krb5_context ctx = nullptr;
   krb5_ccache cc = nullptr;
   krb5_principal client = nullptr;
@@ -91,8 +93,8 @@ void Run(const Options& o, int index, int64_t t_measure, int64_t t_end, std::ato
     fail("parse principal", e);
   } else if ((e = krb5_cc_new_unique(ctx, "MEMORY", nullptr, &cc))) {
     fail("ccache", e);
-  } else if ((e = krb5_get_init_creds_password(ctx, &tgt, client, o.password.c_str(), nullptr, nullptr, 0, nullptr,
-                                               nullptr))) {
+  } else if ((e = krb5_get_init_creds_password(ctx, &tgt, client, o.password.c_str(), nullptr,
+                                               nullptr, 0, nullptr, nullptr))) {
     fail("AS exchange (TGT)", e);
   } else if ((e = krb5_cc_initialize(ctx, cc, client)) || (e = krb5_cc_store_cred(ctx, cc, &tgt))) {
     fail("store TGT", e);
@@ -100,8 +102,10 @@ void Run(const Options& o, int index, int64_t t_measure, int64_t t_end, std::ato
   for (int i = 0; e == 0 && i < o.services; ++i) {
     krb5_principal p = nullptr;
     std::string name = o.service_prefix + std::to_string(i);
-    if ((e = krb5_parse_name(ctx, name.c_str(), &p))) fail("parse service", e);
-    else services.push_back(p);
+    if ((e = krb5_parse_name(ctx, name.c_str(), &p)))
+      fail("parse service", e);
+    else
+      services.push_back(p);
   }
   ready->fetch_add(1);
   for (int i = index; e == 0; ++i) {
@@ -146,13 +150,20 @@ int main(int argc, char** argv) {
   Options o;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i], v = argv[i + 1];
-    if (k == "--principal") o.principal = v;
-    else if (k == "--password") o.password = v;
-    else if (k == "--service-prefix") o.service_prefix = v;
-    else if (k == "--services") o.services = std::atoi(v.c_str());
-    else if (k == "--threads") o.threads = std::atoi(v.c_str());
-    else if (k == "--seconds") o.seconds = std::atof(v.c_str());
-    else if (k == "--warmup") o.warmup = std::atof(v.c_str());
+    if (k == "--principal")
+      o.principal = v;
+    else if (k == "--password")
+      o.password = v;
+    else if (k == "--service-prefix")
+      o.service_prefix = v;
+    else if (k == "--services")
+      o.services = std::atoi(v.c_str());
+    else if (k == "--threads")
+      o.threads = std::atoi(v.c_str());
+    else if (k == "--seconds")
+      o.seconds = std::atof(v.c_str());
+    else if (k == "--warmup")
+      o.warmup = std::atof(v.c_str());
     else if (k == "--pids") {
       std::istringstream in(v);
       for (int p; in >> p;) o.pids.push_back(p);
@@ -161,10 +172,11 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  if (o.principal.empty() || o.password.empty() || o.services < 1 || o.threads < 1 || o.threads > 256 ||
-      o.seconds <= 0 || o.seconds > 600) {
+  if (o.principal.empty() || o.password.empty() || o.services < 1 || o.threads < 1 ||
+      o.threads > 256 || o.seconds <= 0 || o.seconds > 600) {
     std::fprintf(stderr,
-                 "usage: keycast_kdc_load --principal P --password PW [--service-prefix host/svc] [--services N]\n"
+                 "usage: keycast_kdc_load --principal P --password PW [--service-prefix host/svc] "
+                 "[--services N]\n"
                  "       [--threads T] [--seconds S] [--warmup W] [--pids \"PID ...\"]\n");
     return 2;
   }
@@ -195,16 +207,21 @@ int main(int argc, char** argv) {
   double secs = o.seconds;
   double rate = static_cast<double>(ok) / secs;
   double cpu_pct = 100 * (cpu1 - cpu0) / secs;
-  std::printf("KDC TGS load: %d threads (closed loop, one request in flight each), %d service principals, %.1f s\n",
-              o.threads, o.services, secs);
+  std::printf(
+      "KDC TGS load: %d threads (closed loop, one request in flight each), %d service principals, "
+      "%.1f s\n",
+      o.threads, o.services, secs);
   std::printf("  TGS requests   %llu ok, %llu failed%s%s\n", static_cast<unsigned long long>(ok),
-              static_cast<unsigned long long>(failed), error.empty() ? "" : "; first error: ", error.c_str());
+              static_cast<unsigned long long>(failed),
+              error.empty() ? "" : "; first error: ", error.c_str());
   std::printf("  throughput     %.0f TGS requests/s\n", rate);
-  std::printf("  latency        p50 %.0f us  p99 %.0f us  max %.0f us\n", Pct(lat, 0.5), Pct(lat, 0.99),
-              lat.empty() ? 0.0 : static_cast<double>(lat.back()) / 1000);
+  std::printf("  latency        p50 %.0f us  p99 %.0f us  max %.0f us\n", Pct(lat, 0.5),
+              Pct(lat, 0.99), lat.empty() ? 0.0 : static_cast<double>(lat.back()) / 1000);
   std::printf("  KDC CPU        %.0f %% of one core (%zu processes)\n", cpu_pct, o.pids.size());
-  std::printf("result: scenario=kdc rate=%.0f ok=%llu failed=%llu p50_us=%.1f p99_us=%.1f kdc_cpu_pct=%.1f\n", rate,
-              static_cast<unsigned long long>(ok), static_cast<unsigned long long>(failed), Pct(lat, 0.5),
-              Pct(lat, 0.99), cpu_pct);
+  std::printf(
+      "result: scenario=kdc rate=%.0f ok=%llu failed=%llu p50_us=%.1f p99_us=%.1f "
+      "kdc_cpu_pct=%.1f\n",
+      rate, static_cast<unsigned long long>(ok), static_cast<unsigned long long>(failed),
+      Pct(lat, 0.5), Pct(lat, 0.99), cpu_pct);
   return ok > 0 && failed == 0 ? 0 : 1;
 }

@@ -40,10 +40,12 @@ struct World {
     fx = std::move(CreateFixture(fo)).value();
     store = std::move(OpenSqliteStore(fo.data_dir + "/keycast.db")).value();
     sealer = std::make_unique<Sealer>(std::move(Sealer::FromFile(fo.data_dir + "/kek")).value());
-    directory = std::move(Directory::Open(store.get(), sealer.get(), &SystemClock::Get(), {})).value();
-    keys = std::move(ServiceKeys::Open(store.get(), sealer.get(), &SystemClock::Get(), 7200, false)).value();
-    engine = std::make_unique<KeyEngine>(directory.get(), keys.get(), store.get(), sealer.get(), &SystemClock::Get(),
-                                         KeyServiceOptions{});
+    directory =
+        std::move(Directory::Open(store.get(), sealer.get(), &SystemClock::Get(), {})).value();
+    keys = std::move(ServiceKeys::Open(store.get(), sealer.get(), &SystemClock::Get(), 7200, false))
+               .value();
+    engine = std::make_unique<KeyEngine>(directory.get(), keys.get(), store.get(), sealer.get(),
+                                         &SystemClock::Get(), KeyServiceOptions{});
     for (const auto& t : fx.tickets) sessions.emplace_back(t.keys);
   }
   ~World() {
@@ -97,7 +99,8 @@ void BM_Handle(benchmark::State& state) {
     }
     Bytes reply = w.engine->Handle(pool[i++], from, sizeof(sockaddr_in), false, &outcome);
     benchmark::DoNotOptimize(reply);
-    if (outcome != KeyOutcome::kOk) state.SkipWithError(std::string(KeyOutcomeName(outcome)).c_str());
+    if (outcome != KeyOutcome::kOk)
+      state.SkipWithError(std::string(KeyOutcomeName(outcome)).c_str());
   }
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
 }

@@ -24,7 +24,7 @@
 namespace keycast::bench {
 namespace {
 
-constexpr size_t kBatch = 64;        // datagrams per sendmmsg / recvmmsg
+constexpr size_t kBatch = 64;  // datagrams per sendmmsg / recvmmsg
 constexpr size_t kMaxDatagram = 2048;
 constexpr size_t kReplayRing = 256;  // recent valid datagrams a replay copies
 
@@ -49,8 +49,8 @@ double ProcessCpuSeconds() {
 
 struct Session {
   keyproto::SessionContext ctx;
-  keyproto::Request base;           // the credential, filled once
-  std::vector<uint32_t> events;     // indexes into the event list
+  keyproto::Request base;        // the credential, filled once
+  std::vector<uint32_t> events;  // indexes into the event list
   size_t next_event = 0;
 };
 
@@ -91,8 +91,8 @@ Result<std::pair<sockaddr_storage, socklen_t>> Resolve(const std::string& endpoi
 
 class Worker {
  public:
-  Worker(const LoadOptions& o, const std::vector<FixtureEvent>& events, size_t threads, size_t index,
-         uint64_t seed)
+  Worker(const LoadOptions& o, const std::vector<FixtureEvent>& events, size_t threads,
+         size_t index, uint64_t seed)
       : o_(o), events_(events), rng_(seed), epochs_(events.size()) {
     rate_ = o.rate / static_cast<double>(threads);
     max_measured_ = (o.max_requests + threads - 1) / threads;
@@ -104,10 +104,11 @@ class Worker {
     if (epoll_ >= 0) ::close(epoll_);
   }
 
-  Status Init(const std::vector<const SimTicket*>& tickets, size_t sockets, const sockaddr_storage& to,
-              socklen_t to_len) {
+  Status Init(const std::vector<const SimTicket*>& tickets, size_t sockets,
+              const sockaddr_storage& to, socklen_t to_len) {
     std::unordered_map<int64_t, uint32_t> event_index;
-    for (size_t i = 0; i < events_.size(); ++i) event_index[events_[i].id.value] = static_cast<uint32_t>(i);
+    for (size_t i = 0; i < events_.size(); ++i)
+      event_index[events_[i].id.value] = static_cast<uint32_t>(i);
     sessions_.reserve(tickets.size());
     for (const SimTicket* t : tickets) {
       Session s{keyproto::SessionContext(t->keys), {}, {}, 0};
@@ -173,7 +174,8 @@ class Worker {
       if (now >= drain_end) break;
       int64_t wait_ns = 1'000'000;
       if (sending && rate_ > 0) {
-        int64_t next = t_start + static_cast<int64_t>(static_cast<double>(issued_ + 1) * 1e9 / rate_);
+        int64_t next =
+            t_start + static_cast<int64_t>(static_cast<double>(issued_ + 1) * 1e9 / rate_);
         wait_ns = std::clamp<int64_t>(next - now, 0, 1'000'000);
       }
       timespec ts{0, static_cast<long>(wait_ns)};
@@ -317,7 +319,8 @@ class Worker {
         if (sent < 0) sent = 0;
         if (static_cast<size_t>(sent) < n) {
           r_.send_errors += n - static_cast<size_t>(sent);
-          if (r_.first_failure.empty()) r_.first_failure = std::string("send: ") + std::strerror(errno);
+          if (r_.first_failure.empty())
+            r_.first_failure = std::string("send: ") + std::strerror(errno);
         }
         off += n;
       }
@@ -345,7 +348,8 @@ class Worker {
 
   void OnReply(ByteView msg, int64_t now) {
     constexpr size_t kNonceAt = keyproto::kHeaderSize;
-    if (msg.size() < kNonceAt + keyproto::kNonceSize || keyproto::PeekType(msg) != keyproto::MessageType::kReply) {
+    if (msg.size() < kNonceAt + keyproto::kNonceSize ||
+        keyproto::PeekType(msg) != keyproto::MessageType::kReply) {
       ++r_.unmatched;
       return;
     }
@@ -355,7 +359,8 @@ class Worker {
       return;
     }
     Slot& slot = slots_[si];
-    if (!slot.busy || std::memcmp(slot.nonce.data(), msg.data() + kNonceAt, keyproto::kNonceSize) != 0) {
+    if (!slot.busy ||
+        std::memcmp(slot.nonce.data(), msg.data() + kNonceAt, keyproto::kNonceSize) != 0) {
       ++r_.unmatched;
       return;
     }
@@ -381,8 +386,9 @@ class Worker {
       return;
     }
     const SecurityAssociation& sa = rep->sas[0];
-    if (sa.clear || sa.key.size() != 32 || sa.spi.value < 256 || sa.event != ev.id || sa.role != Role::kReceiver ||
-        (slot.refresh && sa.epoch != slot.epoch) || sa.lifetime <= 0) {
+    if (sa.clear || sa.key.size() != 32 || sa.spi.value < 256 || sa.event != ev.id ||
+        sa.role != Role::kReceiver || (slot.refresh && sa.epoch != slot.epoch) ||
+        sa.lifetime <= 0) {
       Fail("reply's SA does not check out");
       return;
     }
@@ -445,7 +451,7 @@ LatencySummary Summarize(std::vector<int64_t>& ns) {
   if (ns.empty()) return s;
   std::sort(ns.begin(), ns.end());
   auto at = [&](double q) {
-    size_t i = static_cast<size_t>(std::ceil(q * static_cast<double>(ns.size()))) ;
+    size_t i = static_cast<size_t>(std::ceil(q * static_cast<double>(ns.size())));
     i = std::min(ns.size() - 1, i == 0 ? 0 : i - 1);
     return static_cast<double>(ns[i]) / 1000.0;
   };
@@ -464,24 +470,34 @@ LatencySummary Summarize(std::vector<int64_t>& ns) {
 
 std::string BadKindName(int kind) {
   switch (kind) {
-    case kGarbage: return "garbage";
-    case kBitFlip: return "bit-flipped";
-    case kReplayed: return "replayed";
-    default: return "?";
+    case kGarbage:
+      return "garbage";
+    case kBitFlip:
+      return "bit-flipped";
+    case kReplayed:
+      return "replayed";
+    default:
+      return "?";
   }
 }
 
-Result<LoadResult> RunLoad(const std::vector<SimTicket>& tickets, const std::vector<FixtureEvent>& events,
-                           const LoadOptions& o) {
-  if (tickets.empty() || events.empty()) return InvalidArgument("no tickets or no events to load with");
+Result<LoadResult> RunLoad(const std::vector<SimTicket>& tickets,
+                           const std::vector<FixtureEvent>& events, const LoadOptions& o) {
+  if (tickets.empty() || events.empty())
+    return InvalidArgument("no tickets or no events to load with");
   if (o.threads < 1 || o.threads > 64) return InvalidArgument("threads must be 1-64");
-  if (o.sockets < o.threads || o.sockets > 4096) return InvalidArgument("sockets must be threads-4096");
-  if (o.rate < 0 || o.rate > 10'000'000) return InvalidArgument("rate must be 0 (closed loop) to 10^7 per second");
-  if (o.rate == 0 && (o.window < 1 || o.window > 4096)) return InvalidArgument("window must be 1-4096");
+  if (o.sockets < o.threads || o.sockets > 4096)
+    return InvalidArgument("sockets must be threads-4096");
+  if (o.rate < 0 || o.rate > 10'000'000)
+    return InvalidArgument("rate must be 0 (closed loop) to 10^7 per second");
+  if (o.rate == 0 && (o.window < 1 || o.window > 4096))
+    return InvalidArgument("window must be 1-4096");
   if (o.seconds <= 0 || o.seconds > 600 || o.warmup_seconds < 0 || o.warmup_seconds > 60)
     return InvalidArgument("seconds must be in (0, 600], warmup in [0, 60]");
-  if (o.bad_fraction < 0 || o.bad_fraction > 0.9) return InvalidArgument("bad fraction must be in [0, 0.9]");
-  if (o.timeout_ms < 1 || o.timeout_ms > 60'000) return InvalidArgument("timeout must be 1-60000 ms");
+  if (o.bad_fraction < 0 || o.bad_fraction > 0.9)
+    return InvalidArgument("bad fraction must be in [0, 0.9]");
+  if (o.timeout_ms < 1 || o.timeout_ms > 60'000)
+    return InvalidArgument("timeout must be 1-60000 ms");
   KC_ASSIGN_OR_RETURN(auto to, Resolve(o.endpoint));
   uint64_t seed = o.seed != 0 ? o.seed : crypto::RandomU64();
 

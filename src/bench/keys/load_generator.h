@@ -23,15 +23,15 @@ namespace keycast::bench {
 
 struct LoadOptions {
   std::string endpoint = "127.0.0.1:7400";  // the key service, UDP
-  double rate = 0;                // open loop: valid requests per second; 0 = closed loop
-  size_t window = 16;             // closed loop: valid requests in flight per socket
-  size_t sockets = 32;            // UDP sockets (source ports), spread over the threads
-  size_t threads = 1;             // generator threads
-  double seconds = 5;             // measured phase
-  double warmup_seconds = 0.5;    // before it, not counted
-  size_t max_requests = 1'000'000;  // valid requests in the measured phase, at most
-  int timeout_ms = 1000;          // a request unanswered this long is lost
-  double bad_fraction = 0;        // share of datagrams that are bad (garbage / bit-flipped / replayed)
+  double rate = 0;                          // open loop: valid requests per second; 0 = closed loop
+  size_t window = 16;                       // closed loop: valid requests in flight per socket
+  size_t sockets = 32;                      // UDP sockets (source ports), spread over the threads
+  size_t threads = 1;                       // generator threads
+  double seconds = 5;                       // measured phase
+  double warmup_seconds = 0.5;              // before it, not counted
+  size_t max_requests = 1'000'000;          // valid requests in the measured phase, at most
+  int timeout_ms = 1000;                    // a request unanswered this long is lost
+  double bad_fraction = 0;  // share of datagrams that are bad (garbage / bit-flipped / replayed)
   double refresh_fraction = 0.5;  // share of valid requests that are refreshes (the rest initial)
   uint64_t seed = 0;              // 0 = random
   // Called (from the coordinating thread) when the measured phase starts and
@@ -48,15 +48,15 @@ struct LatencySummary {
 };
 
 struct LoadResult {
-  double seconds = 0;             // measured phase, as run
-  uint64_t sent = 0;              // valid requests sent in the measured phase
-  uint64_t ok = 0;                // answered with a key: authenticated, decrypted, checked
-  uint64_t refused = 0;           // authenticated refusals
-  uint64_t verify_failures = 0;   // answers that did not authenticate, decode or check out
-  uint64_t lost = 0;              // unanswered after timeout_ms
-  uint64_t unmatched = 0;         // answers matching no request in flight (late, or to a bad datagram)
+  double seconds = 0;            // measured phase, as run
+  uint64_t sent = 0;             // valid requests sent in the measured phase
+  uint64_t ok = 0;               // answered with a key: authenticated, decrypted, checked
+  uint64_t refused = 0;          // authenticated refusals
+  uint64_t verify_failures = 0;  // answers that did not authenticate, decode or check out
+  uint64_t lost = 0;             // unanswered after timeout_ms
+  uint64_t unmatched = 0;  // answers matching no request in flight (late, or to a bad datagram)
   uint64_t send_errors = 0;
-  uint64_t no_slot = 0;           // open loop: sends skipped, too many in flight
+  uint64_t no_slot = 0;  // open loop: sends skipped, too many in flight
   std::array<uint64_t, kBadKinds> bad_sent{};
   std::map<std::string, uint64_t> refusals;  // by reply status
   std::string first_failure;
@@ -68,8 +68,8 @@ struct LoadResult {
 };
 
 // REQUIRES: tickets and events non-empty; each ticket's events are in `events`.
-Result<LoadResult> RunLoad(const std::vector<SimTicket>& tickets, const std::vector<FixtureEvent>& events,
-                           const LoadOptions& o);
+Result<LoadResult> RunLoad(const std::vector<SimTicket>& tickets,
+                           const std::vector<FixtureEvent>& events, const LoadOptions& o);
 
 std::string BadKindName(int kind);
 

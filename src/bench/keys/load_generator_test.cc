@@ -1,17 +1,17 @@
 // The load generator against a real key service: a few hundred requests,
 // every reply matched, authenticated, decrypted and checked; bad datagrams
 // never answered and all counted as drops.
+#include "bench/keys/load_generator.h"
+
 #include <gtest/gtest.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 #include <thread>
 
-#include <filesystem>
-
 #include "bench/keys/fixture.h"
-#include "bench/keys/load_generator.h"
 #include "bench/keys/server_process.h"
 #include "keycast/metrics.h"
 #include "keycast/server.h"
@@ -28,13 +28,15 @@ std::string TempDir() {
 
 uint64_t EngineCount(const std::string& result) {
   return Metrics::Global()
-      .GetCounter("keycast_key_requests_total", "Key requests by result.", "result=\"" + result + "\"")
+      .GetCounter("keycast_key_requests_total", "Key requests by result.",
+                  "result=\"" + result + "\"")
       .value();
 }
 
 uint64_t EngineDrops() {
   uint64_t n = 0;
-  for (const char* r : {"malformed", "unknown_key_version", "bad_credential", "bad_proof", "replay", "bad_nonce"})
+  for (const char* r :
+       {"malformed", "unknown_key_version", "bad_credential", "bad_proof", "replay", "bad_nonce"})
     n += EngineCount(r);
   return n;
 }
@@ -119,7 +121,8 @@ TEST_F(LoadGeneratorTest, OpenLoopWithBadInputAnswersOnlyValidRequests) {
   EXPECT_GT(r->bad_sent[kGarbage], 0u);
   EXPECT_GT(r->bad_sent[kBitFlip], 0u);
   EXPECT_GT(r->bad_sent[kReplayed], 0u);
-  EXPECT_NEAR(static_cast<double>(r->bad_total()) / static_cast<double>(r->bad_total() + r->sent), 0.3, 0.02);
+  EXPECT_NEAR(static_cast<double>(r->bad_total()) / static_cast<double>(r->bad_total() + r->sent),
+              0.3, 0.02);
   // Every bad datagram is dropped and counted (the last ones may still be
   // in the server's queue when the generator returns).
   for (int i = 0; i < 100 && EngineDrops() - drops_before < r->bad_total(); ++i)
@@ -161,7 +164,8 @@ TEST_F(LoadGeneratorTest, AgainstKeycastServerProcessWithCpuAndMetrics) {
   ASSERT_TRUE(counters.ok()) << counters.status().ToString();
   EXPECT_EQ((*counters)["ok"], 300u);
   uint64_t drops = 0;
-  for (const char* k : {"malformed", "unknown_key_version", "bad_credential", "bad_proof", "replay"})
+  for (const char* k :
+       {"malformed", "unknown_key_version", "bad_credential", "bad_proof", "replay"})
     drops += (*counters)[k];
   EXPECT_EQ(drops, r->bad_total());
   auto cpu = (*server)->CpuSeconds();

@@ -57,20 +57,13 @@ Result<std::unique_ptr<ServerProcess>> ServerProcess::Start(const ServerProcessO
   if (o.binary.empty() || ::access(o.binary.c_str(), X_OK) != 0)
     return NotFound("keycast binary '" + o.binary + "' is not executable");
   if (o.key_port <= 0 || o.http_port <= 0) return InvalidArgument("server ports are required");
-  std::vector<std::string> args = {o.binary,
-                                   "--log-level",
-                                   "warn",
-                                   "server",
-                                   "--data-dir",
-                                   o.data_dir,
-                                   "--roles",
-                                   o.roles,
-                                   "--key-addr",
-                                   "127.0.0.1:" + std::to_string(o.key_port),
-                                   "--http-addr",
-                                   "127.0.0.1:" + std::to_string(o.http_port),
-                                   "--key-threads",
-                                   std::to_string(o.key_threads)};
+  std::vector<std::string> args = {o.binary,        "--log-level",
+                                   "warn",          "server",
+                                   "--data-dir",    o.data_dir,
+                                   "--roles",       o.roles,
+                                   "--key-addr",    "127.0.0.1:" + std::to_string(o.key_port),
+                                   "--http-addr",   "127.0.0.1:" + std::to_string(o.http_port),
+                                   "--key-threads", std::to_string(o.key_threads)};
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -113,7 +106,8 @@ Result<std::unique_ptr<ServerProcess>> ServerProcess::Start(const ServerProcessO
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   (void)p->Stop();
-  return DeadlineExceeded("keycast server did not answer /v1/health in time (log: " + o.log_file + ")");
+  return DeadlineExceeded("keycast server did not answer /v1/health in time (log: " + o.log_file +
+                          ")");
 }
 
 ServerProcess::~ServerProcess() { (void)Stop(); }

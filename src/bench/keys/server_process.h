@@ -14,13 +14,13 @@
 namespace keycast::bench {
 
 struct ServerProcessOptions {
-  std::string binary;       // the keycast executable
-  std::string data_dir;     // written by CreateFixture
+  std::string binary;    // the keycast executable
+  std::string data_dir;  // written by CreateFixture
   std::string roles = "key,ticket,directory";
-  int key_port = 0;         // REQUIRED: UDP and TCP on 127.0.0.1
-  int http_port = 0;        // REQUIRED: /metrics, /v1/health, tickets
-  size_t key_threads = 2;   // UDP workers
-  std::string log_file;     // its stdout and stderr
+  int key_port = 0;        // REQUIRED: UDP and TCP on 127.0.0.1
+  int http_port = 0;       // REQUIRED: /metrics, /v1/health, tickets
+  size_t key_threads = 2;  // UDP workers
+  std::string log_file;    // its stdout and stderr
   int start_timeout_ms = 20'000;
 };
 
