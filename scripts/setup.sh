@@ -10,6 +10,7 @@ cd "$(dirname "$0")/.."
 
 BUILD_PKGS=(
   build-essential cmake pkg-config git
+  mold                  # a fast linker (scripts/build.sh uses it when present)
   libssl-dev            # OpenSSL 3: AEAD, Ed25519, X25519, HKDF, TLS
   libsodium-dev         # Argon2id password hashes
   libsqlite3-dev        # embedded store
