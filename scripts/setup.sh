@@ -24,6 +24,7 @@ BUILD_PKGS=(
 )
 TEST_PKGS=(
   clang libclang-rt-14-dev   # libFuzzer targets and sanitizers
+  clang-format               # scripts/check-format (CI)
   iproute2 iputils-ping      # network namespaces for multicast tests
   tcpdump                    # captures on the test bridge
   ffmpeg                     # a real media stream through the agents

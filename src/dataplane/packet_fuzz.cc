@@ -4,8 +4,7 @@
 // The input format is described in fuzz_fixture.h; seeds live in
 // src/dataplane/corpus/packet_fuzz (kept valid by corpus_test.cc).
 //
-//   build-dataplane-fuzz/src/dataplane/packet_fuzz -max_total_time=60 \
-//       /tmp/packet_corpus src/dataplane/corpus/packet_fuzz
+//   scripts/fuzz --seconds 60 packet_fuzz
 #include <cstddef>
 #include <cstdint>
 

@@ -66,7 +66,7 @@ std::string ReadTail(const std::string& path, size_t max = 3000) {
 
 }  // namespace
 
-Result<std::unique_ptr<PostgresCluster>> PostgresCluster::Start() {
+Result<std::unique_ptr<PostgresCluster>> PostgresCluster::Start(bool detached) {
   std::unique_ptr<PostgresCluster> c(new PostgresCluster());
   c->bin_ = FindBinDir();
   if (c->bin_.empty())
@@ -115,21 +115,21 @@ Result<std::unique_ptr<PostgresCluster>> PostgresCluster::Start() {
   if (rc != 0) return Internal("initdb failed (exit " + std::to_string(rc) + "): " + err + out);
   Status st;
   for (int attempt = 0; attempt < 3; ++attempt) {
-    st = c->Launch();
+    st = c->Launch(detached);
     if (st.ok()) return c;
     if (st.code() != Code::kUnavailable) break;  // only a taken port is worth another try
   }
   return st;
 }
 
-Status PostgresCluster::Launch() {
+Status PostgresCluster::Launch(bool detached) {
   port_ = FreePort();
   const std::string log = dir_ + "/postgres.log";
   std::vector<std::string> args = {
       bin_ + "/postgres", "-D", dir_ + "/data", "-p", std::to_string(port_), "-k", dir_,
       // Throwaway data: no fsync, small memory.
       "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off", "-c",
-      "full_page_writes=off", "-c", "shared_buffers=16MB", "-c", "max_connections=40"};
+      "full_page_writes=off", "-c", "shared_buffers=16MB", "-c", "max_connections=100"};
   std::vector<char*> cargs;
   for (auto& a : args) cargs.push_back(a.data());
   cargs.push_back(nullptr);
@@ -141,9 +141,16 @@ Status PostgresCluster::Launch() {
     if (as_postgres_ &&
         (::setgroups(0, nullptr) != 0 || ::setgid(gid_) != 0 || ::setuid(uid_) != 0))
       _exit(126);
-    // After setuid, which clears it: the postmaster dies with this process.
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != parent) _exit(125);
+    // After setuid, which clears it: the postmaster dies with this process,
+    // unless it is detached (a CTest fixture's, stopped by its cleanup).
+    if (detached) {
+      ::setsid();
+      // Inherit nothing of the starter's (CTest waits for its pipes to close).
+      for (int fd = 3; fd < 1024; ++fd) ::close(fd);
+    } else {
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (::getppid() != parent) _exit(125);
+    }
     int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
     int in = ::open("/dev/null", O_RDONLY);
     ::dup2(in, 0);
@@ -173,6 +180,7 @@ Status PostgresCluster::Launch() {
 }
 
 PostgresCluster::~PostgresCluster() {
+  if (!owned_) return;
   if (pid_ > 0) {
     ::kill(pid_, SIGQUIT);  // immediate shutdown, as pg_ctl stop -m immediate
     int st = 0;
@@ -210,14 +218,58 @@ Status PostgresCluster::Execute(const std::string& sql) {
 }
 
 Result<std::string> PostgresCluster::CreateDatabase() {
-  std::string name = "keycast" + std::to_string(++databases_);
+  // Unique across the processes that share a fixture's cluster.
+  std::string name = "keycast_" + std::to_string(::getpid()) + "_" + std::to_string(++databases_);
   KC_RETURN_IF_ERROR(Execute("CREATE DATABASE " + name));
   return "postgresql://" + std::string(kSuperuser) + ":" + password_ +
          "@127.0.0.1:" + std::to_string(port_) + "/" + name;
 }
 
+// The state file of a detached cluster: "port password pid dir".
+Status PostgresCluster::Detach(const std::string& state_file) {
+  std::ofstream out(state_file, std::ios::trunc);
+  out << port_ << " " << password_ << " " << pid_ << " " << dir_ << "\n";
+  out.close();
+  if (!out) return Internal("cannot write " + state_file);
+  owned_ = false;
+  return Status::Ok();
+}
+
+Result<std::unique_ptr<PostgresCluster>> PostgresCluster::Attach(const std::string& state_file) {
+  std::unique_ptr<PostgresCluster> c(new PostgresCluster());
+  std::ifstream in(state_file);
+  if (!(in >> c->port_ >> c->password_ >> c->pid_ >> c->dir_))
+    return FailedPrecondition("cannot read the shared test cluster's state file " + state_file +
+                              " (the CTest fixture postgres_fixture_start writes it)");
+  c->owned_ = false;
+  const std::string ping = "host=127.0.0.1 port=" + std::to_string(c->port_) +
+                           " dbname=postgres user=" + kSuperuser + " connect_timeout=2";
+  if (PQping(ping.c_str()) != PQPING_OK)
+    return Unavailable("the shared test cluster on port " + std::to_string(c->port_) +
+                       " does not answer");
+  return c;
+}
+
+Status PostgresCluster::StopDetached(const std::string& state_file) {
+  KC_ASSIGN_OR_RETURN(auto c, Attach(state_file));
+  if (c->pid_ > 0 && ::kill(c->pid_, SIGQUIT) == 0) {
+    // Not our child: wait for the PID to go away.
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (::kill(c->pid_, 0) == 0 && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (::kill(c->pid_, 0) == 0) ::kill(c->pid_, SIGKILL);
+  }
+  std::error_code ec;
+  std::filesystem::remove_all(c->dir_, ec);
+  std::remove(state_file.c_str());
+  return Status::Ok();
+}
+
 Result<PostgresCluster*> SharedPostgres() {
-  static Result<std::unique_ptr<PostgresCluster>> cluster = PostgresCluster::Start();
+  static Result<std::unique_ptr<PostgresCluster>> cluster = [] {
+    const char* state = std::getenv("KEYCAST_TEST_POSTGRES");
+    return state && *state ? PostgresCluster::Attach(state) : PostgresCluster::Start();
+  }();
   if (!cluster.ok()) return cluster.status();
   return cluster->get();
 }

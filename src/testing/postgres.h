@@ -25,8 +25,18 @@ class PostgresCluster {
  public:
   // Starts a cluster with the newest /usr/lib/postgresql/<version>/bin.
   // FailedPrecondition naming what is missing when PostgreSQL is not
-  // installed (scripts/setup.sh installs it).
-  static Result<std::unique_ptr<PostgresCluster>> Start();
+  // installed (scripts/setup.sh installs it). A detached cluster outlives
+  // this process (no death signal): its owner stops it with StopDetached.
+  static Result<std::unique_ptr<PostgresCluster>> Start(bool detached = false);
+
+  // The cluster a `keycast_test_postgres start` left running (the CTest
+  // fixture `postgres`): described by the file it wrote. Not owned: the
+  // destructor leaves it running.
+  static Result<std::unique_ptr<PostgresCluster>> Attach(const std::string& state_file);
+  // Writes what Attach reads; then this object no longer owns the cluster.
+  Status Detach(const std::string& state_file);
+  // Stops (immediate shutdown, by PID) and deletes the cluster a state file describes.
+  static Status StopDetached(const std::string& state_file);
   ~PostgresCluster();
   PostgresCluster(const PostgresCluster&) = delete;
   PostgresCluster& operator=(const PostgresCluster&) = delete;
@@ -42,7 +52,7 @@ class PostgresCluster {
 
  private:
   PostgresCluster() = default;
-  Status Launch();  // the postmaster on a free port; retried by Start
+  Status Launch(bool detached);  // the postmaster on a free port; retried by Start
 
   std::string bin_, dir_, password_;
   uid_t uid_ = 0;  // the cluster's user when the test runs as root
@@ -51,10 +61,14 @@ class PostgresCluster {
   pid_t pid_ = -1;  // the postmaster
   int port_ = 0;
   int databases_ = 0;
+  bool owned_ = true;  // stop and delete on destruction
 };
 
-// The cluster of this test process, started on first use and stopped at
-// exit. A failed start is reported to every caller.
+// The cluster of this test process: the CTest fixture's shared cluster when
+// $KEYCAST_TEST_POSTGRES names its state file (tests labelled `postgres`
+// get it, cmake/Keycast.cmake), else one started on first use and stopped
+// at exit. Each caller creates databases of its own in it. A failed start is
+// reported to every caller.
 Result<PostgresCluster*> SharedPostgres();
 
 }  // namespace keycast::testing
