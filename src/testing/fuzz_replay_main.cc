@@ -7,9 +7,9 @@
 //
 // Fails when no input was found: a missing or empty corpus is an error, not
 // a pass.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -31,7 +31,8 @@ bool RunFile(const std::filesystem::path& p) {
     return false;
   }
   std::ifstream in(p, std::ios::binary);
-  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)),
+                             std::istreambuf_iterator<char>());
   if (!in.good() && !in.eof()) {
     std::fprintf(stderr, "fuzz_replay: cannot read %s\n", p.c_str());
     return false;
