@@ -17,6 +17,11 @@ inline constexpr std::string_view kTicketSealedPart = "keycast v1 ticket sealed 
 inline constexpr std::string_view kIntervalKey = "keycast v1 interval key";
 // SPI of interval k of an event, from the event secret.
 inline constexpr std::string_view kIntervalSpi = "keycast v1 interval spi";
+// A sender's Ed25519 signing key for one interval, from the event secret
+// (source authentication; docs/key-protocol.md).
+inline constexpr std::string_view kSenderSigningKey = "keycast v1 sender signing key";
+// Signature of a packet manifest (docs/packet-format.md).
+inline constexpr std::string_view kPacketManifest = "keycast v1 packet manifest";
 // Key request authenticator (client -> key service) under the session key.
 inline constexpr std::string_view kKeyRequestAuth = "keycast v1 key request";
 // Key reply encryption (key service -> client) under the session key.

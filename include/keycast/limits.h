@@ -41,5 +41,43 @@ inline constexpr int64_t kDefaultGraceSeconds =
     2;  // default: key k valid this long past interval k
 inline constexpr size_t kMaxUdpRequestBytes = 1400;  // fits a 1500-byte MTU unfragmented
 inline constexpr size_t kMaxTcpMessageBytes = 64 * 1024;
+// Senders an SA reply vouches for (with their public keys when the event
+// has source authentication): docs/key-protocol.md, "Senders".
+inline constexpr size_t kMaxSignersPerSa = 64;
+// Sender ids a receiver may ask the key service about in one request.
+inline constexpr size_t kMaxSignerHints = 4;
+// A receiver asks about unknown sender ids at most this often per event.
+inline constexpr int64_t kSignerLookupIntervalMicros = 500'000;  // 0.5 s
+
+// ---- data plane: sequence numbers (docs/packet-format.md, "Receiving") ----
+// An authentic packet moves its sender's replay window forward by at most
+// max(min(kMaxSequenceJump, window / 2), kMaxSenderPacketsPerSecond x the
+// time since the window last moved); one further ahead is dropped
+// (seq_jump). A fresh window counts from the SA's initiation minus its grace.
+inline constexpr uint64_t kMaxSequenceJump = 32 * 1024;  // packets
+// How fast a genuine sender's sequence number can advance: the bound above
+// grows at this rate while a sender is silent (or its packets are lost).
+inline constexpr uint64_t kMaxSenderPacketsPerSecond = 1'000'000;  // packets per second
+
+// ---- source authentication (docs/packet-format.md, "Source authentication") ----
+// A sender signs one manifest per batch: at most this many packets ...
+inline constexpr size_t kDefaultSignBatchPackets = 32;  // default
+inline constexpr size_t kMaxSignBatchPackets = 64;      // a manifest fits a 1400-byte datagram
+// ... held at most this long after the first of them (the latency signing adds).
+inline constexpr int64_t kDefaultSignBatchMicros = 20'000;  // default: 20 ms
+inline constexpr int64_t kMaxSignBatchMicros = 100'000;     // 100 ms
+// Each manifest is sent this many times (a lost copy costs nothing).
+inline constexpr size_t kDefaultManifestCopies = 2;  // default
+inline constexpr size_t kMaxManifestCopies = 4;
+// Bytes of packets a sender SA holds while it waits to sign them.
+inline constexpr size_t kMaxSignedBatchBytes = 128 * 1024;
+// Verified manifests a receiver keeps per (SA, sender) for packets still to come.
+inline constexpr size_t kMaxPendingManifests = 8;
+// Ed25519 verifications a receiver spends per (SA, sender) and second; a
+// flood of forged manifests beyond it is dropped unverified (verify_limit).
+inline constexpr uint32_t kDefaultManifestVerifiesPerSecond = 2000;  // default
+// A signed SA needs a replay window at least this large (packets), so the
+// packets of a batch stay inside it after their manifest moved it.
+inline constexpr uint64_t kMinSignedReplayWindow = 4 * kMaxSignBatchPackets;
 
 }  // namespace keycast::limits

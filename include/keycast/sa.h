@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "keycast/bytes.h"
 #include "keycast/clock.h"
@@ -12,6 +13,15 @@
 #include "keycast/types.h"
 
 namespace keycast {
+
+// A sender the key service vouches for on one SA: its id and, when the
+// event has source authentication, its Ed25519 public key for the SA's
+// interval (docs/key-protocol.md, "Senders").
+struct Signer {
+  SenderId sender;
+  Bytes public_key;  // 32 bytes with source authentication, else empty
+  bool operator==(const Signer&) const = default;
+};
 
 struct SecurityAssociation {
   EventId event;
@@ -29,6 +39,12 @@ struct SecurityAssociation {
   IpAddress group;
   uint16_t port = 0;
   IpAddress source;  // empty = any source
+  // Source authentication (docs/packet-format.md): packets must be covered
+  // by a manifest signed by their sender's key. Never set on a clear SA.
+  bool source_auth = false;
+  SecretBytes signing_key;      // senders with source_auth: the Ed25519 seed for this interval
+  std::vector<Signer> signers;  // the senders vouched for, ascending ids (at most
+                                // limits::kMaxSignersPerSa)
 
   Micros expires() const { return initiation + lifetime + grace; }
   bool UsableAt(Micros t) const { return t >= initiation && t < expires(); }

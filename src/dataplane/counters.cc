@@ -28,6 +28,20 @@ std::string_view DropReasonName(DropReason r) {
       return "sequence_exhausted";
     case DropReason::kTooLarge:
       return "too_large";
+    case DropReason::kSequenceJump:
+      return "seq_jump";
+    case DropReason::kUnknownSender:
+      return "unknown_sender";
+    case DropReason::kUnsigned:
+      return "unsigned";
+    case DropReason::kForged:
+      return "forged";
+    case DropReason::kBadSignature:
+      return "bad_signature";
+    case DropReason::kVerifyLimit:
+      return "verify_limit";
+    case DropReason::kBatchFull:
+      return "batch_full";
     case DropReason::kInternal:
       return "internal";
   }
@@ -46,6 +60,14 @@ std::string_view OutcomeName(Outcome o) {
       return "clear_sent";
     case Outcome::kClearReceived:
       return "clear_received";
+    case Outcome::kManifestSent:
+      return "manifest_sent";
+    case Outcome::kManifestVerified:
+      return "manifest_verified";
+    case Outcome::kManifestDuplicate:
+      return "manifest_duplicate";
+    case Outcome::kManifestIgnored:
+      return "manifest_ignored";
   }
   return "unknown";
 }

@@ -24,13 +24,28 @@ Result<std::unique_ptr<DataPlane>> DataPlane::Create(DataPlaneOptions o) {
   if (!IsValidPadBlock(o.pad_block))
     return InvalidArgument("pad block " + std::to_string(o.pad_block) +
                            " is not a power of two in [4, 256]");
+  if (o.sign_batch_packets < 1 || o.sign_batch_packets > limits::kMaxSignBatchPackets)
+    return InvalidArgument("sign batch " + std::to_string(o.sign_batch_packets) +
+                           " packets is not in [1, " +
+                           std::to_string(limits::kMaxSignBatchPackets) + "]");
+  if (o.sign_batch_interval < 1000 || o.sign_batch_interval > limits::kMaxSignBatchMicros)
+    return InvalidArgument("sign batch interval " + std::to_string(o.sign_batch_interval) +
+                           " us is not in [1 ms, 100 ms]");
+  if (o.manifest_copies < 1 || o.manifest_copies > limits::kMaxManifestCopies)
+    return InvalidArgument("manifest copies " + std::to_string(o.manifest_copies) +
+                           " is not in [1, " + std::to_string(limits::kMaxManifestCopies) + "]");
+  if (o.manifest_verifies_per_second < 16 || o.manifest_verifies_per_second > 1'000'000)
+    return InvalidArgument("manifest verifications per second " +
+                           std::to_string(o.manifest_verifies_per_second) +
+                           " is not in [16, 1000000]");
   return std::unique_ptr<DataPlane>(new DataPlane(o));
 }
 
 DataPlane::DataPlane(DataPlaneOptions o)
     : options_(o),
+      max_jump_(std::min<uint64_t>(limits::kMaxSequenceJump, o.replay_window / 2)),
       metrics_(o.export_metrics),
-      sad_(SadOptions{o.replay_window, o.max_senders_per_sa}) {}
+      sad_(SadOptions{o.replay_window, o.max_senders_per_sa, o.manifest_verifies_per_second}) {}
 
 Status DataPlane::AddPolicy(Policy p) {
   std::unique_lock lock(mu_);
@@ -82,6 +97,41 @@ size_t DataPlane::RemoveEvent(EventId event) {
 size_t DataPlane::ExpireSas(Micros now) {
   std::unique_lock lock(mu_);
   return sad_.Expire(now);
+}
+
+std::optional<SignerLookup> DataPlane::TakeSignerLookups(EventId event) {
+  std::shared_lock lock(mu_);
+  const auto* sas = sad_.SasOf(event);
+  if (sas == nullptr) return std::nullopt;
+  for (const auto& s : *sas) {
+    std::lock_guard open_lock(s->open_mu);
+    SignerLookup l;
+    for (uint32_t& h : s->hints) {
+      // Asked about already and vouched for since: nothing to ask.
+      const SenderWindows::Entry* e = h ? s->windows.FindEntry(SenderId{h}) : nullptr;
+      if (h != 0 && !(e && e->vouched)) l.senders.push_back(SenderId{h});
+      h = 0;
+    }
+    if (l.senders.empty()) continue;
+    l.epoch = s->sa.epoch;
+    return l;
+  }
+  return std::nullopt;
+}
+
+std::optional<Micros> DataPlane::NextFlushAt(EventId event) const {
+  std::shared_lock lock(mu_);
+  const auto* sas = sad_.SasOf(event);
+  if (sas == nullptr) return std::nullopt;
+  std::optional<Micros> at;
+  for (const auto& s : *sas) {
+    if (!s->signs()) continue;
+    std::lock_guard seal_lock(s->seal_mu);
+    if (s->batch->count == 0) continue;
+    Micros due = s->batch->first_at + options_.sign_batch_interval;
+    if (!at || due < *at) at = due;
+  }
+  return at;
 }
 
 EventSlots DataPlane::Slots(EventId event, Micros now) const {

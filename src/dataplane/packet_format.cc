@@ -1,14 +1,23 @@
 #include "keycast/dataplane/packet_format.h"
 
 #include <cassert>
+#include <cstring>
 
 #include "keycast/codec.h"  // LoadBe* / StoreBe*: fixed-layout hot-path helpers
+#include "keycast/labels.h"
+#include "keycast/limits.h"
 
 namespace keycast::dataplane {
 
+static_assert(kMaxManifestCount == limits::kMaxSignBatchPackets);
+static_assert(labels::kPacketManifest.size() == kManifestLabelSize);
+// A manifest of the largest batch is one unfragmented datagram on a 1500-byte MTU.
+static_assert(kHeaderSize + kMaxManifestPayloadSize + kMinPadBlock + kTrailerSize + kTagSize <=
+              1400);
+
 bool IsKnownNextHeader(uint8_t v) {
   return v == uint8_t(NextHeader::kUdpPayload) || v == uint8_t(NextHeader::kIpv4Packet) ||
-         v == uint8_t(NextHeader::kIpv6Packet);
+         v == uint8_t(NextHeader::kIpv6Packet) || v == uint8_t(NextHeader::kManifest);
 }
 
 std::string_view NextHeaderName(NextHeader nh) {
@@ -21,6 +30,8 @@ std::string_view NextHeaderName(NextHeader nh) {
       return "ipv4";
     case NextHeader::kIpv6Packet:
       return "ipv6";
+    case NextHeader::kManifest:
+      return "manifest";
   }
   return "unknown";
 }
@@ -109,6 +120,44 @@ bool ParseTrailer(ByteView plaintext, size_t* payload_size, NextHeader* nh, cons
   *payload_size = payload;
   *nh = NextHeader(next);
   return true;
+}
+
+bool ParseManifest(ByteView payload, uint64_t seq, ManifestView* out, const char** reason) {
+  if (payload.empty()) {
+    *reason = "manifest without a count";
+    return false;
+  }
+  const size_t count = payload[0];
+  if (count == 0 || count > kMaxManifestCount) {
+    *reason = "manifest count out of range";
+    return false;
+  }
+  if (payload.size() != ManifestPayloadSize(count)) {
+    *reason = "manifest size does not match its count";
+    return false;
+  }
+  if (seq <= count) {
+    *reason = "manifest covers sequence number 0";
+    return false;
+  }
+  out->count = count;
+  out->hashes = payload.data() + 1;
+  out->signature = payload.data() + 1 + count * kPacketHashSize;
+  return true;
+}
+
+size_t ManifestSignedBytes(const uint8_t* header, size_t count, const uint8_t* hashes,
+                           uint8_t* out) {
+  assert(count >= 1 && count <= kMaxManifestCount);
+  uint8_t* p = out;
+  std::memcpy(p, labels::kPacketManifest.data(), kManifestLabelSize);
+  p += kManifestLabelSize;
+  std::memcpy(p, header, kHeaderSize);
+  p += kHeaderSize;
+  *p++ = uint8_t(count);
+  std::memcpy(p, hashes, count * kPacketHashSize);
+  p += count * kPacketHashSize;
+  return size_t(p - out);
 }
 
 }  // namespace keycast::dataplane

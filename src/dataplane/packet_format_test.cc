@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <string>
 
 #include "keycast/codec.h"
@@ -106,8 +107,8 @@ Bytes Plaintext(size_t payload, size_t pad, uint8_t next) {
 }
 
 TEST(Trailer, RoundTrip) {
-  for (NextHeader nh :
-       {NextHeader::kUdpPayload, NextHeader::kIpv4Packet, NextHeader::kIpv6Packet}) {
+  for (NextHeader nh : {NextHeader::kUdpPayload, NextHeader::kIpv4Packet, NextHeader::kIpv6Packet,
+                        NextHeader::kManifest}) {
     for (size_t pad : {0u, 1u, 2u, 3u, 255u}) {
       Bytes b = Plaintext(10, pad, uint8_t(nh));
       size_t payload = 0;
@@ -138,7 +139,7 @@ TEST(Trailer, RejectsEachFailureClass) {
   EXPECT_FALSE(ParseTrailer(b, &payload, &nh, &reason));
   EXPECT_NE(std::string(reason).find("padding"), std::string::npos);
 
-  for (int next : {0, 4, 17, 41, 255}) {
+  for (int next : {0, 5, 17, 41, 255}) {  // 4 is a manifest (source authentication)
     b = Plaintext(2, 0, uint8_t(next));
     EXPECT_FALSE(ParseTrailer(b, &payload, &nh, &reason)) << next;
     EXPECT_NE(std::string(reason).find("next header"), std::string::npos);
@@ -149,7 +150,59 @@ TEST(NextHeader, Names) {
   EXPECT_EQ(NextHeaderName(NextHeader::kUdpPayload), "udp-payload");
   EXPECT_EQ(NextHeaderName(NextHeader::kIpv4Packet), "ipv4");
   EXPECT_EQ(NextHeaderName(NextHeader::kIpv6Packet), "ipv6");
+  EXPECT_EQ(NextHeaderName(NextHeader::kManifest), "manifest");
   EXPECT_FALSE(IsKnownNextHeader(0));
+}
+
+TEST(Manifest, ParsesOnlyWhatItsCountSays) {
+  auto body = [](size_t count) {
+    Bytes b(ManifestPayloadSize(count), 0xa5);
+    b[0] = uint8_t(count);
+    return b;
+  };
+  ManifestView m;
+  const char* reason = nullptr;
+  for (size_t count : {size_t{1}, size_t{32}, kMaxManifestCount}) {
+    Bytes b = body(count);
+    ASSERT_TRUE(ParseManifest(b, count + 1, &m, &reason)) << reason;
+    EXPECT_EQ(m.count, count);
+    EXPECT_EQ(m.hashes, b.data() + 1);
+    EXPECT_EQ(m.signature, b.data() + b.size() - kManifestSignatureSize);
+  }
+  EXPECT_FALSE(ParseManifest(Bytes{}, 9, &m, &reason));
+  EXPECT_NE(std::string(reason).find("count"), std::string::npos);
+  Bytes zero = body(1);
+  zero[0] = 0;
+  EXPECT_FALSE(ParseManifest(zero, 9, &m, &reason));
+  Bytes big = body(kMaxManifestCount);
+  big[0] = uint8_t(kMaxManifestCount + 1);
+  EXPECT_FALSE(ParseManifest(big, 1000, &m, &reason));
+  EXPECT_NE(std::string(reason).find("out of range"), std::string::npos);
+  Bytes longer = body(3);
+  longer.push_back(0);
+  EXPECT_FALSE(ParseManifest(longer, 9, &m, &reason));
+  EXPECT_NE(std::string(reason).find("size"), std::string::npos);
+  Bytes shorter = body(3);
+  shorter.pop_back();
+  EXPECT_FALSE(ParseManifest(shorter, 9, &m, &reason));
+  // It covers the `count` sequence numbers below its own: never 0.
+  EXPECT_FALSE(ParseManifest(body(3), 3, &m, &reason));
+  EXPECT_NE(std::string(reason).find("sequence number 0"), std::string::npos);
+  EXPECT_TRUE(ParseManifest(body(3), 4, &m, &reason));
+}
+
+TEST(Manifest, SignedBytesAreLabelHeaderCountHashes) {
+  uint8_t header[kHeaderSize];
+  WriteHeader(PacketHeader{Spi{0x4b430001}, SenderId{2}, 9}, header);
+  Bytes hashes(3 * kPacketHashSize, 0x11);
+  uint8_t out[kMaxManifestSignedSize];
+  size_t n = ManifestSignedBytes(header, 3, hashes.data(), out);
+  ASSERT_EQ(n, kManifestLabelSize + kHeaderSize + 1 + hashes.size());
+  EXPECT_EQ(std::string(reinterpret_cast<char*>(out), kManifestLabelSize),
+            "keycast v1 packet manifest");
+  EXPECT_EQ(0, std::memcmp(out + kManifestLabelSize, header, kHeaderSize));
+  EXPECT_EQ(out[kManifestLabelSize + kHeaderSize], 3);
+  EXPECT_EQ(0, std::memcmp(out + n - hashes.size(), hashes.data(), hashes.size()));
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cassert>
+#include <mutex>
 #include <string>
 
 #include "dataplane/sa_state.h"
@@ -17,7 +18,7 @@ bool SameCrypto(const SecurityAssociation& a, const SecurityAssociation& b) {
          a.sender == b.sender && a.key == b.key;
 }
 
-SaInfo InfoOf(const SaState& s) {
+SaInfo InfoOf(SaState& s) {
   const SecurityAssociation& sa = s.sa;
   SaInfo i;
   i.event = sa.event;
@@ -28,9 +29,14 @@ SaInfo InfoOf(const SaState& s) {
   i.lifetime = sa.lifetime;
   i.grace = sa.grace;
   i.clear = sa.clear;
+  i.source_auth = s.verifies();
   i.role = sa.role;
   i.sender = sa.sender;
   i.next_seq = s.next_seq.load(std::memory_order_relaxed);
+  {
+    std::lock_guard<std::mutex> l(s.open_mu);  // the receive path adds senders
+    i.vouched_senders = s.windows.vouched();
+  }
   return i;
 }
 
@@ -46,6 +52,31 @@ SecurityAssociationDatabase::SecurityAssociationDatabase(SadOptions o) : options
 }
 
 SecurityAssociationDatabase::~SecurityAssociationDatabase() = default;
+
+Status SecurityAssociationDatabase::ValidateSourceAuth(const SecurityAssociation& sa,
+                                                       const std::string& which) const {
+  if (sa.signers.size() > limits::kMaxSignersPerSa)
+    return InvalidArgument(which + ": vouches for more than " +
+                           std::to_string(limits::kMaxSignersPerSa) + " senders");
+  uint32_t last = 0;
+  for (const Signer& s : sa.signers) {
+    if (s.sender.value <= last)
+      return InvalidArgument(which + ": signers must be nonzero and ascending");
+    last = s.sender.value;
+    if (s.public_key.size() != (sa.source_auth ? crypto::kEd25519PublicKeySize : 0))
+      return InvalidArgument(
+          which + (sa.source_auth ? ": every signer needs a 32-byte public key"
+                                  : ": signers carry no key without source authentication"));
+  }
+  const bool wants_seed = sa.source_auth && sa.role == Role::kSender;
+  if (sa.signing_key.size() != (wants_seed ? crypto::kEd25519SeedSize : 0))
+    return InvalidArgument(which + (wants_seed ? ": a signing sender needs its 32-byte signing key"
+                                               : ": only a signing sender holds a signing key"));
+  if (sa.source_auth && options_.replay_window < limits::kMinSignedReplayWindow)
+    return FailedPrecondition(which + ": source authentication needs a replay window of at least " +
+                              std::to_string(limits::kMinSignedReplayWindow) + " packets");
+  return Status::Ok();
+}
 
 Status SecurityAssociationDatabase::Validate(const SecurityAssociation& sa) const {
   std::string which =
@@ -63,9 +94,11 @@ Status SecurityAssociationDatabase::Validate(const SecurityAssociation& sa) cons
     return InvalidArgument(which + ": a sender SA needs a nonzero sender id");
   if (sa.clear) {
     if (!sa.key.empty()) return InvalidArgument(which + ": a clear SA carries no key");
+    if (sa.source_auth) return InvalidArgument(which + ": a clear SA has no source authentication");
     return Status::Ok();
   }
   if (sa.spi.value == 0) return InvalidArgument(which + ": SPI 0 is reserved for clear intervals");
+  KC_RETURN_IF_ERROR(ValidateSourceAuth(sa, which));
   if (!crypto::IsKnownAead(uint8_t(sa.algorithm)))
     return InvalidArgument(which + ": unknown AEAD algorithm");
   if (sa.key.size() != crypto::kAeadKeySize)
@@ -103,11 +136,13 @@ Status SecurityAssociationDatabase::Install(SecurityAssociation sa) {
   EventEntry& entry = events_[sa.event];
   auto same_epoch = std::find_if(entry.sas.begin(), entry.sas.end(),
                                  [&](const auto& s) { return s->sa.epoch == sa.epoch; });
-  if (same_epoch != entry.sas.end() && SameCrypto((*same_epoch)->sa, sa)) return Status::Ok();
+  if (same_epoch != entry.sas.end() && SameCrypto((*same_epoch)->sa, sa))
+    return (*same_epoch)->VouchFor(sa.signers, options_.manifest_verifies_per_second);
 
   EventId event = sa.event;
   Result<std::unique_ptr<SaState>> created =
-      SaState::Create(std::move(sa), options_.replay_window, options_.max_senders_per_sa);
+      SaState::Create(std::move(sa), options_.replay_window, options_.max_senders_per_sa,
+                      options_.manifest_verifies_per_second);
   if (!created.ok()) {
     if (entry.sas.empty()) events_.erase(event);
     return created.status();
@@ -242,6 +277,12 @@ SaState* SecurityAssociationDatabase::FindBySpi(Spi spi, EventId event,
     }
   }
   return best;
+}
+
+const std::vector<std::unique_ptr<SaState>>* SecurityAssociationDatabase::SasOf(
+    EventId event) const {
+  auto it = events_.find(event);
+  return it == events_.end() ? nullptr : &it->second.sas;
 }
 
 EventSlots SecurityAssociationDatabase::Slots(EventId event, Micros now) const {

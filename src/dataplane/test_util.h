@@ -5,6 +5,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "keycast/crypto.h"
 #include "keycast/dataplane/data_plane.h"
@@ -108,5 +109,39 @@ inline OpenResult OpenCopy(DataPlane& dp, ByteView packet, Micros now, Bytes* pa
   r.payload = {};  // points into buf, which dies here
   return r;
 }
+
+// ---- source authentication ----
+
+// A fixed Ed25519 seed per sender id (tests only).
+inline SecretBytes SigningSeed(uint32_t sender) {
+  SecretBytes seed(32);
+  for (size_t i = 0; i < 32; ++i) seed.reveal_mutable()[i] = uint8_t(sender * 31 + i);
+  return seed;
+}
+
+inline Bytes PublicKeyOf(uint32_t sender) {
+  return crypto::SigningKey::FromSeed(SigningSeed(sender)).value().public_key();
+}
+
+// Interval `index` with source authentication, vouching for `signers`
+// (ascending); a sender's SA holds its signing key.
+inline SecurityAssociation MakeSignedSa(uint32_t index, const SecretBytes& key, Role role,
+                                        uint32_t sender, std::vector<uint32_t> signers) {
+  SecurityAssociation sa =
+      MakeSa(index, key, role, role == Role::kSender ? SenderId{sender} : SenderId{});
+  sa.source_auth = true;
+  if (role == Role::kSender) sa.signing_key = SigningSeed(sender);
+  for (uint32_t id : signers) sa.signers.push_back(Signer{SenderId{id}, PublicKeyOf(id)});
+  return sa;
+}
+
+// Collects what Flush sends, in order.
+class CollectSink : public PacketSink {
+ public:
+  void Send(EventId, const ByteView* packets, size_t count) override {
+    for (size_t i = 0; i < count; ++i) sent.emplace_back(packets[i].begin(), packets[i].end());
+  }
+  std::vector<Bytes> sent;
+};
 
 }  // namespace keycast::dataplane::testing

@@ -36,19 +36,31 @@ enum class DropReason : uint8_t {
   kSequenceExhausted,  // the sender reached kMaxSequence on this SA
   kTooLarge,           // payload above kMaxPayloadSize, or output buffer too small
   kInternal,           // the crypto library failed unexpectedly
+  // (values are stable: new reasons go at the end)
+  kSequenceJump,   // authentic, but its sequence number is too far ahead of the window
+  kUnknownSender,  // source authentication: a sender the SA does not vouch for
+  kUnsigned,       // source authentication: no verified manifest covers the packet
+  kForged,         // source authentication: the packet is not the one its manifest names
+  kBadSignature,   // source authentication: a manifest whose signature does not verify
+  kVerifyLimit,    // source authentication: manifest verifications over the sender's budget
+  kBatchFull,      // outbound, signed: Protect on a full batch that was not flushed
 };
-inline constexpr size_t kDropReasonCount = size_t(DropReason::kInternal) + 1;
+inline constexpr size_t kDropReasonCount = size_t(DropReason::kBatchFull) + 1;
 std::string_view DropReasonName(DropReason r);
 
 // What happened to a datagram that was not dropped.
 enum class Outcome : uint8_t {
-  kProtected = 0,  // outbound, encrypted under an SA
-  kOpened,         // inbound, authenticated and decrypted
-  kBypassed,       // either direction, passed unchanged (no selector, or bypass policy)
-  kClearSent,      // outbound during a clear interval (SPI 0 envelope)
-  kClearReceived,  // inbound SPI 0 packet accepted during a clear interval
+  kProtected = 0,      // outbound, encrypted under an SA
+  kOpened,             // inbound, authenticated and decrypted
+  kBypassed,           // either direction, passed unchanged (no selector, or bypass policy)
+  kClearSent,          // outbound during a clear interval (SPI 0 envelope)
+  kClearReceived,      // inbound SPI 0 packet accepted during a clear interval
+  kManifestSent,       // outbound: a signed manifest (each copy)
+  kManifestVerified,   // inbound: a manifest whose signature verified
+  kManifestDuplicate,  // inbound: another copy of a manifest already verified
+  kManifestIgnored,    // inbound: a manifest on an SA without source authentication
 };
-inline constexpr size_t kOutcomeCount = size_t(Outcome::kClearReceived) + 1;
+inline constexpr size_t kOutcomeCount = size_t(Outcome::kManifestIgnored) + 1;
 std::string_view OutcomeName(Outcome o);
 
 // A snapshot of one DataPlane's counters.

@@ -5,6 +5,9 @@
 //                || AEAD(payload || padding || pad_length(1) || next_header(1))
 //                || tag(16)
 //   clear     := spi(4, == 0) || payload
+//   manifest  := a protected packet whose next_header is kManifest and whose
+//                payload is count(1) || count x hash(16) || signature(64)
+//                (source authentication, docs/packet-format.md)
 //
 // nonce = sender_id || seq (the 12 header bytes after the SPI), so distinct
 // senders of one event never share a nonce under the event's key; AAD = the
@@ -81,6 +84,7 @@ enum class NextHeader : uint8_t {
   kUdpPayload = 1,  // relay mode: the payload of one UDP datagram
   kIpv4Packet = 2,  // transparent (TUN) mode: a whole IPv4 packet
   kIpv6Packet = 3,  // transparent (TUN) mode: a whole IPv6 packet
+  kManifest = 4,    // source authentication: a signed manifest, never delivered
 };
 bool IsKnownNextHeader(uint8_t v);
 std::string_view NextHeaderName(NextHeader nh);
@@ -114,5 +118,42 @@ void WritePaddingAndTrailer(size_t pad_length, NextHeader nh, uint8_t* out);
 // pad length fits, the padding bytes are 1, 2, 3, ..., and next_header is
 // known. On success sets *payload_size and *nh; on failure sets *reason.
 bool ParseTrailer(ByteView plaintext, size_t* payload_size, NextHeader* nh, const char** reason);
+
+// ---- source authentication: manifests (docs/packet-format.md) ----
+//
+// A sender signs its packets a batch at a time: one manifest names, for the
+// `count` sequence numbers just below its own, the hash of each packet as
+// sent (header || ciphertext || tag), and is signed with the sender's
+// Ed25519 key for the SA's interval over
+//   "keycast v1 packet manifest" || manifest header(16) || count || hashes.
+// Receivers verify the manifest once, then each packet by its hash.
+inline constexpr size_t kPacketHashSize = 16;  // SHA-256, truncated
+inline constexpr size_t kManifestSignatureSize = crypto::kEd25519SignatureSize;  // 64
+inline constexpr size_t kMaxManifestCount = 64;  // = limits::kMaxSignBatchPackets
+inline constexpr size_t ManifestPayloadSize(size_t count) {
+  return 1 + count * kPacketHashSize + kManifestSignatureSize;
+}
+inline constexpr size_t kMaxManifestPayloadSize = ManifestPayloadSize(kMaxManifestCount);  // 1089
+
+struct ManifestView {
+  size_t count = 0;                    // 1 .. kMaxManifestCount
+  const uint8_t* hashes = nullptr;     // count x kPacketHashSize bytes, into the input
+  const uint8_t* signature = nullptr;  // kManifestSignatureSize bytes, into the input
+  // The sequence numbers covered: [first, manifest seq), first = seq - count.
+};
+
+// Parses a decrypted manifest payload of the packet with sequence number
+// `seq`: a count in [1, kMaxManifestCount], exactly that many hashes and a
+// signature, and a covered range that starts at 1 or later (count < seq).
+// On failure sets *reason to a static string (no allocation).
+bool ParseManifest(ByteView payload, uint64_t seq, ManifestView* out, const char** reason);
+
+// The bytes a manifest's signature covers, written to out (which must hold
+// kMaxManifestSignedSize bytes); returns their length.
+inline constexpr size_t kManifestLabelSize = 26;  // "keycast v1 packet manifest"
+inline constexpr size_t kMaxManifestSignedSize =
+    kManifestLabelSize + kHeaderSize + 1 + kMaxManifestCount * kPacketHashSize;
+size_t ManifestSignedBytes(const uint8_t* header, size_t count, const uint8_t* hashes,
+                           uint8_t* out);
 
 }  // namespace keycast::dataplane

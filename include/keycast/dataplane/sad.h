@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <string>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -33,6 +34,7 @@
 #include "keycast/crypto.h"
 #include "keycast/dataplane/counters.h"
 #include "keycast/dataplane/replay_window.h"
+#include "keycast/limits.h"
 #include "keycast/sa.h"
 #include "keycast/status.h"
 #include "keycast/types.h"
@@ -53,9 +55,11 @@ struct SaInfo {
   Micros lifetime = 0;
   Micros grace = 0;
   bool clear = false;
+  bool source_auth = false;
   Role role = Role::kReceiver;
   SenderId sender;
-  uint64_t next_seq = 0;  // senders: the next sequence number to send
+  uint64_t next_seq = 0;       // senders: the next sequence number to send
+  size_t vouched_senders = 0;  // senders the SA vouches for (listed, or looked up)
 };
 
 // previous: the latest SA whose interval has ended (possibly past grace, if
@@ -69,7 +73,9 @@ struct EventSlots {
 
 struct SadOptions {
   uint64_t replay_window = ReplayWindow::kDefaultSize;  // packets per (SA, sender); default 1024
-  size_t max_senders_per_sa = 64;                       // replay windows per SA; default 64
+  size_t max_senders_per_sa = 64;  // unvouched senders per SA (each a replay window); default 64
+  // Source authentication: manifest verifications per (SA, sender) and second.
+  uint32_t manifest_verifies_per_second = limits::kDefaultManifestVerifiesPerSecond;
 };
 
 class SecurityAssociationDatabase {
@@ -87,11 +93,15 @@ class SecurityAssociationDatabase {
   SecurityAssociationDatabase& operator=(const SecurityAssociationDatabase&) = delete;
 
   // Installs sa for its event. Re-installing an installed SA (same epoch,
-  // SPI, key, role and sender) is a no-op that keeps its counters and replay
-  // windows; a different SA for an installed epoch replaces it. When the
+  // SPI, key, role and sender) keeps its counters and replay windows and
+  // only adds the senders it vouches for that the installed one did not (a
+  // signer lookup's answer); its source authentication stays as first
+  // installed. A different SA for an installed epoch replaces it. When the
   // event then holds more than kMaxSasPerEvent SAs, the one that starts
   // earliest is evicted. Allocates (key schedule, replay windows).
   // Fails with a reason on an invalid SA, or on an SPI + group another SA uses.
+  // A signed SA (source_auth) needs a replay window of at least
+  // limits::kMinSignedReplayWindow packets.
   Status Install(SecurityAssociation sa);
   // Whether an SA of event for epoch is installed.
   bool Has(EventId event, Epoch epoch) const;
@@ -115,6 +125,8 @@ class SecurityAssociationDatabase {
   // destination (SPIs are 32-bit and may collide across events). nullptr
   // when no SA has this SPI. The caller still checks the selector.
   SaState* FindBySpi(Spi spi, EventId event, const IpAddress& destination) const;
+  // The installed SAs of event, ascending initiation; nullptr when none.
+  const std::vector<std::unique_ptr<SaState>>* SasOf(EventId event) const;
 
   // Cold path (allocates).
   EventSlots Slots(EventId event, Micros now) const;
@@ -135,6 +147,7 @@ class SecurityAssociationDatabase {
   };
 
   Status Validate(const SecurityAssociation& sa) const;
+  Status ValidateSourceAuth(const SecurityAssociation& sa, const std::string& which) const;
   void Bury(const SaState& s);  // remember a sender SA's sequence counter
   void Reindex();
 
