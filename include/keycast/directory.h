@@ -75,6 +75,7 @@ struct EventSpec {
   std::vector<Endpoint> key_servers;
   crypto::AeadAlgorithm algorithm = crypto::AeadAlgorithm::kAes256Gcm;
   KeyDelivery delivery = KeyDelivery::kPull;
+  bool source_auth = false;
 };
 struct EventPatch {
   std::optional<std::string> name, title, sender;
@@ -87,6 +88,7 @@ struct EventPatch {
   std::optional<std::vector<Endpoint>> key_servers;
   std::optional<crypto::AeadAlgorithm> algorithm;
   std::optional<KeyDelivery> delivery;
+  std::optional<bool> source_auth;
 };
 
 // One event of a client's summary, with the client's role for it.

@@ -5,16 +5,19 @@
 // docs/key-protocol.md and mirrored by the constants below.
 //
 //   request  = header body tag
-//   header   = "KCK" version:u8 type:u8(=1) flags:u8
+//   header   = "KCK" version:u8 type:u8(=1) flags:u8  (bit 0: hints follow)
 //   body     = credential:opaque16      the ticket's part sealed for the key service
 //              client_nonce:[16]        fresh per request; echoed in the reply
 //              timestamp:i64            client clock, Unix microseconds
 //              server_nonce:u64         kClientInitiated, or a wakeup's nonce (seed 003)
 //              event:u64 kind:u8 epoch:u64 sender:u32
+//              [hints: count:u8(1..4) count x sender:u32]  senders to vouch for
 //   tag      = HMAC-SHA256(K_auth, header || body)[0..16]   proof of possession
 //
 //   reply    = "KCK" version:u8 type:u8(=2) flags:u8 client_nonce:[16]
 //              nonce:[12] AES-256-GCM(K_reply, aad = the 22 bytes before it, reply-body)
+//              (reply-body and each SA's fields, with the senders it vouches
+//              for and their public keys: docs/key-protocol.md)
 //
 //   wakeup   = "KCK" version:u8 type:u8(=3) flags:u8 ticket_id:[16] event:u64
 //              server_nonce:u64 issued_at:i64 tag:[16]  (HMAC under K_wakeup)
@@ -48,6 +51,11 @@ inline constexpr size_t kMaxMessageBytes = 64 * 1024;  // over TCP
 inline constexpr size_t kMaxSasPerReply = 3;
 inline constexpr size_t kMaxReasonLength = 120;
 inline constexpr size_t kMaxExtraBytes = 16 * 1024;  // LKH path keys ride here
+inline constexpr uint8_t kRequestFlagHints = 0x01;   // request flags: hints follow
+// SA flags (the `flags` byte of each SA in a reply).
+inline constexpr uint8_t kSaFlagClear = 0x01;
+inline constexpr uint8_t kSaFlagSender = 0x02;
+inline constexpr uint8_t kSaFlagSourceAuth = 0x04;
 
 // Seed 003 claim 4: an out-of-bounds value marks client-initiated
 // exchanges. The key service never issues it as a wakeup nonce.
@@ -83,6 +91,10 @@ struct Request {
   RequestKind kind = RequestKind::kInitial;
   Epoch epoch;      // kRefresh: the epoch wanted
   SenderId sender;  // a sender's id from an earlier reply, or 0
+  // Sender ids whose packets this member saw but whose SA did not vouch for
+  // them (at most limits::kMaxSignerHints, nonzero, distinct): the key
+  // service lists those it allocated, to clients still authorised to send.
+  std::vector<SenderId> signer_hints;
 };
 
 // Keys derived from the session key for one ticket.

@@ -88,7 +88,9 @@ class KeyEngine {
                KeyOutcome* outcome = nullptr);
 
   // The SA of one epoch for a role. Clear when the epoch is one of the
-  // event's unencrypted first intervals.
+  // event's unencrypted first intervals. With source authentication, a
+  // sender's SA carries its signing key; the senders an SA vouches for
+  // (SecurityAssociation::signers) are filled in by Handle, not here.
   Result<SecurityAssociation> DeriveSa(const Event& event, Epoch epoch, Role role, SenderId sender);
 
   // Seed 003: a wakeup for every agent that recently fetched keys of the

@@ -61,6 +61,10 @@ struct Event {
   std::vector<Endpoint> key_servers;
   crypto::AeadAlgorithm algorithm = crypto::AeadAlgorithm::kAes256Gcm;
   KeyDelivery delivery = KeyDelivery::kPull;
+  // Source authentication (docs/packet-format.md): each sender signs its
+  // packets (Ed25519 over batches), so no member can forge another's.
+  // Pull delivery only: pushed keys carry no sender keys.
+  bool source_auth = false;
   uint64_t version = 1;  // bumped on every change
   int64_t created_at = 0;
   int64_t updated_at = 0;

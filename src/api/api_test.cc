@@ -135,6 +135,16 @@ TEST_F(ApiTest, CrudOverHttp) {
   EXPECT_EQ(s["events"][0]["name"], "news");
   Ok("PATCH", "/v1/events/news", R"({"title":"World news","port":5006})", 200);
   EXPECT_EQ(Call("GET", "/v1/events/news").second["version"], 2);
+  // Source authentication: off by default, a boolean, pull delivery only.
+  EXPECT_EQ(e["source_auth"], false);
+  Ok("PATCH", "/v1/events/news", R"({"source_auth":true})", 200);
+  EXPECT_EQ(Call("GET", "/v1/events/news").second["source_auth"], true);
+  auto [bad, berr] = Call("PATCH", "/v1/events/news", R"({"source_auth":"yes"})");
+  EXPECT_EQ(bad, 400) << berr.dump();
+  auto [push, perr] = Call("PATCH", "/v1/events/news", R"({"delivery":"push"})");
+  EXPECT_EQ(push, 400) << perr.dump();
+  EXPECT_NE(perr.dump().find("source_auth needs delivery pull"), std::string::npos);
+  EXPECT_EQ(Call("GET", "/v1/events/news").second["version"], 3);
   Ok("PATCH", "/v1/memberships/alice/leaf", R"({"role":"sender"})", 200);
   EXPECT_EQ(Call("GET", "/v1/memberships?client=alice").second["memberships"][0]["role"], "sender");
   Ok("DELETE", "/v1/memberships/alice/leaf", "", 204);

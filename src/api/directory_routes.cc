@@ -120,6 +120,7 @@ Result<EventPatch> ParseEvent(const json& body, bool create) {
     else
       p.delivery = kd;
   }
+  if (auto v = r.Bool("source_auth", false)) p.source_auth = *v;
   KC_RETURN_IF_ERROR(r.Finish());
   return p;
 }
@@ -155,6 +156,7 @@ EventSpec ToSpec(const EventPatch& p, const std::vector<Endpoint>& default_key_s
   s.key_servers = p.key_servers && !p.key_servers->empty() ? *p.key_servers : default_key_servers;
   if (p.algorithm) s.algorithm = *p.algorithm;
   if (p.delivery) s.delivery = *p.delivery;
+  if (p.source_auth) s.source_auth = *p.source_auth;
   return s;
 }
 

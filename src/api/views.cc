@@ -54,6 +54,7 @@ json EventJson(const EventView& v) {
           {"key_servers", Endpoints(e.key_servers)},
           {"algorithm", std::string(crypto::AeadName(e.algorithm))},
           {"delivery", std::string(KeyDeliveryName(e.delivery))},
+          {"source_auth", e.source_auth},
           {"groups", v.groups},
           {"version", e.version},
           {"created_at", FormatRfc3339(e.created_at)},

@@ -13,7 +13,8 @@ namespace {
 
 struct EventOpts {
   std::string name, rename, title, group_address, port, start, duration, rrule, interval,
-      initial_keying, clear_intervals, sender, source_address, algorithm, delivery, after, limit;
+      initial_keying, clear_intervals, sender, source_address, algorithm, delivery, source_auth,
+      after, limit;
   std::vector<std::string> key_servers, assign;
   std::map<std::string, CLI::Option*> opts;
 
@@ -54,6 +55,9 @@ struct EventOpts {
     add("--source-address", source_address, "Source address of the stream (SSM); \"\" for any");
     add("--algorithm", algorithm, "aes-256-gcm (default) or chacha20-poly1305");
     add("--delivery", delivery, "Key delivery: pull (default), push or both");
+    add("--source-auth", source_auth,
+        "on: every sender signs its packets, so no member can forge another's "
+        "(pull delivery only); off (default)");
     opts["--assign"] =
         cmd->add_option("--assign", assign, "Also assign the event to this group (repeatable)")
             ->allow_extra_args(false);
@@ -106,6 +110,14 @@ struct EventOpts {
     if (Given("--source-address")) b["source_address"] = source_address;
     if (Given("--algorithm")) b["algorithm"] = algorithm;
     if (Given("--delivery")) b["delivery"] = delivery;
+    if (Given("--source-auth")) {
+      if (source_auth == "on" || source_auth == "true")
+        b["source_auth"] = true;
+      else if (source_auth == "off" || source_auth == "false")
+        b["source_auth"] = false;
+      else
+        return InvalidArgument("--source-auth takes on or off, not '" + source_auth + "'");
+    }
     return b;
   }
 
@@ -156,6 +168,7 @@ void PrintEvent(const json& e) {
                {"Key servers", F(e, "key_servers")},
                {"Algorithm", F(e, "algorithm")},
                {"Delivery", F(e, "delivery")},
+               {"Source auth", e.value("source_auth", false) ? "on" : "off"},
                {"Groups", F(e, "groups")},
                {"Version", F(e, "version")},
                {"Created", F(e, "created_at")},

@@ -361,7 +361,7 @@ TEST_F(CliTest, HelpListsEveryAdminCommand) {
   for (const char* opt :
        {"--title", "--group-address", "--port", "--start", "--duration", "--rrule", "--interval",
         "--initial-keying", "--clear-intervals", "--key-server", "--sender", "--source-address",
-        "--algorithm", "--delivery", "--assign"})
+        "--algorithm", "--delivery", "--source-auth", "--assign"})
     EXPECT_NE(e.out.find(opt), std::string::npos) << opt << " missing from\n" << e.out;
 }
 
@@ -459,6 +459,17 @@ TEST_F(CliTest, FullAdminSession) {
   EXPECT_EQ(e["sender"], "studio");
   EXPECT_EQ(e["groups"], json::array({"acme"}));
   EXPECT_EQ(Json({"event", "show", "standup"})["algorithm"], "chacha20-poly1305");
+  // Source authentication: off by default; on / off switch it; anything else is refused.
+  EXPECT_EQ(Json({"event", "show", "standup"})["source_auth"], false);
+  Ok({"event", "update", "standup", "--source-auth", "on"});
+  EXPECT_EQ(Json({"event", "show", "standup"})["source_auth"], true);
+  EXPECT_NE(Ok({"event", "show", "standup"}).find("Source auth:      on"), std::string::npos);
+  Output bad =
+      RunKeycast({"admin", "event", "update", "standup", "--source-auth", "maybe"}, AdminEnv());
+  EXPECT_NE(bad.code, 0) << bad;
+  EXPECT_NE(bad.err.find("--source-auth takes on or off"), std::string::npos) << bad;
+  Ok({"event", "update", "standup", "--source-auth", "off"});
+  EXPECT_EQ(Json({"event", "show", "standup"})["source_auth"], false);
   // alice is in platform: standup directly, town-hall over platform -> engineering -> acme.
   json ae = Json({"client", "events", "alice"});
   std::map<std::string, std::string> roles;

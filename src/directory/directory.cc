@@ -41,6 +41,7 @@ std::string EventDetail(const Event& e, const std::string& sender) {
   json j = {
       {"title", e.title}, {"group_address", e.group_address.ToString()}, {"port", e.port},
       {"sender", sender}, {"interval_seconds", e.interval_seconds},      {"version", e.version}};
+  if (e.source_auth) j["source_auth"] = true;
   return j.dump();
 }
 
@@ -552,6 +553,7 @@ Result<EventView> Directory::CreateEvent(const Actor& actor, const EventSpec& sp
   e.key_servers = spec.key_servers;
   e.algorithm = spec.algorithm;
   e.delivery = spec.delivery;
+  e.source_auth = spec.source_auth;
   e.version = 1;
   e.created_at = e.updated_at = clock_->NowSeconds();
   KC_RETURN_IF_ERROR(ValidateName("event", e.name));
@@ -618,6 +620,7 @@ Result<EventView> Directory::UpdateEvent(const Actor& actor, const std::string& 
   if (p.key_servers) e.key_servers = *p.key_servers;
   if (p.algorithm) e.algorithm = *p.algorithm;
   if (p.delivery) e.delivery = *p.delivery;
+  if (p.source_auth) e.source_auth = *p.source_auth;
   KC_RETURN_IF_ERROR(ValidateEvent(e));
   e.version += 1;
   e.updated_at = clock_->NowSeconds();

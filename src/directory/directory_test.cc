@@ -361,6 +361,28 @@ TEST_F(DirectoryTest, UpdatesBumpEventVersionAndRename) {
   EXPECT_EQ(dir_->GetEvent("e2")->event->version, 2u);
 }
 
+TEST_F(DirectoryTest, SourceAuthenticationIsAnEventOptionForPullDelivery) {
+  Group("g");
+  Event("e", "g");
+  EXPECT_FALSE(dir_->GetEvent("e")->event->source_auth);
+  EventPatch on;
+  on.source_auth = true;
+  auto r = dir_->UpdateEvent(kAdmin, "e", on);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(r->event->source_auth);
+  // Pushed keys carry no sender keys: push and both are refused, with the
+  // reason, and nothing changes.
+  EventPatch push;
+  push.delivery = KeyDelivery::kPush;
+  auto refused = dir_->UpdateEvent(kAdmin, "e", push);
+  ASSERT_EQ(refused.status().code(), Code::kInvalidArgument);
+  EXPECT_NE(refused.status().message().find("source_auth needs delivery pull"), std::string::npos);
+  EXPECT_EQ(dir_->GetEvent("e")->event->delivery, KeyDelivery::kPull);
+  Reopen();
+  EXPECT_TRUE(dir_->GetEvent("e")->event->source_auth);
+  EXPECT_EQ(dir_->GetEvent("e")->event->version, 2u);
+}
+
 TEST_F(DirectoryTest, AuthorizedClientsFollowsTheDag) {
   for (auto g : {"root", "a", "b"}) Group(g);
   Edge("root", "a");

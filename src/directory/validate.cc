@@ -93,6 +93,9 @@ Status ValidateEvent(const Event& e) {
   if (e.clear_intervals > limits::kMaxClearIntervals)
     return InvalidArgument("clear_intervals must be at most " +
                            std::to_string(limits::kMaxClearIntervals));
+  if (e.source_auth && e.delivery != KeyDelivery::kPull)
+    return InvalidArgument(
+        "source_auth needs delivery pull: pushed keys carry no sender keys to verify with");
   if (e.key_servers.empty()) return InvalidArgument("at least one key server endpoint is required");
   if (e.key_servers.size() > limits::kMaxKeyServersPerEvent)
     return InvalidArgument("at most " + std::to_string(limits::kMaxKeyServersPerEvent) +

@@ -128,6 +128,39 @@ struct IssuedNonce {
 
 Micros Sec(int64_t s) { return s * kMicrosPerSecond; }
 
+// What the interval key, its SPI and the senders' signing keys of one
+// interval are bound to (docs/key-protocol.md, "Keys"): the event and the
+// epoch. Every per-interval derivation from the event secret uses it.
+std::array<uint8_t, 16> IntervalContext(EventId event, Epoch epoch) {
+  std::array<uint8_t, 16> ctx;
+  StoreBe64(ctx.data(), static_cast<uint64_t>(event.value));
+  StoreBe64(ctx.data() + 8, epoch.packed());
+  return ctx;
+}
+
+// A sender's Ed25519 seed for one interval: a PRF of the event secret, so
+// nobody without the secret (receivers included) can sign for a sender, and
+// one interval's key says nothing of another's.
+//   seed = HKDF-SHA256(E, info = "keycast v1 sender signing key" || u64(ev) || u64(epoch) ||
+//   u32(sender))
+SecretBytes SigningSeed(keyproto::HmacSha256* hmac, const SecretBytes& secret, EventId event,
+                        Epoch epoch, SenderId sender) {
+  uint8_t ctx[20];
+  auto ic = IntervalContext(event, epoch);
+  std::memcpy(ctx, ic.data(), ic.size());
+  StoreBe32(ctx + 16, sender.value);
+  keyproto::HkdfSha256 kdf(hmac, secret.reveal(), {});
+  return kdf.Expand(labels::kSenderSigningKey, ByteView(ctx, sizeof ctx), crypto::kEd25519SeedSize);
+}
+
+// A sender id the service vouches for. `listed_until`: it is listed with
+// the SAs that start before this (its last key's interval end plus grace,
+// plus one more interval, since it refreshes ahead of the boundary).
+struct SenderRecord {
+  ClientId client;
+  Micros listed_until = 0;
+};
+
 std::atomic<uint64_t> g_engine_serial{0};
 
 // What one thread keeps for one engine (docs/bench-keys.md, "the hot path").
@@ -235,8 +268,33 @@ struct KeyEngine::Impl {
   std::shared_mutex secrets_mu;
   std::unordered_map<int64_t, std::shared_ptr<const SecretBytes>> secrets;  // event -> secret
 
-  std::mutex senders_mu;
-  std::map<std::pair<int64_t, uint32_t>, ClientId> sender_owner;
+  std::shared_mutex senders_mu;
+  std::map<std::pair<int64_t, uint32_t>, SenderRecord> sender_owner;  // (event, sender id)
+
+  // Public signing keys already derived, by (secret, event, epoch, sender):
+  // a derivation is an Ed25519 key generation, far costlier than the rest
+  // of a request. Bounded: cleared when it reaches kMaxPublicKeys.
+  struct PublicKeyKey {
+    const SecretBytes* secret;
+    int64_t event;
+    uint64_t epoch;
+    uint32_t sender;
+    bool operator==(const PublicKeyKey&) const = default;
+  };
+  struct PublicKeyHash {
+    size_t operator()(const PublicKeyKey& k) const {
+      return ThreadCache::Mix(
+          static_cast<uint64_t>(k.event) ^ reinterpret_cast<uintptr_t>(k.secret),
+          k.epoch * 0x100000001b3ULL + k.sender);
+    }
+  };
+  struct PublicKeyEntry {
+    std::shared_ptr<const SecretBytes> secret;  // held: its address stays unique
+    Bytes public_key;
+  };
+  static constexpr size_t kMaxPublicKeys = 1 << 16;
+  std::mutex public_keys_mu;
+  std::unordered_map<PublicKeyKey, PublicKeyEntry, PublicKeyHash> public_keys;
 
   // Recent requesters per (event, client), for wakeups. Sharded: every
   // granted request updates its entry, from every worker thread.
@@ -319,24 +377,116 @@ struct KeyEngine::Impl {
   Result<SenderId> SenderFor(EventId event, ClientId client, SenderId asked) {
     if (asked.value == 0) {
       KC_ASSIGN_OR_RETURN(SenderId id, store->AllocateSenderId(event, client, clock->NowSeconds()));
-      std::lock_guard<std::mutex> l(senders_mu);
-      sender_owner[{event.value, id.value}] = client;
+      std::unique_lock<std::shared_mutex> l(senders_mu);
+      SweepSendersLocked();
+      sender_owner[{event.value, id.value}].client = client;
       return id;
     }
     {
-      std::lock_guard<std::mutex> l(senders_mu);
+      std::shared_lock<std::shared_mutex> l(senders_mu);
       auto it = sender_owner.find({event.value, asked.value});
       if (it != sender_owner.end()) {
-        if (it->second != client) return PermissionDenied("sender id belongs to another client");
+        if (it->second.client != client)
+          return PermissionDenied("sender id belongs to another client");
         return asked;
       }
     }
     auto owner = store->SenderOwner(event, asked);
     if (!owner.ok() || *owner != client)
       return PermissionDenied("sender id was not allocated to this client");
-    std::lock_guard<std::mutex> l(senders_mu);
-    sender_owner[{event.value, asked.value}] = client;
+    std::unique_lock<std::shared_mutex> l(senders_mu);
+    sender_owner[{event.value, asked.value}].client = client;
     return asked;
+  }
+
+  // Lists `sender` with the SAs that start before `until`.
+  void ListSender(EventId event, SenderId sender, ClientId client, Micros until) {
+    std::unique_lock<std::shared_mutex> l(senders_mu);
+    SenderRecord& r = sender_owner[{event.value, sender.value}];
+    r.client = client;
+    r.listed_until = std::max(r.listed_until, until);
+  }
+
+  // Forgets sender ids not listed for a day (restarted senders leave theirs
+  // behind), so the table stays bounded by the senders active lately.
+  void SweepSendersLocked() {
+    Micros horizon = clock->Now() - Sec(options.requester_ttl_seconds);
+    std::erase_if(sender_owner, [horizon](const auto& kv) {
+      return kv.second.listed_until != 0 && kv.second.listed_until < horizon;
+    });
+  }
+
+  // The senders an SA of `ev` vouches for (docs/key-protocol.md, "Senders"):
+  // those listed for it (they fetched a key of the interval before, or of
+  // this one), and those of `hints` the store says were allocated to a
+  // client; each only while its client may still send. At most
+  // kMaxSignersPerSa, the newest ids, ascending; with the public key of each
+  // for this interval when the event has source authentication.
+  Result<std::vector<Signer>> SignersFor(ThreadCache& t, const Event& ev,
+                                         const SecurityAssociation& sa,
+                                         const std::vector<SenderId>& hints) {
+    std::vector<std::pair<SenderId, ClientId>> found;
+    std::vector<SenderId> unknown;
+    {
+      std::shared_lock<std::shared_mutex> l(senders_mu);
+      for (auto it = sender_owner.lower_bound({ev.id.value, 0});
+           it != sender_owner.end() && it->first.first == ev.id.value; ++it)
+        if (it->second.listed_until > sa.initiation)
+          found.emplace_back(SenderId{it->first.second}, it->second.client);
+      for (SenderId h : hints) {
+        auto it = sender_owner.find({ev.id.value, h.value});
+        if (it == sender_owner.end())
+          unknown.push_back(h);
+        else if (it->second.listed_until <= sa.initiation)
+          found.emplace_back(h, it->second.client);
+      }
+    }
+    // A hint this service has not seen (a sender that asked another key
+    // server, or this one before a restart): the store knows its owner. An
+    // invented id has none and is not vouched for.
+    for (SenderId h : unknown) {
+      auto owner = store->SenderOwner(ev.id, h);
+      if (!owner.ok()) continue;
+      ListSender(ev.id, h, *owner, sa.expires());
+      found.emplace_back(h, *owner);
+    }
+    std::sort(found.begin(), found.end(),
+              [](const auto& a, const auto& b) { return a.first.value > b.first.value; });
+    found.erase(std::unique(found.begin(), found.end(),
+                            [](const auto& a, const auto& b) { return a.first == b.first; }),
+                found.end());
+    std::vector<Signer> out;
+    std::shared_ptr<const SecretBytes> secret;
+    if (sa.source_auth) {
+      KC_ASSIGN_OR_RETURN(secret, EventSecret(ev.id));
+    }
+    for (const auto& [id, client] : found) {
+      if (out.size() == limits::kMaxSignersPerSa) break;
+      if (!Authorized(t, client, ev.id, Role::kSender)) continue;
+      Signer s{id, {}};
+      if (sa.source_auth) s.public_key = PublicKey(t, secret, ev.id, sa.epoch, id);
+      out.push_back(std::move(s));
+    }
+    std::reverse(out.begin(), out.end());
+    return out;
+  }
+
+  Bytes PublicKey(ThreadCache& t, const std::shared_ptr<const SecretBytes>& secret, EventId event,
+                  Epoch epoch, SenderId sender) {
+    PublicKeyKey k{secret.get(), event.value, epoch.packed(), sender.value};
+    {
+      std::lock_guard<std::mutex> l(public_keys_mu);
+      auto it = public_keys.find(k);
+      if (it != public_keys.end()) return it->second.public_key;
+    }
+    SecretBytes seed = SigningSeed(&t.hmac, *secret, event, epoch, sender);
+    auto key = crypto::SigningKey::FromSeed(seed);
+    if (!key.ok()) return {};  // cannot happen for a 32-byte seed
+    Bytes pk = key->public_key();
+    std::lock_guard<std::mutex> l(public_keys_mu);
+    if (public_keys.size() >= kMaxPublicKeys) public_keys.clear();
+    public_keys.emplace(k, PublicKeyEntry{secret, pk});
+    return pk;
   }
 
   void Remember(EventId event, ClientId client, const TicketId& ticket,
@@ -395,18 +545,22 @@ Result<SecurityAssociation> KeyEngine::DeriveSa(const Event& event, Epoch epoch,
     sa.clear = true;  // seed 000 claim 18: the first intervals go unencrypted
     return sa;
   }
+  sa.source_auth = event.source_auth;
   KC_ASSIGN_OR_RETURN(auto secret, impl_->EventSecret(event.id));
-  uint8_t ctx[16];
-  StoreBe64(ctx, static_cast<uint64_t>(event.id.value));
-  StoreBe64(ctx + 8, epoch.packed());
+  auto ctx = IntervalContext(event.id, epoch);
   // Key k is a PRF of the event secret: knowing key k says nothing of k+1.
   // One HKDF Extract of the secret, two Expands (docs/key-protocol.md).
-  keyproto::HkdfSha256 kdf(&CacheFor(impl_->serial).hmac, secret->reveal(), {});
-  sa.key = kdf.Expand(labels::kIntervalKey, ByteView(ctx, 16), 32);
-  uint8_t spi[4];
-  kdf.Expand(labels::kIntervalSpi, ByteView(ctx, 16), MutableByteView(spi, 4));
-  // SPIs 0-255 are reserved (RFC 4303 section 2.1).
-  sa.spi.value = std::max<uint32_t>(LoadBe32(spi), 256);
+  keyproto::HmacSha256& hmac = CacheFor(impl_->serial).hmac;
+  {
+    keyproto::HkdfSha256 kdf(&hmac, secret->reveal(), {});
+    sa.key = kdf.Expand(labels::kIntervalKey, ByteView(ctx.data(), ctx.size()), 32);
+    uint8_t spi[4];
+    kdf.Expand(labels::kIntervalSpi, ByteView(ctx.data(), ctx.size()), MutableByteView(spi, 4));
+    // SPIs 0-255 are reserved (RFC 4303 section 2.1).
+    sa.spi.value = std::max<uint32_t>(LoadBe32(spi), 256);
+  }
+  if (sa.source_auth && role == Role::kSender)
+    sa.signing_key = SigningSeed(&hmac, *secret, event.id, epoch, sender);
   return sa;
 }
 
@@ -566,8 +720,26 @@ Bytes KeyEngine::Handle(ByteView request, const sockaddr_storage& from, socklen_
     slot.sa = std::move(sa).value();
   }
   reply.sas.push_back(slot.sa);
-  reply.sas.back().role = role;
-  reply.sas.back().sender = role == Role::kSender ? sender : SenderId{};
+  SecurityAssociation& sa = reply.sas.back();
+  sa.role = role;
+  sa.sender = role == Role::kSender ? sender : SenderId{};
+  if (!sa.clear) {
+    // Senders: listed for this interval and the next, and handed their
+    // signing key. Everyone: the senders vouched for (docs/key-protocol.md).
+    if (role == Role::kSender) {
+      x.ListSender(ev.id, sender, cred->client, sa.expires() + sa.lifetime);
+      if (sa.source_auth) {
+        auto secret = x.EventSecret(ev.id);
+        if (!secret.ok())
+          return refuse(KeyOutcome::kInternal, ReplyStatus::kUnavailable, "cannot derive the key");
+        sa.signing_key = SigningSeed(&tc.hmac, **secret, ev.id, epoch, sender);
+      }
+    }
+    auto signers = x.SignersFor(tc, ev, sa, q.signer_hints);
+    if (!signers.ok())
+      return refuse(KeyOutcome::kInternal, ReplyStatus::kUnavailable, "cannot derive the keys");
+    sa.signers = std::move(signers).value();
+  }
   if (x.grant_hook) reply.extra = x.grant_hook(ev, cred->client, role, epoch, cred->expires_at);
   Bytes out = keyproto::EncodeReply(reply, sk);
   if (!over_tcp && out.size() > x.options.max_udp_reply) {

@@ -3,6 +3,7 @@
 #include <netinet/in.h>
 
 #include "keycast/key_service.h"
+#include "keycast/limits.h"
 #include "keycast/ticket_service.h"
 
 namespace keycast {
@@ -436,6 +437,132 @@ TEST_F(KeyEngineTest, UnknownSealingKeyVersionIsDropped) {
   KeyOutcome o;
   EXPECT_FALSE(Send(s, q, &o));
   EXPECT_EQ(o, KeyOutcome::kUnknownKeyVersion);
+}
+
+// ---- source authentication (docs/key-protocol.md, "Senders") ----
+
+const Signer* FindSigner(const SecurityAssociation& sa, SenderId id) {
+  for (const Signer& s : sa.signers)
+    if (s.sender == id) return &s;
+  return nullptr;
+}
+
+class SourceAuthTest : public KeyEngineTest {
+ protected:
+  void SetUp() override {
+    KeyEngineTest::SetUp();
+    EventPatch on;
+    on.source_auth = true;
+    ASSERT_TRUE(dir_->UpdateEvent(kAdmin, "show", on).ok());
+    At(35);  // epoch 3, encrypted
+  }
+  // A key for `name` at the current epoch (initial request).
+  SecurityAssociation Key(const std::string& name, std::vector<SenderId> hints = {},
+                          SenderId sender = {}) {
+    auto s = Login(name);
+    auto q = Req(s, RequestKind::kInitial, {}, sender);
+    q.signer_hints = std::move(hints);
+    auto r = Send(s, q);
+    EXPECT_TRUE(r && r->status == ReplyStatus::kOk) << (r ? r->reason : "dropped");
+    return r && !r->sas.empty() ? r->sas[0] : SecurityAssociation{};
+  }
+};
+
+TEST_F(SourceAuthTest, SendersGetTheirSigningKeyAndReceiversTheirPublicKey) {
+  SecurityAssociation cam = Key("cam1");
+  ASSERT_TRUE(cam.source_auth);
+  ASSERT_EQ(cam.signing_key.size(), 32u);
+  auto signing = crypto::SigningKey::FromSeed(cam.signing_key);
+  ASSERT_TRUE(signing.ok());
+  const Signer* self = FindSigner(cam, cam.sender);
+  ASSERT_NE(self, nullptr);
+  EXPECT_EQ(self->public_key, signing->public_key());
+
+  SecurityAssociation rx = Key("alice");
+  EXPECT_TRUE(rx.source_auth);
+  EXPECT_TRUE(rx.signing_key.empty());  // a receiver never holds a signing key
+  const Signer* seen = FindSigner(rx, cam.sender);
+  ASSERT_NE(seen, nullptr);
+  EXPECT_EQ(seen->public_key, signing->public_key());
+  // What the receiver holds verifies the sender's signatures, and only its.
+  auto vk = crypto::VerifyKey::FromBytes(seen->public_key);
+  ASSERT_TRUE(vk.ok());
+  Bytes sig = signing->Sign(AsBytes(std::string_view("manifest")));
+  EXPECT_TRUE(vk->Verify(AsBytes(std::string_view("manifest")), sig));
+  EXPECT_FALSE(vk->Verify(AsBytes(std::string_view("forged")), sig));
+}
+
+TEST_F(SourceAuthTest, SigningKeysAreBoundToSenderAndInterval) {
+  SecurityAssociation a = Key("cam1");
+  SecurityAssociation b = Key("cam2");
+  EXPECT_NE(a.sender, b.sender);
+  EXPECT_FALSE(a.signing_key == b.signing_key);
+  // The same sender, the same interval: the same key (it is derived).
+  SecurityAssociation again = Key("cam1", {}, a.sender);
+  EXPECT_TRUE(again.signing_key == a.signing_key);
+  // The next interval: another key, and the signers list it.
+  auto s = Login("cam1");
+  auto next = Send(s, Req(s, RequestKind::kRefresh, Epoch{0, 4}, a.sender));
+  ASSERT_TRUE(next && next->status == ReplyStatus::kOk);
+  EXPECT_FALSE(next->sas[0].signing_key == a.signing_key);
+  const Signer* n = FindSigner(next->sas[0], a.sender);
+  ASSERT_NE(n, nullptr);
+  EXPECT_NE(n->public_key, FindSigner(a, a.sender)->public_key);
+  // Neither interval key nor signing key is derivable from the other.
+  EXPECT_FALSE(a.signing_key == a.key);
+}
+
+TEST_F(SourceAuthTest, ALateSenderIsVouchedForOnAskingAndInventedIdsNever) {
+  SecurityAssociation early = Key("alice");  // before any sender fetched a key
+  EXPECT_TRUE(early.signers.empty());
+  SecurityAssociation cam = Key("cam1");
+  // The receiver saw cam1's packets and an invented id; it asks about both.
+  SecurityAssociation looked = Key("alice", {cam.sender, SenderId{4242}});
+  ASSERT_EQ(looked.signers.size(), 1u);
+  EXPECT_EQ(looked.signers[0].sender, cam.sender);
+  EXPECT_EQ(looked.signers[0].public_key, FindSigner(cam, cam.sender)->public_key);
+  // A key server that never saw cam1 (another node on the same store, or
+  // this one after a restart) vouches for it from the store, and only then.
+  KeyServiceOptions o;
+  o.grace_seconds = 2;
+  engine_ =
+      std::make_unique<KeyEngine>(dir_.get(), keys_.get(), store_.get(), sealer_.get(), &clock_, o);
+  EXPECT_TRUE(Key("bob").signers.empty());
+  SecurityAssociation hinted = Key("bob", {cam.sender, SenderId{4242}});
+  ASSERT_EQ(hinted.signers.size(), 1u);
+  EXPECT_EQ(hinted.signers[0], looked.signers[0]);
+  // Once vouched for, it is listed without asking.
+  EXPECT_EQ(Key("alice").signers.size(), 1u);
+}
+
+TEST_F(SourceAuthTest, ARevokedSenderIsNoLongerVouchedFor) {
+  SecurityAssociation cam = Key("cam1");
+  ASSERT_NE(FindSigner(Key("alice"), cam.sender), nullptr);
+  ASSERT_TRUE(dir_->RemoveMembership(kAdmin, "cam1", "studio").ok());  // still a viewer
+  EXPECT_EQ(FindSigner(Key("alice"), cam.sender), nullptr);
+  EXPECT_EQ(FindSigner(Key("alice", {cam.sender}), cam.sender), nullptr);
+}
+
+TEST_F(SourceAuthTest, WithoutTheOptionSendersAreVouchedForWithoutKeys) {
+  EventPatch off;
+  off.source_auth = false;
+  ASSERT_TRUE(dir_->UpdateEvent(kAdmin, "show", off).ok());
+  SecurityAssociation cam = Key("cam1");
+  EXPECT_FALSE(cam.source_auth);
+  EXPECT_TRUE(cam.signing_key.empty());
+  SecurityAssociation rx = Key("alice");
+  ASSERT_EQ(rx.signers.size(), 1u);
+  EXPECT_EQ(rx.signers[0].sender, cam.sender);
+  EXPECT_TRUE(rx.signers[0].public_key.empty());
+}
+
+TEST_F(SourceAuthTest, AClearIntervalCarriesNoSignatureKeys) {
+  At(5);  // epoch 0 is clear
+  SecurityAssociation cam = Key("cam1");
+  EXPECT_TRUE(cam.clear);
+  EXPECT_FALSE(cam.source_auth);
+  EXPECT_TRUE(cam.signing_key.empty());
+  EXPECT_TRUE(cam.signers.empty());
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include <openssl/sha.h>
 #include <pthread.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
@@ -28,14 +29,15 @@ namespace {
 
 constexpr uint8_t kMagic[3] = {'K', 'C', 'K'};
 
-void PutHeader(Writer& w, MessageType t) {
+void PutHeader(Writer& w, MessageType t, uint8_t flags = 0) {
   w.Raw(ByteView(kMagic, 3));
   w.U8(kVersion);
   w.U8(static_cast<uint8_t>(t));
-  w.U8(0);  // flags, reserved
+  w.U8(flags);  // reserved (0) except for a request's kRequestFlagHints
 }
 
-bool GetHeader(Reader& r, MessageType want) {
+// `allowed`: the flag bits this message type defines; *flags_out gets them.
+bool GetHeader(Reader& r, MessageType want, uint8_t allowed = 0, uint8_t* flags_out = nullptr) {
   ByteView magic;
   uint8_t version, type, flags;
   if (!r.Raw(3, &magic, "magic")) return false;
@@ -45,7 +47,8 @@ bool GetHeader(Reader& r, MessageType want) {
   if (version != kVersion) return r.Fail("unsupported version " + std::to_string(version));
   if (type != static_cast<uint8_t>(want))
     return r.Fail("unexpected message type " + std::to_string(type));
-  if (flags != 0) return r.Fail("unknown flags");
+  if ((flags & ~allowed) != 0) return r.Fail("unknown flags");
+  if (flags_out) *flags_out = flags;
   return true;
 }
 
@@ -131,9 +134,10 @@ crypto::Digest Mac(const SecretBytes& key, ByteView data) {
 
 Bytes EncodeRequestWith(const Request& q, HmacSha256& auth) {
   Bytes out;
-  out.reserve(kHeaderSize + 2 + q.credential.size() + kNonceSize + 45 + kTagSize);
+  out.reserve(kHeaderSize + 2 + q.credential.size() + kNonceSize + 45 + 1 +
+              4 * q.signer_hints.size() + kTagSize);
   Writer w(&out);
-  PutHeader(w, MessageType::kRequest);
+  PutHeader(w, MessageType::kRequest, q.signer_hints.empty() ? 0 : kRequestFlagHints);
   w.Opaque16(q.credential);
   w.Raw(ByteView(q.client_nonce.data(), q.client_nonce.size()));
   w.I64(q.timestamp);
@@ -142,6 +146,11 @@ Bytes EncodeRequestWith(const Request& q, HmacSha256& auth) {
   w.U8(static_cast<uint8_t>(q.kind));
   w.U64(q.epoch.packed());
   w.U32(q.sender.value);
+  if (!q.signer_hints.empty()) {
+    // REQUIRES (checked by ParseRequest on the other side): 1..4 distinct nonzero ids.
+    w.U8(static_cast<uint8_t>(q.signer_hints.size()));
+    for (SenderId s : q.signer_hints) w.U32(s.value);
+  }
   auto tag = auth.Mac(out);
   w.Raw(ByteView(tag.data(), kTagSize));
   return out;
@@ -385,13 +394,29 @@ Result<ParsedRequest> ParseRequest(ByteView bytes) {
   Reader r(bytes);
   ByteView cred, nonce, tag;
   uint64_t event, epoch;
-  uint8_t kind;
-  if (!GetHeader(r, MessageType::kRequest) ||
+  uint8_t kind, flags = 0;
+  if (!GetHeader(r, MessageType::kRequest, kRequestFlagHints, &flags) ||
       !r.Opaque16(&cred, "credential", limits::kMaxSealedPartBytes) ||
       !r.Raw(kNonceSize, &nonce, "client nonce") || !r.I64(&q.timestamp, "timestamp") ||
       !r.U64(&q.server_nonce, "server nonce") || !r.U64(&event, "event") || !r.U8(&kind, "kind") ||
       !r.U64(&epoch, "epoch") || !r.U32(&q.sender.value, "sender"))
     return InvalidArgument("malformed key request: " + r.error());
+  if (flags & kRequestFlagHints) {
+    uint8_t n;
+    if (!r.U8(&n, "hint count")) return InvalidArgument("malformed key request: " + r.error());
+    if (n == 0 || n > limits::kMaxSignerHints)
+      return InvalidArgument("malformed key request: 1 to " +
+                             std::to_string(limits::kMaxSignerHints) + " sender hints");
+    for (uint8_t i = 0; i < n; ++i) {
+      SenderId s;
+      if (!r.U32(&s.value, "sender hint"))
+        return InvalidArgument("malformed key request: " + r.error());
+      if (s.value == 0 ||
+          std::find(q.signer_hints.begin(), q.signer_hints.end(), s) != q.signer_hints.end())
+        return InvalidArgument("malformed key request: sender hints must be nonzero and distinct");
+      q.signer_hints.push_back(s);
+    }
+  }
   size_t signed_len = r.offset();
   if (!r.Raw(kTagSize, &tag, "tag") || !r.Finish())
     return InvalidArgument("malformed key request: " + r.error());
@@ -419,7 +444,10 @@ Bytes EncodeReply(const Reply& rep, const SessionKeys& keys) {
   // reservation means no reallocation leaves a copy behind.
   constexpr size_t kPrefix = kHeaderSize + kNonceSize + crypto::kAeadNonceSize;
   Bytes out;
-  out.reserve(kPrefix + 64 + rep.sas.size() * 128 + rep.extra.size() + crypto::kAeadTagSize);
+  size_t signer_bytes = 0;
+  for (const auto& sa : rep.sas) signer_bytes += 34 + sa.signers.size() * (5 + 32);
+  out.reserve(kPrefix + 64 + rep.sas.size() * 128 + signer_bytes + rep.extra.size() +
+              crypto::kAeadTagSize);
   Writer w(&out);
   PutHeader(w, MessageType::kReply);
   w.Raw(ByteView(rep.client_nonce.data(), rep.client_nonce.size()));
@@ -435,7 +463,9 @@ Bytes EncodeReply(const Reply& rep, const SessionKeys& keys) {
     w.U64(sa.epoch.packed());
     w.U32(sa.spi.value);
     w.U8(static_cast<uint8_t>(sa.algorithm));
-    w.U8(static_cast<uint8_t>((sa.clear ? 1 : 0) | (sa.role == Role::kSender ? 2 : 0)));
+    w.U8(static_cast<uint8_t>((sa.clear ? kSaFlagClear : 0) |
+                              (sa.role == Role::kSender ? kSaFlagSender : 0) |
+                              (sa.source_auth ? kSaFlagSourceAuth : 0)));
     w.I64(sa.initiation);
     w.I64(sa.lifetime);
     w.I64(sa.grace);
@@ -444,6 +474,12 @@ Bytes EncodeReply(const Reply& rep, const SessionKeys& keys) {
     PutAddress(w, sa.group);
     w.U16(sa.port);
     PutAddress(w, sa.source);
+    w.Opaque8(sa.signing_key.reveal());
+    w.U8(static_cast<uint8_t>(sa.signers.size()));
+    for (const Signer& s : sa.signers) {
+      w.U32(s.sender.value);
+      w.Opaque8(s.public_key);
+    }
   }
   w.Opaque16(rep.extra);
   size_t body = out.size() - kPrefix;
@@ -484,17 +520,48 @@ Result<Reply> DecodeReplyBody(ByteView plain) {
         !GetAddress(r, &sa.group, "group") || !r.U16(&sa.port, "port") ||
         !GetAddress(r, &sa.source, "source"))
       return InvalidArgument("malformed key reply: " + r.error());
-    if (!crypto::IsKnownAead(alg) || flags > 3)
+    constexpr uint8_t kKnownFlags = kSaFlagClear | kSaFlagSender | kSaFlagSourceAuth;
+    if (!crypto::IsKnownAead(alg) || (flags & ~kKnownFlags) != 0)
       return InvalidArgument("malformed key reply: SA fields");
     sa.event = rep.event;
     sa.epoch = Epoch::FromPacked(epoch);
     sa.algorithm = static_cast<crypto::AeadAlgorithm>(alg);
-    sa.clear = flags & 1;
-    sa.role = (flags & 2) ? Role::kSender : Role::kReceiver;
+    sa.clear = flags & kSaFlagClear;
+    sa.role = (flags & kSaFlagSender) ? Role::kSender : Role::kReceiver;
+    sa.source_auth = flags & kSaFlagSourceAuth;
     if (sa.clear != key.empty() || (!sa.clear && key.size() != 32) || sa.lifetime <= 0 ||
         sa.grace < 0)
       return InvalidArgument("malformed key reply: SA key does not match its kind");
+    if (sa.clear && sa.source_auth)
+      return InvalidArgument("malformed key reply: a clear SA has no source authentication");
     sa.key = SecretBytes(key);
+    // Source authentication: a sender's SA carries its signing key, and every
+    // SA lists the senders it vouches for (with their public keys).
+    ByteView seed;
+    uint8_t signers;
+    if (!r.Opaque8(&seed, "signing key", crypto::kEd25519SeedSize) ||
+        !r.U8(&signers, "signer count"))
+      return InvalidArgument("malformed key reply: " + r.error());
+    bool wants_seed = sa.source_auth && sa.role == Role::kSender;
+    if (seed.size() != (wants_seed ? crypto::kEd25519SeedSize : 0))
+      return InvalidArgument("malformed key reply: signing key does not match the SA");
+    if (signers > limits::kMaxSignersPerSa)
+      return InvalidArgument("malformed key reply: too many signers");
+    sa.signing_key = SecretBytes(seed);
+    sa.signers.resize(signers);
+    uint32_t last = 0;
+    for (Signer& s : sa.signers) {
+      ByteView pk;
+      if (!r.U32(&s.sender.value, "signer") ||
+          !r.Opaque8(&pk, "signer key", crypto::kEd25519PublicKeySize))
+        return InvalidArgument("malformed key reply: " + r.error());
+      if (s.sender.value <= last)
+        return InvalidArgument("malformed key reply: signers must be ascending and nonzero");
+      last = s.sender.value;
+      if (pk.size() != (sa.source_auth ? crypto::kEd25519PublicKeySize : 0))
+        return InvalidArgument("malformed key reply: signer key does not match the SA");
+      s.public_key.assign(pk.begin(), pk.end());
+    }
   }
   ByteView extra;
   if (!r.Opaque16(&extra, "extra", kMaxExtraBytes) || !r.Finish())

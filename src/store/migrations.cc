@@ -184,6 +184,11 @@ CREATE INDEX ledger_reservation ON ledger(reservation_id);
 CREATE TRIGGER ledger_no_delete BEFORE DELETE ON ledger
   BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END;
 )sql",
+           // 4: source authentication, an option of each event
+           // (docs/packet-format.md); existing events keep it off.
+           R"sql(
+ALTER TABLE events ADD COLUMN source_auth INTEGER NOT NULL DEFAULT 0;
+)sql",
        }},
       // PostgreSQL: the same tables, columns, keys and indexes, migration
       // for migration (pg_store_test compares the two schemas). INTEGER
@@ -368,6 +373,10 @@ CREATE TRIGGER ledger_no_delete BEFORE DELETE ON ledger
   FOR EACH ROW EXECUTE FUNCTION keycast_append_only('ledger');
 CREATE TRIGGER ledger_no_truncate BEFORE TRUNCATE ON ledger
   FOR EACH STATEMENT EXECUTE FUNCTION keycast_append_only('ledger');
+)sql",
+           // 4: source authentication; see the SQLite migration 4.
+           R"sql(
+ALTER TABLE events ADD COLUMN source_auth BIGINT NOT NULL DEFAULT 0;
 )sql",
        }},
   };

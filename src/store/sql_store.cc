@@ -39,11 +39,11 @@ Result<std::vector<Endpoint>> SplitEndpoints(const std::string& s) {
   return out;
 }
 
-// Binds the event's columns at 1..17 in the order of kEventColumns.
+// Binds the event's columns at 1..19 in the order of kEventColumns.
 constexpr const char* kEventColumns =
     "name, title, sender_id, group_address, port, source_address, schedule_start, "
     "schedule_duration, rrule, interval_seconds, initial_keying_seconds, clear_intervals, "
-    "key_servers, algorithm, delivery, version, created_at, updated_at";
+    "key_servers, algorithm, delivery, version, created_at, updated_at, source_auth";
 
 void BindEvent(sql::Stmt* s, const Event& e) {
   int i = 1;
@@ -68,6 +68,7 @@ void BindEvent(sql::Stmt* s, const Event& e) {
   s->BindInt(i++, static_cast<int64_t>(e.version));
   s->BindInt(i++, e.created_at);
   s->BindInt(i++, e.updated_at);
+  s->BindInt(i++, e.source_auth ? 1 : 0);
 }
 
 Result<Event> ReadEvent(sql::Stmt* s) {
@@ -109,6 +110,7 @@ Result<Event> ReadEvent(sql::Stmt* s) {
   e.version = static_cast<uint64_t>(s->Int(c++));
   e.created_at = s->Int(c++);
   e.updated_at = s->Int(c++);
+  e.source_auth = s->Int(c++) != 0;
   return e;
 }
 
@@ -741,7 +743,7 @@ class SqlTxn final : public StoreTxn {
         auto* s,
         c_->Prepare(
             std::string("INSERT INTO events (") + kEventColumns +
-            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"));
+            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"));
     BindEvent(s, e);
     KC_ASSIGN_OR_RETURN(int64_t id, ReturningId(s));
     return EventId(id);
@@ -754,10 +756,10 @@ class SqlTxn final : public StoreTxn {
             "source_address = ?, schedule_start = ?, schedule_duration = ?, rrule = ?, "
             "interval_seconds = ?, initial_keying_seconds = ?, clear_intervals = ?, key_servers = "
             "?, "
-            "algorithm = ?, delivery = ?, version = ?, created_at = ?, updated_at = ? WHERE id = "
-            "?"));
+            "algorithm = ?, delivery = ?, version = ?, created_at = ?, updated_at = ?, "
+            "source_auth = ? WHERE id = ?"));
     BindEvent(s, e);
-    s->BindInt(19, e.id.value);
+    s->BindInt(20, e.id.value);
     return Run(s, "event " + e.name);
   }
   Status DeleteEvent(EventId id) override {

@@ -57,6 +57,7 @@ Event SampleEvent(const std::string& name) {
   e.algorithm = crypto::AeadAlgorithm::kChaCha20Poly1305;
   e.delivery = KeyDelivery::kBoth;
   e.clear_intervals = 2;
+  e.source_auth = true;
   return e;
 }
 
@@ -143,6 +144,7 @@ TEST_P(StoreConformance, RoundTripsEveryRecordKind) {
   EXPECT_EQ(le.algorithm, crypto::AeadAlgorithm::kChaCha20Poly1305);
   EXPECT_EQ(le.delivery, KeyDelivery::kBoth);
   EXPECT_EQ(le.clear_intervals, 2);
+  EXPECT_TRUE(le.source_auth);
   ASSERT_EQ(d.memberships.size(), 1u);
   EXPECT_EQ(d.memberships[0].role, Role::kSender);
   EXPECT_EQ(d.edges.size(), 1u);
@@ -158,6 +160,33 @@ TEST_P(StoreConformance, RoundTripsEveryRecordKind) {
   ASSERT_TRUE(audit.ok());
   ASSERT_EQ(audit->size(), 1u);
   EXPECT_EQ((*audit)[0].action, "client.create");
+}
+
+TEST_P(StoreConformance, EventUpdateKeepsSourceAuthentication) {
+  auto t = store_->Begin();
+  ASSERT_TRUE(t.ok());
+  Event ev = SampleEvent("e1");
+  ev.source_auth = false;
+  auto id = (*t)->InsertEvent(ev);
+  ASSERT_TRUE(id.ok());
+  ASSERT_TRUE((*t)->Commit().ok());
+  DirectoryData d;
+  ASSERT_TRUE(store_->LoadDirectory(&d).ok());
+  ASSERT_EQ(d.events.size(), 1u);
+  EXPECT_FALSE(d.events[0].source_auth);
+
+  ev.id = *id;
+  ev.source_auth = true;
+  ev.version = 2;
+  t = store_->Begin();
+  ASSERT_TRUE(t.ok());
+  ASSERT_TRUE((*t)->UpdateEvent(ev).ok());
+  ASSERT_TRUE((*t)->Commit().ok());
+  d = DirectoryData();
+  ASSERT_TRUE(store_->LoadDirectory(&d).ok());
+  ASSERT_EQ(d.events.size(), 1u);
+  EXPECT_TRUE(d.events[0].source_auth);
+  EXPECT_EQ(d.events[0].version, 2u);
 }
 
 TEST_P(StoreConformance, SenderIdsAreAllocatedOnceAndRemembered) {
@@ -423,7 +452,7 @@ TEST_P(StoreConformance, AuditAndLedgerAreAppendOnly) {
 }
 
 TEST_P(StoreConformance, MigrationsAreIdempotentAndDataPersists) {
-  EXPECT_EQ(store_->Describe(), OpenConn()->Dialect() + " schema v3");
+  EXPECT_EQ(store_->Describe(), OpenConn()->Dialect() + " schema v4");
   auto t = store_->Begin();
   ASSERT_TRUE((*t)->InsertGroup(Group{GroupId(), "kept", "", 1, 1}).ok());
   ASSERT_TRUE((*t)->Commit().ok());
@@ -447,7 +476,7 @@ TEST_P(StoreConformance, StoresOpenedTogetherOnANewDatabaseMigrateItOnce) {
       outcomes[static_cast<size_t>(i)] = s.ok() ? (*s)->Describe() : s.status().ToString();
     });
   for (auto& t : openers) t.join();
-  const std::string want = OpenConn()->Dialect() + " schema v3";
+  const std::string want = OpenConn()->Dialect() + " schema v4";
   for (const auto& o : outcomes) EXPECT_EQ(o, want);
   if (GetParam().drop_database) GetParam().drop_database(*fresh);
 }
