@@ -95,6 +95,14 @@ class KeySink {
   virtual void Install(const SecurityAssociation& sa) = 0;
   // The client lost the right to the event (revoked, event over).
   virtual void Revoked(EventId event, const std::string& reason) = 0;
+  // Source authentication: sender ids seen in authentic packets that the
+  // SA of *epoch does not vouch for, for the agent to ask about (a refresh
+  // of that epoch with them as hints; docs/key-protocol.md, "Senders").
+  // Takes them; false when there are none.
+  virtual bool TakeSignerHints(EventId /*event*/, Epoch* /*epoch*/,
+                               std::vector<SenderId>* /*senders*/) {
+    return false;
+  }
 };
 
 // One key exchange with a key service, over UDP with retries and a TCP
@@ -115,7 +123,8 @@ class KeyClient {
   // error when no server answered.
   Result<keyproto::Reply> Request(const TicketEvent& event, keyproto::RequestKind kind, Epoch epoch,
                                   SenderId sender,
-                                  uint64_t server_nonce = keyproto::kClientInitiated);
+                                  uint64_t server_nonce = keyproto::kClientInitiated,
+                                  const std::vector<SenderId>& signer_hints = {});
   // Waits up to timeout_ms for a verified wakeup on the request socket.
   std::optional<keyproto::Wakeup> WaitForWakeup(int timeout_ms);
   // Estimated (server clock - local clock), from the last reply.
@@ -297,7 +306,8 @@ class Agent {
  private:
   void Run();
   void Log(const std::string& m);
-  bool Fetch(keyproto::RequestKind kind, Epoch epoch, uint64_t server_nonce);
+  bool Fetch(keyproto::RequestKind kind, Epoch epoch, uint64_t server_nonce,
+             const std::vector<SenderId>& signer_hints = {});
   void Accept(const SecurityAssociation& sa);
   struct Push;
   void HandleGrant(ByteView extra);

@@ -71,7 +71,7 @@ class DaemonTest : public ::testing::Test {
     api_keys_[name] = d()->CreateApiKey(kAdmin, name, "")->Encode();
   }
   void Event(const std::string& name, int64_t start, uint32_t interval,
-             uint16_t clear_intervals = 0) {
+             uint16_t clear_intervals = 0, bool source_auth = false) {
     EventSpec e;
     e.name = name;
     e.title = name;
@@ -82,6 +82,7 @@ class DaemonTest : public ::testing::Test {
     e.interval_seconds = interval;
     e.initial_keying_seconds = 2;
     e.clear_intervals = clear_intervals;
+    e.source_auth = source_auth;
     e.key_servers = {*Endpoint::Parse(node_->key_endpoint())};
     auto r = d()->CreateEvent(kAdmin, e);
     ASSERT_TRUE(r.ok()) << r.status().ToString();
@@ -225,6 +226,64 @@ TEST_F(DaemonTest, RelayDeliversExactPlaintextAndDropsTampering) {
   ASSERT_TRUE(status);
   EXPECT_NE(status->body.find("\"state\": \"running\""), std::string::npos) << status->body;
   EXPECT_EQ(s1->Snapshot().data_plane.count(Outcome::kProtected), kCount);
+}
+
+// Source authentication through the daemons: the sender's batches leave
+// after their signed manifest (full, or on the batch timer), and a receiver
+// that fetched its key before the sender did (so its SA vouches for nobody)
+// asks the key service about the sender it sees, then verifies and delivers.
+TEST_F(DaemonTest, SignedRelayLooksUpALateSenderThenDeliversEverything) {
+  Client("s1", "studio", Role::kSender);
+  Client("r1", "viewers", Role::kReceiver);
+  Event("live", SystemClock::Get().NowSeconds() - 1, 30, 0, /*source_auth=*/true);
+  const uint16_t in_port = RandomPort(), out_port = RandomPort();
+  auto app_in = OpenUdpSocket(Ip("127.0.0.1"), out_port, 1 << 20);
+  ASSERT_TRUE(app_in.ok());
+  Daemon* r1 = Start("r1", Receive("live", out_port));
+  ASSERT_TRUE(r1 && WaitForKeys({r1}));  // before the sender fetched a key
+  Daemon* s1 = Start("s1", Send("live", in_port));
+  ASSERT_TRUE(s1 && WaitForKeys({s1}));
+
+  auto app_out = OpenUdpSocket(Ip("127.0.0.1"), 0, 1 << 20);
+  auto to = ToSocketAddress(Ip("127.0.0.1"), in_port);
+  auto send = [&](uint32_t n) {
+    Bytes m = Numbered(n);
+    ASSERT_EQ(::sendto(app_out->get(), m.data(), m.size(), 0, to->get(), to->length),
+              ssize_t(m.size()));
+  };
+  uint8_t buf[2048];
+  // Until r1's SA vouches for s1, its packets are refused (unknown_sender)
+  // and looked up; one datagram every 100 ms, each alone in its batch.
+  bool delivered = false;
+  for (uint32_t i = 0; i < 50 && !delivered; ++i) {
+    send(1000 + i);
+    ssize_t n = ::recv(app_in->get(), buf, sizeof buf, 0);  // up to 200 ms
+    delivered = n > 0 && Bytes(buf, buf + n) == Numbered(1000 + i);
+  }
+  ASSERT_TRUE(delivered) << "the receiver never verified the late sender";
+  EXPECT_GT(r1->Snapshot().data_plane.dropped(DropReason::kUnknownSender), 0u);
+
+  // Now every datagram arrives, in order, byte-exact.
+  while (::recv(app_in->get(), buf, sizeof buf, MSG_DONTWAIT) > 0) {
+  }
+  constexpr uint32_t kCount = 200;
+  for (uint32_t i = 0; i < kCount; ++i) {
+    send(i);
+    if (i % 20 == 19) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  std::vector<Bytes> got;
+  while (got.size() < kCount) {
+    ssize_t n = ::recv(app_in->get(), buf, sizeof buf, 0);
+    if (n < 0) break;
+    got.emplace_back(buf, buf + n);
+  }
+  ASSERT_EQ(got.size(), kCount);
+  for (uint32_t i = 0; i < kCount; ++i) EXPECT_EQ(got[i], Numbered(i)) << i;
+  auto rx = r1->Snapshot().data_plane;
+  auto tx = s1->Snapshot().data_plane;
+  EXPECT_GE(rx.count(Outcome::kManifestVerified), kCount / 32);
+  EXPECT_GE(tx.count(Outcome::kManifestSent), 2 * (kCount / 32));
+  EXPECT_EQ(rx.dropped(DropReason::kForged) + rx.dropped(DropReason::kBadSignature), 0u);
 }
 
 // A client whose ticket does not list the event waits (and its traffic,

@@ -28,6 +28,15 @@ void DataPlaneKeySink::Revoked(EventId, const std::string& reason) {
     spdlog::warn("{}: no more keys ({}); traffic stops when the keys held expire", name_, reason);
 }
 
+bool DataPlaneKeySink::TakeSignerHints(EventId event, Epoch* epoch,
+                                       std::vector<SenderId>* senders) {
+  std::optional<dataplane::SignerLookup> l = dp_->TakeSignerLookups(event);
+  if (!l) return false;
+  *epoch = l->epoch;
+  *senders = std::move(l->senders);
+  return true;
+}
+
 std::string DataPlaneKeySink::revoked_reason() const {
   std::lock_guard<std::mutex> l(mu_);
   return reason_;

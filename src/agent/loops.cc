@@ -2,11 +2,14 @@
 
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
+#include <optional>
 
 #include "keycast/agent/ip_packet.h"
 
@@ -93,6 +96,43 @@ void Queue(Batch& b, size_t* m, ByteView data, const SocketAddress* to) {
   ++*m;
 }
 
+// Sends what DataPlane::Flush hands over (a signed batch: its manifest
+// copies, then its packets), in order, Batch::kSize at a time.
+class WireSink : public dataplane::PacketSink {
+ public:
+  WireSink(Batch& b, const WireTarget& wire) : b_(b), wire_(wire) {}
+  void Send(EventId, const ByteView* packets, size_t count) override {
+    for (size_t at = 0; at < count; at += Batch::kSize) {
+      size_t m = 0;
+      for (size_t i = at; i < count && m < Batch::kSize; ++i)
+        Queue(b_, &m, packets[i], &wire_.destination);
+      SendAll(wire_.fd, b_.out.data(), m, &wire_.counters->sent, &wire_.counters->io_errors);
+    }
+  }
+
+ private:
+  Batch& b_;
+  const WireTarget& wire_;
+};
+
+// TUN mode: sends a signed batch of one event to its wire target.
+class TargetSink : public dataplane::PacketSink {
+ public:
+  explicit TargetSink(const WireTarget& t) : t_(t) {}
+  void Send(EventId, const ByteView* packets, size_t count) override {
+    for (size_t i = 0; i < count; ++i) {
+      if (::sendto(t_.fd, packets[i].data(), packets[i].size(), 0, t_.destination.get(),
+                   t_.destination.length) == ssize_t(packets[i].size()))
+        t_.counters->sent.fetch_add(1, std::memory_order_relaxed);
+      else
+        t_.counters->io_errors.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+
+ private:
+  const WireTarget& t_;
+};
+
 // An authentic inner IP packet must be a UDP datagram of the event: to its
 // group and port, from its source when it names one. Anything else (a
 // member trying to inject into another flow of the receiving host) is
@@ -115,7 +155,18 @@ void RunRelaySend(const std::atomic<bool>& stop, int in_fd, const EventAddress& 
   // Plaintext lands right after the room for the security header, so
   // Protect seals in place.
   const size_t payload_at = Batch::kHeadroom + dataplane::kHeaderSize;
+  // Source authentication: batches wait for their signed manifest; a due
+  // batch goes out when no datagram came to fill it (docs/packet-format.md).
+  WireSink sink(*b, wire);
   while (!stop.load(std::memory_order_relaxed)) {
+    if (std::optional<Micros> due = dp.NextFlushAt(wire.event)) {
+      Micros wait = *due - clock.Now();
+      pollfd pfd{in_fd, POLLIN, 0};
+      if (wait <= 0 || ::poll(&pfd, 1, int((wait + 999) / 1000)) <= 0) {
+        dp.Flush(wire.event, clock.Now(), sink);
+        continue;
+      }
+    }
     int n = ReceiveBatch(in_fd, *b, payload_at, false);
     if (n == 0) continue;
     c.received.fetch_add(uint64_t(n), std::memory_order_relaxed);
@@ -127,13 +178,20 @@ void RunRelaySend(const std::atomic<bool>& stop, int in_fd, const EventAddress& 
       auto r = dp.Protect(flow, datagram, MutableByteView(p, DataPlane::kMaxPacketSize), now);
       if (r.verdict == Verdict::kProtected || r.verdict == Verdict::kClear) {
         Queue(*b, &m, r.packet, &wire.destination);
+      } else if (r.verdict == Verdict::kQueued && r.flush) {
+        // A full signed batch: what is queued first, then the batch.
+        SendAll(wire.fd, b->out.data(), m, &c.sent, &c.io_errors);
+        m = 0;
+        dp.Flush(r.event, now, sink);
       } else if (r.verdict == Verdict::kBypass) {
         // The relay carries only its event's traffic: it never sends plaintext.
         c.inner_rejected.fetch_add(1, std::memory_order_relaxed);
       }
     }
     SendAll(wire.fd, b->out.data(), m, &c.sent, &c.io_errors);
+    dp.Flush(wire.event, clock.Now(), sink);  // only batches that are due
   }
+  dp.Flush(wire.event, clock.Now(), sink, /*all=*/true);
 }
 
 void RunReceive(const std::atomic<bool>& stop, int wire_fd, const EventAddress& ev,
@@ -159,8 +217,9 @@ void RunReceive(const std::atomic<bool>& stop, int wire_fd, const EventAddress& 
       if (flow.destination.empty()) flow.destination = ev.group;
       flow.destination_port = ev.port;  // the wire port stands for the event's port
       auto r = dp.Open(flow, MutableByteView(p, len), now);
-      if (r.verdict == Verdict::kDrop) continue;  // counted by the data plane
-      if (r.verdict == Verdict::kBypass) {        // no policy for it: not ours to deliver
+      if (r.verdict == Verdict::kDrop) continue;      // counted by the data plane
+      if (r.verdict == Verdict::kConsumed) continue;  // a manifest: nothing to deliver
+      if (r.verdict == Verdict::kBypass) {            // no policy for it: not ours to deliver
         c.inner_rejected.fetch_add(1, std::memory_order_relaxed);
         continue;
       }
@@ -219,8 +278,22 @@ void RunTunSend(const std::atomic<bool>& stop, TunDevice& tun, const WireTargets
   std::vector<uint8_t> buffer(Batch::kSlot);
   uint8_t* p = buffer.data() + Batch::kHeadroom;
   uint8_t* packet_at = p + dataplane::kHeaderSize;
+  // Source authentication: sends every event's due signed batches, and
+  // says how long the next read may wait (ms) for the next one to fall due.
+  auto flush_due = [&](bool all) {
+    int wait_ms = 200;
+    targets.ForEach([&](const WireTarget& t) {
+      TargetSink sink(t);
+      dp.Flush(t.event, clock.Now(), sink, all);
+      if (std::optional<Micros> due = dp.NextFlushAt(t.event))
+        wait_ms = std::clamp(int((*due - clock.Now() + 999) / 1000), 1, wait_ms);
+    });
+    return wait_ms;
+  };
+  int wait_ms = 200;
   while (!stop.load(std::memory_order_relaxed)) {
-    long n = tun.Read(MutableByteView(packet_at, kMaxIpPacketSize), 200);
+    long n = tun.Read(MutableByteView(packet_at, kMaxIpPacketSize), wait_ms);
+    wait_ms = flush_due(false);
     if (n <= 0) continue;
     ByteView packet(packet_at, size_t(n));
     UdpPacket u;
@@ -250,6 +323,12 @@ void RunTunSend(const std::atomic<bool>& stop, TunDevice& tun, const WireTargets
         counters->ignored.fetch_add(1, std::memory_order_relaxed);
       continue;
     }
+    if (r.verdict == Verdict::kQueued) {  // signed: sent by flush_due, after its manifest
+      WireTarget t;
+      if (targets.Find(r.event, &t)) t.counters->received.fetch_add(1, std::memory_order_relaxed);
+      wait_ms = flush_due(false);
+      continue;
+    }
     if (r.verdict != Verdict::kProtected && r.verdict != Verdict::kClear)
       continue;  // dropped, counted
     WireTarget t;
@@ -261,6 +340,7 @@ void RunTunSend(const std::atomic<bool>& stop, TunDevice& tun, const WireTargets
     else
       t.counters->io_errors.fetch_add(1, std::memory_order_relaxed);
   }
+  flush_due(true);
 }
 
 }  // namespace keycast::agent::internal

@@ -78,6 +78,12 @@ class WireTargets {
       }
     return false;
   }
+  // Calls f(target) for each target, under the lock (f must not call Add).
+  template <typename F>
+  void ForEach(F&& f) const {
+    std::lock_guard<std::mutex> l(mu_);
+    for (const auto& t : targets_) f(t);
+  }
 
  private:
   mutable std::mutex mu_;

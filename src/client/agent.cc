@@ -8,6 +8,7 @@
 
 #include "keycast/client.h"
 #include "keycast/crypto.h"
+#include "keycast/limits.h"
 #include "keycast/push/member.h"
 #include "keycast/schedule.h"
 
@@ -121,12 +122,13 @@ void Agent::Accept(const SecurityAssociation& sa) {
 }
 
 // One exchange; updates keys or state. Returns true when a key arrived.
-bool Agent::Fetch(keyproto::RequestKind kind, Epoch epoch, uint64_t server_nonce) {
+bool Agent::Fetch(keyproto::RequestKind kind, Epoch epoch, uint64_t server_nonce,
+                  const std::vector<SenderId>& signer_hints) {
   {
     std::lock_guard<std::mutex> l(mu_);
     ++stats_.requests;
   }
-  auto rep = client_->Request(*event_, kind, epoch, sender(), server_nonce);
+  auto rep = client_->Request(*event_, kind, epoch, sender(), server_nonce, signer_hints);
   if (!rep.ok()) {
     std::lock_guard<std::mutex> l(mu_);
     ++stats_.failures;
@@ -299,6 +301,7 @@ void Agent::Run() {
   };
 
   if (!plan_initial()) return;
+  Micros next_signer_lookup = 0;
   while (!stop_) {
     {
       std::lock_guard<std::mutex> l(session_mu_);
@@ -325,6 +328,18 @@ void Agent::Run() {
       }
     }
     Micros now = Now();
+    // Source authentication: ask about senders the data plane saw but its
+    // SA did not vouch for (one joined after this agent's fetch), at most
+    // every limits::kSignerLookupIntervalMicros.
+    Epoch lookup_epoch;
+    std::vector<SenderId> hints;
+    if (!revoked_ && options_.sink && now >= next_signer_lookup &&
+        options_.sink->TakeSignerHints(event_->id, &lookup_epoch, &hints)) {
+      next_signer_lookup = now + limits::kSignerLookupIntervalMicros;
+      if (hints.size() > limits::kMaxSignerHints) hints.resize(limits::kMaxSignerHints);
+      Log("asking the key service about " + std::to_string(hints.size()) + " unlisted sender(s)");
+      Fetch(keyproto::RequestKind::kRefresh, lookup_epoch, keyproto::kClientInitiated, hints);
+    }
     if (revoked_) {
       // Keep answering nothing; keys age out in the data plane.
       push_->receiver.reset();

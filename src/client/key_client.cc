@@ -72,10 +72,12 @@ keyproto::Request KeyClient::Build(const TicketEvent& event, keyproto::RequestKi
 }
 
 Result<keyproto::Reply> KeyClient::Request(const TicketEvent& event, keyproto::RequestKind kind,
-                                           Epoch epoch, SenderId sender, uint64_t server_nonce) {
+                                           Epoch epoch, SenderId sender, uint64_t server_nonce,
+                                           const std::vector<SenderId>& signer_hints) {
   std::string tried;
   for (const Endpoint& server : event.key_servers) {
     keyproto::Request q = Build(event, kind, epoch, sender, server_nonce);
+    q.signer_hints = signer_hints;
     Micros sent_at = WallNow();
     auto rep = ExchangeUdp(server, keyproto::EncodeRequest(q, keys_), q.client_nonce);
     if (!rep.ok()) {
@@ -85,6 +87,7 @@ Result<keyproto::Reply> KeyClient::Request(const TicketEvent& event, keyproto::R
     }
     if (rep->status == keyproto::ReplyStatus::kUseTcp) {
       keyproto::Request tq = Build(event, kind, epoch, sender, server_nonce);
+      tq.signer_hints = signer_hints;
       auto tcp = ExchangeTcp(server, keyproto::EncodeRequest(tq, keys_));
       if (!tcp.ok()) {
         tried += (tried.empty() ? "" : ", ") + server.ToString() + " TCP (" +

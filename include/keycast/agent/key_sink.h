@@ -16,6 +16,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "keycast/client.h"
 #include "keycast/dataplane/data_plane.h"
@@ -30,6 +31,7 @@ class DataPlaneKeySink final : public KeySink {
 
   void Install(const SecurityAssociation& sa) override;
   void Revoked(EventId event, const std::string& reason) override;
+  bool TakeSignerHints(EventId event, Epoch* epoch, std::vector<SenderId>* senders) override;
 
   bool revoked() const { return revoked_.load(); }
   std::string revoked_reason() const;
