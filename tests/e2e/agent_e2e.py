@@ -294,11 +294,14 @@ class Scenario:
         self.node = Node(lab)
         self.keys = {}
 
-    def directory(self, interval, start_in, clear_intervals=0, source=None):
-        """Groups, clients (r3 is a client of no group of the event) and the
-        event, starting start_in seconds from now."""
+    def directory(self, interval, start_in, clear_intervals=0, source=None, source_auth=False):
+        """Groups, clients (r3 is a client of no group of the event; att, with
+        source_auth, a receiving member turned attacker) and the event,
+        starting start_in seconds from now."""
         clients = {"snd": ("studio", "sender"), "r1": ("viewers", "receiver"), "r2": ("viewers", "receiver"),
                    "r3": ("others", "receiver")}
+        if source_auth:
+            clients["att"] = ("viewers", "receiver")
         start = int(time.time()) + start_in
         ev = {"name": "live", "title": "e2e stream", "group_address": self.group, "port": self.port,
               "schedule": {"start": start, "duration": 3600}, "interval_seconds": interval,
@@ -306,6 +309,8 @@ class Scenario:
               "key_servers": [f"{self.lab.ip('node')}:7400"]}
         if source:
             ev["source_address"] = source
+        if source_auth:
+            ev["source_auth"] = True
         reqs = [("POST", "/v1/groups", {"name": g}) for g in ("viewers", "studio", "others")]
         for c, (g, role) in clients.items():
             reqs += [("POST", "/v1/clients", {"name": c}),
@@ -581,13 +586,83 @@ def scenario_latejoin(sc):
           f"protected datagrams after it ({len(protected)}), without the marker")
 
 
+def scenario_forge(sc, forge):
+    """source_auth: a member that may receive the event fetches its key and
+    forges packets under the sender's id (far-ahead and near sequence numbers,
+    manifests with made-up signatures) and under invented sender ids, during
+    the stream. Every genuine datagram still arrives; every forgery is
+    dropped and counted by its reason."""
+    lab = sc.lab
+    # No source address: the receivers take the group's traffic from any
+    # host, so only the signatures tell the sender's packets from others'.
+    sc.directory(interval=3, start_in=3, source_auth=True)
+    # The sender first: a receiver's SA vouches for the senders that
+    # fetched a key of its interval before it.
+    sc.agent("snd", ["--send", "live=127.0.0.1:5000"])
+    wait_for_keys(lab, ["snd"])
+    sc.agent("r1", ["--receive", "live=127.0.0.1:6000"])
+    wait_for_keys(lab, ["r1"])
+    check(sc.status("r1")["events"][0]["state"] != "waiting", "r1's agent holds the event's keys")
+
+    count, rate = 800, 100.0
+    duration = count / rate
+    recv = sc.receivers(["r1"], duration + 4, "forge")
+    forger = lab.start("att", [forge, "--addr", sc.node.url, "--api-key", sc.keys["att"], "--event", "live",
+                               "--local", lab.ip("att"), "--port", str(sc.wire_port), "--duration",
+                               str(duration + 1), "--rate", "250"],
+                       "forge", stdout=open(os.path.join(lab.dir, "forge.json"), "w"))
+    time.sleep(0.5)
+    send_to, _, _ = sc.app_target()
+    sender_log = os.path.join(lab.dir, "sent.jsonl")
+    sender = lab.start("snd", ["python3", HELPER, "send", "--to", send_to, "--marker", sc.marker, "--count",
+                               str(count), "--rate", str(rate), "--size", "300", "--log", sender_log], "send")
+    if sender.wait(duration + 20) != 0:
+        raise TestFailure("the sending application failed")
+    if forger.wait(30) != 0:
+        raise TestFailure("the forger failed (see forge.err)")
+    for p in recv.values():
+        p.wait(30)
+
+    sent = read_lines(sender_log)
+    check(len(sent) == count, f"the application sent {count} numbered datagrams")
+    by_n = {d["n"]: d for d in sent}
+    r1 = read_lines(os.path.join(lab.dir, "recv-forge-r1.jsonl"))
+    check([d["n"] for d in r1] == list(range(count)),
+          f"r1 received all {count} genuine datagrams, in order, once each, under attack "
+          f"({len(r1)} received)")
+    check(all(d["sha"] == by_n[d["n"]]["sha"] for d in r1), "r1's datagrams are byte-exact copies")
+
+    with open(os.path.join(lab.dir, "forge.json")) as f:
+        att = json.load(f)
+    check(att["source_auth"] and att["key_fetches"] >= 1 and att["victim"] > 0,
+          f"the attacker held the event's key and the sender's id: {att}")
+    s1 = sc.status("r1")
+    drops, packets = s1["data_plane"]["dropped"], s1["data_plane"]["packets"]
+    log(f"r1 drops: { {k: v for k, v in drops.items() if v} }")
+    data_forged = att["far_ahead"] + att["near"] + 4 * att["manifests"]
+    check(drops["unsigned"] + drops["forged"] >= 0.9 * data_forged,
+          f"r1 dropped the forged data packets under the sender's id "
+          f"(unsigned={drops['unsigned']}, forged={drops['forged']}, sent {data_forged})")
+    check(drops["bad_signature"] + drops["replay"] + drops["seq_jump"] >= 0.9 * att["manifests"]
+          and drops["bad_signature"] > 0,
+          f"r1 dropped the forged manifests (bad_signature={drops['bad_signature']}, sent {att['manifests']})")
+    check(drops["unknown_sender"] >= 0.9 * att["invented"],
+          f"r1 dropped the invented sender ids (unknown_sender={drops['unknown_sender']}, "
+          f"sent {att['invented']})")
+    check(packets["manifest_verified"] >= count / 32, f"r1 verified the sender's manifests "
+                                                      f"({packets['manifest_verified']})")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--keycast", required=True)
-    ap.add_argument("--scenario", choices=["relay", "transparent", "latejoin"], required=True)
+    ap.add_argument("--forge", help="the keycast_forge tool (scenario forge)")
+    ap.add_argument("--scenario", choices=["relay", "transparent", "latejoin", "forge"], required=True)
     ap.add_argument("--keep", action="store_true", help="keep the work folder (logs, pcap)")
     a = ap.parse_args()
-    preflight(a.keycast, a.scenario != "latejoin")
+    if a.scenario == "forge" and not (a.forge and os.access(a.forge, os.X_OK)):
+        sys.exit("agent_e2e: scenario forge needs --forge, the keycast_forge tool")
+    preflight(a.keycast, a.scenario not in ("latejoin", "forge"))
     sweep_stale()
     workdir = tempfile.mkdtemp(prefix=f"keycast-e2e-{a.scenario}-")
     lab = Lab(os.path.abspath(a.keycast), workdir)
@@ -608,6 +683,8 @@ def main():
         sc = Scenario(lab, "transparent" if a.scenario == "transparent" else "relay")
         if a.scenario == "latejoin":
             scenario_latejoin(sc)
+        elif a.scenario == "forge":
+            scenario_forge(sc, os.path.abspath(a.forge))
         else:
             scenario_stream(sc)
         ok = True
