@@ -80,4 +80,20 @@ inline constexpr uint32_t kDefaultManifestVerifiesPerSecond = 2000;  // default
 // packets of a batch stay inside it after their manifest moved it.
 inline constexpr uint64_t kMinSignedReplayWindow = 4 * kMaxSignBatchPackets;
 
+// ---- password logins (keycast/login_limiter.h, docs/limits.md) ----
+// Failed attempts allowed before exponential back-off starts, per key.
+inline constexpr uint32_t kLoginFreeFailuresPerAccountAndAddress = 5;
+inline constexpr uint32_t kLoginFreeFailuresPerAddress = 20;  // any accounts
+inline constexpr uint32_t kLoginFreeFailuresPerAccount = 50;  // from all addresses
+// The n-th failure past the free ones blocks the key for base * 2^(n-1) s, at most max.
+inline constexpr int64_t kLoginBackoffBaseSeconds = 1;
+inline constexpr int64_t kLoginBackoffMaxSeconds = 15 * 60;
+// A key's failures are forgotten this long after its last one (once unblocked).
+inline constexpr int64_t kLoginFailureMemorySeconds = 3600;
+inline constexpr size_t kLoginLimiterMaxEntries = 50'000;    // keys tracked, about 12 MiB at most
+inline constexpr uint32_t kLoginAuditRecordsPerMinute = 20;  // back-off audit records, in all
+// Argon2id computations running at once in the process (each takes the
+// cost's memory: 64 MiB for interactive); more wait for a turn.
+inline constexpr size_t kMaxConcurrentPasswordHashes = 4;
+
 }  // namespace keycast::limits

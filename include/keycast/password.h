@@ -21,6 +21,23 @@ Result<std::string> HashPassword(std::string_view password, PasswordCost cost);
 // or malformed hash.
 bool VerifyPassword(std::string_view password, const std::string& encoded);
 
+// Verifies against `encoded`, or, when it is not an Argon2id hash ("" for
+// an unknown name or an account without a password), against a fixed hash of `cost` for a
+// password nobody knows, and returns false. Either way it runs exactly one
+// Argon2id verification of the same cost, so the time an answer takes does
+// not tell which names exist or have a password.
+bool VerifyPasswordOrDummy(std::string_view password, const std::string& encoded,
+                           PasswordCost cost);
+// The fixed hash VerifyPasswordOrDummy verifies against (made once per cost
+// and process; making it is not counted below).
+const std::string& DummyPasswordHash(PasswordCost cost);
+
+// Argon2id computations (HashPassword and every verification) this process
+// has run, also exported as keycast_password_hashes_total. At most
+// limits::kMaxConcurrentPasswordHashes run at once; more wait for a turn,
+// so password work cannot take more than that many times the cost's memory.
+uint64_t PasswordHashCount();
+
 // API keys and admin tokens: "<prefix>_<id>_<secret>" where id is 16 hex
 // chars naming the stored record and secret is 32 random bytes in hex. Only
 // SHA-256(secret) is stored: the secret has 256 bits of entropy, so a slow

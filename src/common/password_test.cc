@@ -23,6 +23,22 @@ TEST(Password, SaltedHashesDiffer) {
   EXPECT_NE(*a, *b);
 }
 
+// Unknown names and accounts without a password verify against a dummy
+// hash: one Argon2id verification each, like a real one, and never a match.
+TEST(Password, DummyVerificationCostsOneHashAndNeverMatches) {
+  auto h = HashPassword("correct horse", PasswordCost::kTestOnly);
+  ASSERT_TRUE(h.ok());
+  EXPECT_EQ(DummyPasswordHash(PasswordCost::kTestOnly).rfind("$argon2id$", 0), 0u);
+  uint64_t n0 = PasswordHashCount();
+  EXPECT_TRUE(VerifyPasswordOrDummy("correct horse", *h, PasswordCost::kTestOnly));
+  EXPECT_FALSE(VerifyPasswordOrDummy("correct horse", "", PasswordCost::kTestOnly));
+  EXPECT_FALSE(VerifyPasswordOrDummy("", "", PasswordCost::kTestOnly));
+  EXPECT_FALSE(VerifyPasswordOrDummy("x", "plaintext", PasswordCost::kTestOnly));
+  EXPECT_EQ(PasswordHashCount() - n0, 4u);
+  // The dummy's cost is the cost asked for.
+  EXPECT_NE(DummyPasswordHash(PasswordCost::kTestOnly).find("m=8,"), std::string::npos);
+}
+
 TEST(Token, RoundTripAndVerify) {
   Token t = GenerateToken("kca");
   auto p = ParseToken(t.Encode(), "kca");
