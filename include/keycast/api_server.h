@@ -103,6 +103,9 @@ namespace api {
 int HttpStatusFor(Code code);
 void SendJson(httplib::Response& res, int status, const std::string& json_text);
 void SendError(httplib::Response& res, const Status& status);
+// The same with Retry-After when retry_after_seconds > 0 (a 429 from the
+// login limiter, a 503 to retry).
+void SendError(httplib::Response& res, const Status& status, int64_t retry_after_seconds);
 // The bearer token of a request, or "".
 std::string BearerToken(const httplib::Request& req);
 }  // namespace api

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "keycast/clock.h"
+#include "keycast/login_limiter.h"
 #include "keycast/model.h"
 #include "keycast/password.h"
 #include "keycast/seal.h"
@@ -178,8 +179,26 @@ class Directory {
   // Fails with Unauthenticated and a reason (unknown client, wrong password,
   // disabled client, revoked key). The reason is for logs and audit; callers
   // answer the network with a generic message.
+  //
+  // Password logins go through login_limiter() first, keyed on
+  // "client:<name>" and origin->address: a refused attempt fails with
+  // ResourceExhausted before any Argon2id work and sets
+  // origin->retry_after_seconds (answer 429 with Retry-After). REQUIRES:
+  // origin != nullptr.
   Result<AuthenticatedClient> AuthenticatePassword(const std::string& client,
-                                                   const std::string& password) const;
+                                                   const std::string& password,
+                                                   LoginOrigin* origin) const;
+  // The password check alone, without the limiter: for callers that hold
+  // an admitted LoginLimiter::Attempt on "client:<name>" (the reservation
+  // platform). Every call runs exactly one Argon2id verification of the
+  // configured cost, whether the name exists, has a password or is
+  // disabled, so the time it takes tells none of these apart.
+  Result<AuthenticatedClient> CheckPassword(const std::string& client,
+                                            const std::string& password) const;
+  // The limiter of every password login of this directory's clients (and
+  // of the reservation platform's receiver lists). Back-off steps are
+  // audited as "login.backoff".
+  LoginLimiter& login_limiter() const { return *limiter_; }
   Result<AuthenticatedClient> AuthenticateApiKey(const std::string& token) const;
   // Returns the actor name for an admin token.
   Result<Actor> AuthenticateAdmin(const std::string& token) const;
@@ -264,6 +283,11 @@ class Directory {
   mutable std::condition_variable cv_;
   std::atomic<uint64_t> generation_{1};
   std::atomic<int64_t> audit_seq_{0};  // newest audit record reflected in index_
+  std::unique_ptr<LoginLimiter> limiter_;
+
+  // Writes an audit record that changes nothing in the directory.
+  Status AppendAuditOnly(const std::string& actor, const std::string& action,
+                         const std::string& target, const std::string& detail);
 };
 
 // Name rules shared by every directory object: 1-64 characters from

@@ -193,9 +193,12 @@ class ReservationPlatform {
 
   // ---- senders ----
   // Authenticates a directory client and checks it may file reservations.
-  // Unauthenticated (generic message) or PermissionDenied (not a sender).
-  Result<SenderIdentity> AuthenticateSender(const std::string& client,
-                                            const std::string& password) const;
+  // Unauthenticated (generic message) or PermissionDenied (not a sender);
+  // ResourceExhausted when the directory's login limiter refuses the
+  // attempt (origin->retry_after_seconds says when to retry). origin:
+  // where the attempt comes from; nullptr for an in-process caller.
+  Result<SenderIdentity> AuthenticateSender(const std::string& client, const std::string& password,
+                                            LoginOrigin* origin = nullptr) const;
   Result<SenderIdentity> AuthenticateSenderApiKey(const std::string& api_key) const;
   // Whether the client belongs to the senders group (through the DAG).
   bool IsSender(ClientId client) const;
@@ -230,15 +233,24 @@ class ReservationPlatform {
   // InvalidArgument (card or idempotency key malformed), AlreadyExists (name
   // taken by another payer), ResourceExhausted (too many failures),
   // Unavailable (payment provider failed or a payment is in progress).
+  // Password checks (a receiver list's, a directory subscriber's) pass the
+  // directory's login limiter first, keyed on "receiver:<transmission>/
+  // <receiver>" (and "client:<receiver>" for the directory password) and
+  // origin->address: a refusal is ResourceExhausted with
+  // origin->retry_after_seconds, before any Argon2id work. Every request
+  // that checks a password runs the same Argon2id work whether or not the
+  // name exists. origin: nullptr for an in-process caller.
   Result<AccessResult> RequestAccess(const std::string& transmission, const std::string& receiver,
-                                     const AccessParameter& param);
+                                     const AccessParameter& param, LoginOrigin* origin = nullptr);
 
   // The seed-004 channel's authorizer: subject "<transmission>/<receiver>",
   // shared parameter an encoded AccessParameter; the payload is the
-  // AgentConfig JSON.
-  Result<SecretBytes> Authorize(ByteView shared_param, std::string_view subject);
-  ChannelAuthorizer Authorizer() {
-    return [this](ByteView p, std::string_view s) { return Authorize(p, s); };
+  // AgentConfig JSON. origin: as for RequestAccess; it must outlive the
+  // authorizer's use.
+  Result<SecretBytes> Authorize(ByteView shared_param, std::string_view subject,
+                                LoginOrigin* origin = nullptr);
+  ChannelAuthorizer Authorizer(LoginOrigin* origin = nullptr) {
+    return [this, origin](ByteView p, std::string_view s) { return Authorize(p, s, origin); };
   }
 
   const ReservationOptions& options() const { return options_; }
@@ -273,7 +285,6 @@ class ReservationPlatform {
   PaymentProvider* payments_;
   SecretBytes card_key_;
   ReservationOptions options_;
-  std::string dummy_hash_;  // verified for unknown receiver names (equal timing)
   mutable std::mutex key_servers_mu_;
   std::mutex create_mu_;  // serialises creations (names, group:port checks)
   mutable std::array<std::shared_mutex, 64> reservation_locks_;

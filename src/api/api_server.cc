@@ -57,6 +57,11 @@ void SendError(httplib::Response& res, const Status& status) {
   SendJson(res, HttpStatusFor(status.code()), j.dump());
 }
 
+void SendError(httplib::Response& res, const Status& status, int64_t retry_after_seconds) {
+  if (retry_after_seconds > 0) res.set_header("Retry-After", std::to_string(retry_after_seconds));
+  SendError(res, status);
+}
+
 std::string BearerToken(const httplib::Request& req) {
   std::string h = req.get_header_value("Authorization");
   constexpr std::string_view kPrefix = "Bearer ";

@@ -21,10 +21,11 @@ Counter& AuthFailures() {
 }
 
 // Authenticates by API key (Authorization: Bearer kca_...) or by
-// {"client": ..., "password": ...} in the body. Reads the other fields the
-// caller allows through `extra`.
+// {"client": ..., "password": ...} in the body. Password attempts pass the
+// directory's login limiter first: a refusal is ResourceExhausted with
+// *retry_after set, before any Argon2id work.
 Result<AuthenticatedClient> Authenticate(const Directory* dir, const httplib::Request& req,
-                                         api::ObjectReader& r) {
+                                         api::ObjectReader& r, int64_t* retry_after) {
   auto client = r.Str("client", limits::kMaxNameLength, false);
   auto password = r.Str("password", limits::kMaxPasswordLength, false);
   KC_RETURN_IF_ERROR(r.Finish());
@@ -35,7 +36,14 @@ Result<AuthenticatedClient> Authenticate(const Directory* dir, const httplib::Re
       return InvalidArgument("give either an API key or client + password, not both");
     who = dir->AuthenticateApiKey(token);
   } else if (client && password) {
-    who = dir->AuthenticatePassword(*client, *password);
+    LoginOrigin origin{req.remote_addr};
+    who = dir->AuthenticatePassword(*client, *password, &origin);
+    if (!who.ok() && who.status().code() == Code::kResourceExhausted) {
+      *retry_after = origin.retry_after_seconds;
+      spdlog::info("ticket request from {} for '{}' throttled: {}", req.remote_addr, *client,
+                   who.status().message());
+      return who;
+    }
   } else {
     return Unauthenticated(
         "credentials are required: Authorization: Bearer kca_..., or client and password");
@@ -103,8 +111,9 @@ void ApiServer::AddTicketRoutes() {
         auto body = api::ParseObject(req.body.empty() ? "{}" : req.body);
         if (!body.ok()) return api::SendError(res, body.status());
         api::ObjectReader r(*body);
-        auto who = Authenticate(dir, req, r);
-        if (!who.ok()) return api::SendError(res, who.status());
+        int64_t retry = 0;
+        auto who = Authenticate(dir, req, r, &retry);
+        if (!who.ok()) return api::SendError(res, who.status(), retry);
         auto t = tickets->Issue(*who);
         if (!t.ok()) return api::SendError(res, t.status());
         SendTicket(res, *t);
@@ -118,8 +127,9 @@ void ApiServer::AddTicketRoutes() {
         api::ObjectReader r(*body);
         auto digest = r.Str("digest", 64, true);
         auto timeout = r.Int("timeout_seconds", 0, max_watch, false).value_or(max_watch);
-        auto who = Authenticate(dir, req, r);
-        if (!who.ok()) return api::SendError(res, who.status());
+        int64_t retry = 0;
+        auto who = Authenticate(dir, req, r, &retry);
+        if (!who.ok()) return api::SendError(res, who.status(), retry);
         auto t = tickets->WaitForNewTicket(
             *who, *digest, std::chrono::steady_clock::now() + std::chrono::seconds(timeout));
         if (!t.ok()) return api::SendError(res, t.status());

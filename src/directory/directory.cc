@@ -1,5 +1,7 @@
 #include "keycast/directory.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <cstdint>
 #include <map>
@@ -212,7 +214,36 @@ struct Directory::Index {
 
 Directory::Directory(Store* store, const Sealer* sealer, const Clock* clock,
                      DirectoryOptions options)
-    : store_(store), sealer_(sealer), clock_(clock), options_(options), index_(new Index) {}
+    : store_(store),
+      sealer_(sealer),
+      clock_(clock),
+      options_(options),
+      index_(new Index),
+      limiter_(new LoginLimiter(clock)) {
+  limiter_->SetBackoffHook([this](const LoginBackoff& b) {
+    nlohmann::json detail = {{"failures", b.failures},
+                             {"backoff_seconds", b.seconds},
+                             {"refused_since_last", b.refused},
+                             {"reports_suppressed", b.suppressed}};
+    Status st = AppendAuditOnly("login-limiter", "login.backoff", b.key, detail.dump());
+    if (!st.ok()) spdlog::error("cannot audit a login back-off: {}", st.message());
+  });
+  // Made now, so the first unknown name costs what later ones do.
+  (void)DummyPasswordHash(options_.password_cost);
+}
+
+Status Directory::AppendAuditOnly(const std::string& actor, const std::string& action,
+                                  const std::string& target, const std::string& detail) {
+  std::lock_guard<std::mutex> w(write_mu_);
+  KC_ASSIGN_OR_RETURN(auto txn, store_->Begin());
+  KC_ASSIGN_OR_RETURN(int64_t seq, txn->AppendAudit(AuditRecord{0, clock_->NowSeconds(), actor,
+                                                                action, target, detail}));
+  KC_RETURN_IF_ERROR(txn->Commit());
+  // Nothing to apply; keep our own record from looking like another
+  // process's change (which would make Refresh reload).
+  if (seq == audit_seq_.load() + 1) audit_seq_ = seq;
+  return Status::Ok();
+}
 
 Directory::~Directory() = default;
 
@@ -835,23 +866,43 @@ Status Directory::RevokeAdminToken(const Actor& actor, const std::string& token_
 // ---------------------------------------------------------------- authentication
 
 Result<AuthenticatedClient> Directory::AuthenticatePassword(const std::string& client,
-                                                            const std::string& password) const {
+                                                            const std::string& password,
+                                                            LoginOrigin* origin) const {
+  PeerKey from = PeerKey::Of(origin->address);
+  KC_ASSIGN_OR_RETURN(LoginLimiter::Attempt attempt,
+                      limiter_->Admit("client:" + client, origin->address.empty() ? nullptr : &from,
+                                      &origin->retry_after_seconds));
+  auto who = CheckPassword(client, password);
+  if (who.ok())
+    attempt.Succeeded();
+  else
+    attempt.Failed();
+  return who;
+}
+
+Result<AuthenticatedClient> Directory::CheckPassword(const std::string& client,
+                                                     const std::string& password) const {
   std::string hash;
   ClientId id;
-  bool enabled;
+  bool known = false, enabled = false;
   {
     std::shared_lock<std::shared_mutex> l(mu_);
-    auto cc = index_->ClientByName(client);
-    if (!cc) return Unauthenticated("unknown client '" + client + "'");
-    const ClientRec* r = index_->clients.find(*cc);
-    hash = r->c.password_hash;
-    id = *cc;
-    enabled = r->c.enabled;
+    if (auto cc = index_->ClientByName(client)) {
+      const ClientRec* r = index_->clients.find(*cc);
+      hash = r->c.password_hash;
+      id = *cc;
+      known = true;
+      enabled = r->c.enabled;
+    }
   }
-  // Verify outside the lock: Argon2id is slow on purpose.
+  // Verify outside the lock: Argon2id is slow on purpose. Unknown names and
+  // clients without a password verify against a dummy hash of the same
+  // cost, so every outcome below costs one verification.
+  bool ok = password.size() <= limits::kMaxPasswordLength &&
+            VerifyPasswordOrDummy(password, hash, options_.password_cost);
+  if (!known) return Unauthenticated("unknown client '" + client + "'");
   if (hash.empty()) return Unauthenticated("client '" + client + "' has no password login");
-  if (password.size() > limits::kMaxPasswordLength || !VerifyPassword(password, hash))
-    return Unauthenticated("wrong password for client '" + client + "'");
+  if (!ok) return Unauthenticated("wrong password for client '" + client + "'");
   if (!enabled) return Unauthenticated("client '" + client + "' is disabled");
   return AuthenticatedClient{id, client, "password"};
 }

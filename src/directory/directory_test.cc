@@ -262,12 +262,13 @@ TEST_F(DirectoryTest, EveryChangeIsAudited) {
 
 TEST_F(DirectoryTest, PasswordIsHashedAndChecked) {
   Client("alice", "correct horse battery");
-  auto ok = dir_->AuthenticatePassword("alice", "correct horse battery");
+  LoginOrigin o;
+  auto ok = dir_->AuthenticatePassword("alice", "correct horse battery", &o);
   ASSERT_TRUE(ok.ok());
   EXPECT_EQ(ok->name, "alice");
-  EXPECT_EQ(dir_->AuthenticatePassword("alice", "wrong password").status().code(),
+  EXPECT_EQ(dir_->AuthenticatePassword("alice", "wrong password", &o).status().code(),
             Code::kUnauthenticated);
-  EXPECT_EQ(dir_->AuthenticatePassword("nobody", "x").status().code(), Code::kUnauthenticated);
+  EXPECT_EQ(dir_->AuthenticatePassword("nobody", "x", &o).status().code(), Code::kUnauthenticated);
   EXPECT_EQ(dir_->GetClient("alice")->client.password_hash, "set");  // never exposed
   DirectoryData d;
   ASSERT_TRUE(store_->LoadDirectory(&d).ok());
@@ -275,7 +276,7 @@ TEST_F(DirectoryTest, PasswordIsHashedAndChecked) {
   ClientPatch off;
   off.enabled = false;
   ASSERT_TRUE(dir_->UpdateClient(kAdmin, "alice", off).ok());
-  EXPECT_EQ(dir_->AuthenticatePassword("alice", "correct horse battery").status().code(),
+  EXPECT_EQ(dir_->AuthenticatePassword("alice", "correct horse battery", &o).status().code(),
             Code::kUnauthenticated);
   EXPECT_EQ(
       dir_->CreateClient(kAdmin, ClientSpec{"bob", "", std::string("short"), true}).status().code(),

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <optional>
 #include <set>
 
 #include "api/json_reader.h"
@@ -105,11 +106,10 @@ Result<std::unique_ptr<ReservationPlatform>> ReservationPlatform::Create(
       options.interval_seconds > limits::kMaxIntervalSeconds)
     return InvalidArgument("key interval of generated events is out of range");
   if (options.max_failures == 0) return InvalidArgument("max_failures must be at least 1");
-  KC_ASSIGN_OR_RETURN(std::string dummy,
-                      HashPassword("keycast dummy receiver password", options.password_cost));
+  // Made now, so the first unknown receiver name costs what later ones do.
+  (void)DummyPasswordHash(options.password_cost);
   std::unique_ptr<ReservationPlatform> p(new ReservationPlatform(
       directory, store, sealer, clock, payments, std::move(card_key), std::move(options)));
-  p->dummy_hash_ = std::move(dummy);
   return p;
 }
 
@@ -147,8 +147,14 @@ bool ReservationPlatform::IsSender(ClientId client) const {
 }
 
 Result<SenderIdentity> ReservationPlatform::AuthenticateSender(const std::string& client,
-                                                               const std::string& password) const {
-  auto a = dir_->AuthenticatePassword(client, password);
+                                                               const std::string& password,
+                                                               LoginOrigin* origin) const {
+  LoginOrigin in_process;
+  auto a = dir_->AuthenticatePassword(client, password, origin ? origin : &in_process);
+  if (!a.ok() && a.status().code() == Code::kResourceExhausted) {
+    spdlog::info("sender sign-in for '{}' throttled: {}", client, a.status().message());
+    return a.status();
+  }
   if (!a.ok()) {
     spdlog::info("sender sign-in refused: {}", a.status().message());
     return Unauthenticated("client name or password is wrong");
@@ -1028,7 +1034,8 @@ Result<AgentConfig> ReservationPlatform::IssueGrant(const Reservation& r,
 
 Result<AccessResult> ReservationPlatform::RequestAccess(const std::string& transmission,
                                                         const std::string& receiver,
-                                                        const AccessParameter& param) {
+                                                        const AccessParameter& param,
+                                                        LoginOrigin* origin) {
   // ---- gather
   KC_RETURN_IF_ERROR(ValidateReservationName(transmission));
   KC_RETURN_IF_ERROR(ValidateReceiverName(receiver));
@@ -1075,10 +1082,40 @@ Result<AccessResult> ReservationPlatform::RequestAccess(const std::string& trans
   // Who is asking: a directory subscriber (provided SA only; with a
   // generated SA subscribers get keys with their own credentials), a
   // receiver on the list, or anyone willing to pay.
+  //
+  // Each password check runs behind an admitted attempt of the login
+  // limiter, and costs one Argon2id verification whether or not the name
+  // exists (directory clients and list entries alike).
+  const bool check_directory =
+      r.sa_mode == SaMode::kProvided && !groups.empty() && !password.empty();
+  std::optional<LoginLimiter::Attempt> directory_attempt, list_attempt;
+  {
+    LoginOrigin in_process;
+    LoginOrigin* o = origin ? origin : &in_process;
+    PeerKey from = PeerKey::Of(o->address);
+    const PeerKey* address = o->address.empty() ? nullptr : &from;
+    if (check_directory) {
+      auto a = dir_->login_limiter().Admit("client:" + receiver, address, &o->retry_after_seconds);
+      if (!a.ok()) return a.status();
+      directory_attempt.emplace(std::move(a).value());
+      address = nullptr;  // counted once per request
+    }
+    if (has_list) {
+      auto a = dir_->login_limiter().Admit("receiver:" + transmission + "/" + receiver, address,
+                                           &o->retry_after_seconds);
+      if (!a.ok()) return a.status();
+      list_attempt.emplace(std::move(a).value());
+    }
+  }
   std::string via;
-  if (r.sa_mode == SaMode::kProvided && !groups.empty() && !password.empty() &&
-      dir_->FindClient(receiver)) {
-    auto a = dir_->AuthenticatePassword(receiver, password);
+  if (check_directory) {
+    auto a = dir_->CheckPassword(receiver, password);
+    // A failure waits for the list's verdict when there is a list: a
+    // listed receiver's password is not a wrong directory password.
+    if (a.ok())
+      directory_attempt->Succeeded();
+    else if (!has_list)
+      directory_attempt->Failed();
     if (a.ok()) {
       std::set<int64_t> admitted;
       for (GroupId g : groups) admitted.insert(g.value);
@@ -1098,11 +1135,19 @@ Result<AccessResult> ReservationPlatform::RequestAccess(const std::string& trans
       }
     }
   }
+  if (!via.empty()) list_attempt.reset();  // admitted as a subscriber: the list is not checked
   if (via.empty() && has_list) {
     auto it = std::find_if(list.begin(), list.end(), [&](auto& e) { return e.name == receiver; });
     // Verify even for unknown names, so timing does not tell who is listed.
-    bool ok = VerifyPassword(password, it == list.end() ? dummy_hash_ : it->password_hash) &&
-              it != list.end();
+    bool ok = VerifyPasswordOrDummy(password, it == list.end() ? "" : it->password_hash,
+                                    options_.password_cost);
+    if (ok) {
+      list_attempt->Succeeded();
+      directory_attempt.reset();  // released uncounted
+    } else {
+      list_attempt->Failed();
+      if (directory_attempt) directory_attempt->Failed();
+    }
     if (!ok)
       return refuse(Unauthenticated("receiver name or password is wrong for transmission '" +
                                     transmission + "'"));
@@ -1163,14 +1208,14 @@ Result<AccessResult> ReservationPlatform::RequestAccess(const std::string& trans
   return AccessResult{std::move(c), true, charged, charged ? charge.id : 0};
 }
 
-Result<SecretBytes> ReservationPlatform::Authorize(ByteView shared_param,
-                                                   std::string_view subject) {
+Result<SecretBytes> ReservationPlatform::Authorize(ByteView shared_param, std::string_view subject,
+                                                   LoginOrigin* origin) {
   size_t slash = subject.find('/');
   if (slash == std::string_view::npos)
     return InvalidArgument("the channel subject must be '<transmission>/<receiver>'");
   std::string transmission(subject.substr(0, slash)), receiver(subject.substr(slash + 1));
   KC_ASSIGN_OR_RETURN(AccessParameter p, reservation::DecodeAccessParameter(shared_param));
-  KC_ASSIGN_OR_RETURN(AccessResult res, RequestAccess(transmission, receiver, p));
+  KC_ASSIGN_OR_RETURN(AccessResult res, RequestAccess(transmission, receiver, p, origin));
   std::string text = reservation::AgentConfigToJson(res.config);
   SecretBytes out(AsBytes(text));
   SecureWipe(text.data(), text.size());

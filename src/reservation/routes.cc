@@ -279,8 +279,9 @@ void AddApiRoutes(ApiServer& api, const Service& s) {
             auto password = r.Str("password", limits::kMaxPasswordLength, true);
             Status st = r.Finish();
             if (!st.ok()) return api::SendError(res, st);
-            auto who = svc.platform->AuthenticateSender(*client, *password);
-            if (!who.ok()) return api::SendError(res, who.status());
+            LoginOrigin origin{req.remote_addr};
+            auto who = svc.platform->AuthenticateSender(*client, *password, &origin);
+            if (!who.ok()) return api::SendError(res, who.status(), origin.retry_after_seconds);
             std::string token = svc.sessions->Create(*who);
             api::SendJson(res, 201, json({{"token", token}, {"sender", who->name}}).dump());
           });
@@ -427,8 +428,9 @@ void AddApiRoutes(ApiServer& api, const Service& s) {
           });
   api.Add("POST", "/v1/channel/confirm", "Channel: Confirm -> DataKeyMessage (binary bodies)",
           false, [ch, p](const httplib::Request& req, httplib::Response& res) {
-            auto out = ch->HandleConfirm(AsBytes(req.body), p->Authorizer());
-            if (!out.ok()) return api::SendError(res, out.status());
+            LoginOrigin origin{req.remote_addr};
+            auto out = ch->HandleConfirm(AsBytes(req.body), p->Authorizer(&origin));
+            if (!out.ok()) return api::SendError(res, out.status(), origin.retry_after_seconds);
             res.set_header("Cache-Control", "no-store");
             res.set_content(std::string(AsString(*out)), "application/octet-stream");
           });

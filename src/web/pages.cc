@@ -733,8 +733,11 @@ void AddRoutes(ApiServer& api, std::shared_ptr<Ctx> x) {
             auto f = Form(*x, req, res);
             if (!f) return;
             std::string client = Trim(Field(*f, "client"));
-            auto who = x->s.platform->AuthenticateSender(client, Field(*f, "password"));
+            LoginOrigin origin{req.remote_addr};
+            auto who = x->s.platform->AuthenticateSender(client, Field(*f, "password"), &origin);
             if (!who.ok()) {
+              if (origin.retry_after_seconds > 0)
+                res.set_header("Retry-After", std::to_string(origin.retry_after_seconds));
               return Page(*x, req, res, StatusFor(who.status()), "Sign in",
                           Tmpl("sender_login.html"),
                           Vars{{"error", ErrorBox("Not signed in", who.status().message())},
@@ -921,8 +924,11 @@ void AddRoutes(ApiServer& api, std::shared_ptr<Ctx> x) {
         for (auto& [k, val] : *f) SecureWipe(val.data(), val.size());
         Status check = reservation::ValidateReceiverName(v.receiver);
         if (!check.ok()) return TransmissionPage(*x, req, res, 400, *t, v, check.message());
-        auto cfg =
-            RequestAccessInProcess(*x->s.channel, name, v.receiver, p, x->s.platform->Authorizer());
+        LoginOrigin origin{req.remote_addr};
+        auto cfg = RequestAccessInProcess(*x->s.channel, name, v.receiver, p,
+                                          x->s.platform->Authorizer(&origin));
+        if (!cfg.ok() && origin.retry_after_seconds > 0)
+          res.set_header("Retry-After", std::to_string(origin.retry_after_seconds));
         if (!cfg.ok())
           return TransmissionPage(*x, req, res, StatusFor(cfg.status()), *t, v,
                                   cfg.status().message());
