@@ -8,7 +8,13 @@
 // Errors are a stable code plus a message: {"error":{"code":"not_found",
 // "message":"group 'g9' does not exist"}} (docs/api.md).
 //
-// Thread safety: Start/Stop from one thread; handlers run on a thread pool.
+// Connections are served by an HTTP front (src/api/http_gate.h) that reads
+// each request whole under total deadlines, limits connections per peer,
+// and runs handlers on a request pool, or, for long-polls, on a pool of
+// their own, so that slow clients and waiting long-polls cannot take the
+// threads of short requests (docs/limits.md).
+//
+// Thread safety: Start/Stop from one thread; handlers run on the pools.
 #pragma once
 
 #include <functional>
@@ -18,6 +24,7 @@
 #include <vector>
 
 #include "keycast/directory.h"
+#include "keycast/limits.h"
 #include "keycast/service_keys.h"
 #include "keycast/status.h"
 #include "keycast/store.h"
@@ -31,16 +38,31 @@ struct Response;
 
 namespace keycast {
 
+namespace api {
+class HttpRouter;
+class HttpFront;
+}  // namespace api
+
 struct ApiServerOptions {
   std::string host = "127.0.0.1";
   int port = 8200;            // 0 = pick a free port
   std::string tls_cert_file;  // both set: serve HTTPS (TLS 1.2+)
   std::string tls_key_file;
-  bool allow_insecure_http = false;           // plain HTTP on a non-loopback address
-  size_t threads = 16;                        // handler threads (each long-poll holds one)
-  std::vector<Endpoint> default_key_servers;  // for events created without any
-  std::vector<std::string> roles;             // reported by /v1/health
-  int64_t max_watch_seconds = 55;             // bound of a ticket long-poll
+  bool allow_insecure_http = false;              // plain HTTP on a non-loopback address
+  size_t threads = limits::kDefaultHttpThreads;  // request pool (short requests)
+  std::vector<Endpoint> default_key_servers;     // for events created without any
+  std::vector<std::string> roles;                // reported by /v1/health
+  int64_t max_watch_seconds = 55;                // bound of a ticket long-poll
+  // Limits of the HTTP front (docs/limits.md).
+  size_t max_connections = limits::kDefaultHttpMaxConnections;
+  size_t max_connections_per_ip = limits::kDefaultHttpMaxConnectionsPerIp;  // IPv6: per /64
+  int64_t header_timeout_ms = limits::kDefaultHttpHeaderTimeoutMs;          // whole request head
+  int64_t body_timeout_ms = limits::kDefaultHttpBodyTimeoutMs;    // end of head to end of body
+  int64_t idle_timeout_ms = limits::kDefaultHttpIdleTimeoutMs;    // keep-alive wait
+  int64_t write_timeout_ms = limits::kDefaultHttpWriteTimeoutMs;  // one answer
+  // Long-polls at once, each on a thread of the long-poll pool; one more
+  // is answered 503 with Retry-After.
+  size_t max_long_polls = limits::kDefaultHttpMaxLongPolls;
 };
 
 struct ApiServices {
@@ -72,6 +94,10 @@ class ApiServer {
            bool admin, Handler handler);
   // The actor of the admin request being handled on this thread.
   static const Actor& CurrentActor();
+  // Marks a route (exact path) as a long-poll: its requests run on the
+  // long-poll pool (at most max_long_polls at once), never on the request
+  // pool. REQUIRES: not started.
+  void MarkLongPoll(const std::string& method, const std::string& path);
 
   // REQUIRES: not started.
   void set_default_key_servers(std::vector<Endpoint> eps) {
@@ -83,6 +109,8 @@ class ApiServer {
   void Stop();
   int port() const { return bound_port_; }
   std::string url() const;
+  // Connections open now.
+  size_t open_connections() const;
   const std::vector<Route>& routes() const { return routes_; }
 
  private:
@@ -92,9 +120,10 @@ class ApiServer {
 
   ApiServices s_;
   ApiServerOptions options_;
-  std::unique_ptr<httplib::Server> http_;
+  std::unique_ptr<api::HttpRouter> http_;  // cpp-httplib's routing and handlers
+  std::unique_ptr<api::HttpFront> front_;  // the listening socket and the limits
   std::vector<Route> routes_;
-  std::unique_ptr<std::thread> thread_;
+  std::vector<std::pair<std::string, std::string>> long_polls_;  // method, path
   int bound_port_ = 0;
 };
 

@@ -80,6 +80,18 @@ inline constexpr uint32_t kDefaultManifestVerifiesPerSecond = 2000;  // default
 // packets of a batch stay inside it after their manifest moved it.
 inline constexpr uint64_t kMinSignedReplayWindow = 4 * kMaxSignBatchPackets;
 
+// ---- HTTP front (src/api/http_gate.h, docs/limits.md) ----
+inline constexpr size_t kMaxHttpHeadBytes = 16 * 1024;  // request line and headers
+inline constexpr size_t kMaxHttpRequestsPerConnection = 10'000;
+inline constexpr size_t kDefaultHttpThreads = 16;               // default: request pool
+inline constexpr size_t kDefaultHttpMaxConnections = 1024;      // default: open, in all
+inline constexpr size_t kDefaultHttpMaxConnectionsPerIp = 64;   // default: IPv4 address or /64
+inline constexpr int64_t kDefaultHttpHeaderTimeoutMs = 10'000;  // default: the whole head
+inline constexpr int64_t kDefaultHttpBodyTimeoutMs = 10'000;    // default: head end to body end
+inline constexpr int64_t kDefaultHttpIdleTimeoutMs = 10'000;    // default: keep-alive wait
+inline constexpr int64_t kDefaultHttpWriteTimeoutMs = 10'000;   // default: one answer
+inline constexpr size_t kDefaultHttpMaxLongPolls = 128;  // default: ticket long-polls at once
+
 // ---- password logins (keycast/login_limiter.h, docs/limits.md) ----
 // Failed attempts allowed before exponential back-off starts, per key.
 inline constexpr uint32_t kLoginFreeFailuresPerAccountAndAddress = 5;

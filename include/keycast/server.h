@@ -21,6 +21,7 @@
 
 #include "keycast/api_server.h"
 #include "keycast/directory.h"
+#include "keycast/limits.h"
 #include "keycast/password.h"
 #include "keycast/seal.h"
 #include "keycast/service_keys.h"
@@ -39,7 +40,16 @@ struct NodeConfig {
   std::string http_addr = "127.0.0.1:8200";
   std::string tls_cert, tls_key;
   bool allow_insecure_http = false;
-  size_t http_threads = 16;
+  size_t http_threads = limits::kDefaultHttpThreads;  // request pool
+  // Limits of the HTTP front and of the key service's TCP side, each an
+  // option of `keycast server` (docs/limits.md).
+  size_t http_max_connections = limits::kDefaultHttpMaxConnections;
+  size_t http_max_connections_per_ip = limits::kDefaultHttpMaxConnectionsPerIp;
+  int64_t http_header_timeout_ms = limits::kDefaultHttpHeaderTimeoutMs;
+  int64_t http_body_timeout_ms = limits::kDefaultHttpBodyTimeoutMs;
+  int64_t http_idle_timeout_ms = limits::kDefaultHttpIdleTimeoutMs;
+  int64_t http_write_timeout_ms = limits::kDefaultHttpWriteTimeoutMs;
+  size_t http_max_long_polls = limits::kDefaultHttpMaxLongPolls;
   std::string key_addr = "127.0.0.1:7400";  // key service, UDP and TCP
   std::string key_advertise;                // default key server for new events; default key_addr
   size_t key_threads = 2;

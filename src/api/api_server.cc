@@ -6,6 +6,7 @@
 #include <chrono>
 #include <regex>
 
+#include "api/http_gate.h"
 #include "api/json_reader.h"
 #include "keycast/limits.h"
 #include "keycast/log.h"
@@ -116,23 +117,13 @@ const Actor& ApiServer::CurrentActor() { return tls_actor; }
 
 ApiServer::ApiServer(ApiServices services, ApiServerOptions options)
     : s_(services), options_(std::move(options)) {
-  if (!options_.tls_cert_file.empty() && !options_.tls_key_file.empty()) {
-    http_ = std::make_unique<httplib::SSLServer>(options_.tls_cert_file.c_str(),
-                                                 options_.tls_key_file.c_str());
-  } else {
-    http_ = std::make_unique<httplib::Server>();
-  }
-  size_t threads = options_.threads;
-  http_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  // The router only parses, routes and answers; the HTTP front owns the
+  // sockets, TLS and every timeout (src/api/http_gate.h). The keep-alive
+  // settings here only fill the Keep-Alive header of answers.
+  http_ = std::make_unique<api::HttpRouter>();
   http_->set_payload_max_length(limits::kMaxRequestBodyBytes);
-  // Responses go out as a header write and a body write: with Nagle's
-  // algorithm the body waits for the client's delayed ACK of the headers
-  // (40 ms per request on a keep-alive connection).
-  http_->set_tcp_nodelay(true);
-  http_->set_keep_alive_max_count(10000);
-  http_->set_keep_alive_timeout(10);
-  http_->set_read_timeout(10, 0);
-  http_->set_write_timeout(10, 0);
+  http_->set_keep_alive_max_count(limits::kMaxHttpRequestsPerConnection);
+  http_->set_keep_alive_timeout(std::max<int64_t>(1, options_.idle_timeout_ms / 1000));
   http_->set_error_handler(
       httplib::Server::HandlerWithResponse([](const httplib::Request&, httplib::Response& res) {
         if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
@@ -231,32 +222,37 @@ Status ApiServer::Start() {
   if (options_.tls_cert_file.empty() != options_.tls_key_file.empty())
     return InvalidArgument("TLS needs both a certificate file and a key file");
   bool tls = !options_.tls_cert_file.empty();
-  if (tls && !http_->is_valid())
-    return InvalidArgument("cannot load TLS certificate " + options_.tls_cert_file + " / key " +
-                           options_.tls_key_file);
   if (!tls && !IsLoopback(options_.host) && !options_.allow_insecure_http)
     return FailedPrecondition("refusing plain HTTP on non-loopback address " + options_.host +
                               ": configure tls_cert/tls_key, or set allow_insecure_http");
-  if (options_.port == 0) {
-    bound_port_ = http_->bind_to_any_port(options_.host);
-    if (bound_port_ <= 0) return Unavailable("cannot bind HTTP on " + options_.host);
-  } else {
-    if (!http_->bind_to_port(options_.host, options_.port))
-      return Unavailable("cannot bind HTTP on " + options_.host + ":" +
-                         std::to_string(options_.port) + " (in use?)");
-    bound_port_ = options_.port;
+  auto polls = long_polls_;
+  KC_ASSIGN_OR_RETURN(front_, api::HttpFront::Create(
+                                  http_.get(),
+                                  [polls](std::string_view method, std::string_view path) {
+                                    for (const auto& [m, p] : polls)
+                                      if (m == method && p == path) return true;
+                                    return false;
+                                  },
+                                  options_));
+  Status st = front_->Start();
+  if (!st.ok()) {
+    front_.reset();
+    return Unavailable("cannot bind HTTP on " + options_.host + ":" +
+                       std::to_string(options_.port) + " (in use?): " + st.message());
   }
-  thread_ = std::make_unique<std::thread>([this] { http_->listen_after_bind(); });
+  bound_port_ = front_->port();
   return Status::Ok();
 }
 
 void ApiServer::Stop() {
-  if (thread_) {
-    http_->stop();
-    thread_->join();
-    thread_.reset();
-  }
+  if (front_) front_->Stop();
 }
+
+void ApiServer::MarkLongPoll(const std::string& method, const std::string& path) {
+  long_polls_.emplace_back(method, path);
+}
+
+size_t ApiServer::open_connections() const { return front_ ? front_->open_connections() : 0; }
 
 std::string ApiServer::url() const {
   bool tls = !options_.tls_cert_file.empty();

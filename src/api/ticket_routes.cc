@@ -119,6 +119,7 @@ void ApiServer::AddTicketRoutes() {
         SendTicket(res, *t);
       });
 
+  MarkLongPoll("POST", "/v1/tickets/watch");
   Add("POST", "/v1/tickets/watch",
       "Long-poll: a fresh ticket once the client's events differ from `digest` (204 at timeout)",
       false, [=](const httplib::Request& req, httplib::Response& res) {

@@ -3,9 +3,11 @@
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
+#include <cctype>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <limits>
 
 #include "cli/commands.h"
 #include "cli/demo.h"
@@ -20,6 +22,17 @@ constexpr const char* kDatabaseHelp =
     "dbname=...) "
     "to share the store between hosts; keep its password in ~/.pgpass or PGPASSWORD "
     "(default: <data-dir>/keycast.db)";
+
+// A resource limit: a positive number, also from KEYCAST_<NAME> and TOML.
+template <typename T>
+void AddLimit(CLI::App* cmd, const std::string& flag, T& value, const std::string& help) {
+  std::string env = "KEYCAST_" + flag.substr(2);
+  for (auto& ch : env) ch = ch == '-' ? '_' : static_cast<char>(std::toupper(ch));
+  cmd->add_option(flag, value, help)
+      ->envname(env)
+      ->check(CLI::Range(T{1}, std::numeric_limits<T>::max()))
+      ->capture_default_str();
+}
 
 // Options shared by `server` and `dev`, bound to a NodeConfig.
 struct NodeFlags {
@@ -54,9 +67,23 @@ struct NodeFlags {
                   "Allow plain HTTP on a non-loopback address (tokens travel in the clear)")
         ->envname("KEYCAST_ALLOW_INSECURE_HTTP");
     cmd->add_option("--http-threads", c.http_threads,
-                    "HTTP handler threads (each ticket long-poll holds one)")
+                    "HTTP handler threads for short requests (long-polls have their own)")
         ->envname("KEYCAST_HTTP_THREADS")
         ->capture_default_str();
+    AddLimit(cmd, "--http-max-connections", c.http_max_connections,
+             "HTTP connections open at once, in all");
+    AddLimit(cmd, "--http-max-connections-per-ip", c.http_max_connections_per_ip,
+             "HTTP connections open at once from one IPv4 address or IPv6 /64");
+    AddLimit(cmd, "--http-header-timeout-ms", c.http_header_timeout_ms,
+             "Time to receive a whole request head (request line and headers), ms");
+    AddLimit(cmd, "--http-body-timeout-ms", c.http_body_timeout_ms,
+             "Time from the end of a request head to the end of its body, ms");
+    AddLimit(cmd, "--http-idle-timeout-ms", c.http_idle_timeout_ms,
+             "Time a keep-alive connection may wait for its next request, ms");
+    AddLimit(cmd, "--http-write-timeout-ms", c.http_write_timeout_ms,
+             "Time to write one answer, ms");
+    AddLimit(cmd, "--http-max-long-polls", c.http_max_long_polls,
+             "Ticket long-polls at once, on threads of their own (one more gets 503)");
     cmd->add_option("--key-addr", c.key_addr, "Key service listen address (UDP and TCP)")
         ->envname("KEYCAST_KEY_ADDR")
         ->capture_default_str();
@@ -118,6 +145,11 @@ struct NodeFlags {
     if (c.key_grace_seconds < 0 || c.key_grace_seconds > 3600)
       return InvalidArgument("--key-grace must be 0-3600 seconds");
     if (c.push_ttl < 1 || c.push_ttl > 255) return InvalidArgument("--push-ttl must be 1-255");
+    for (int64_t ms :
+         {c.http_header_timeout_ms, c.http_body_timeout_ms, c.http_idle_timeout_ms,
+          c.http_write_timeout_ms})
+      if (ms < 100 || ms > 3'600'000)
+        return InvalidArgument("HTTP timeouts must be 100 ms to 1 hour");
     if (c.push_rate_bytes_per_second < 10'000)
       return InvalidArgument("--push-rate must be at least 10000 bytes/s");
     return Status::Ok();

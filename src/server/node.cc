@@ -87,6 +87,13 @@ Result<std::unique_ptr<Node>> Node::Create(const NodeConfig& config) {
     ao.tls_key_file = c.tls_key;
     ao.allow_insecure_http = c.allow_insecure_http;
     ao.threads = c.http_threads;
+    ao.max_connections = c.http_max_connections;
+    ao.max_connections_per_ip = c.http_max_connections_per_ip;
+    ao.header_timeout_ms = c.http_header_timeout_ms;
+    ao.body_timeout_ms = c.http_body_timeout_ms;
+    ao.idle_timeout_ms = c.http_idle_timeout_ms;
+    ao.write_timeout_ms = c.http_write_timeout_ms;
+    ao.max_long_polls = c.http_max_long_polls;
     ao.roles = c.roles;
     if (!Endpoint::Parse(c.key_advertise, true))
       return InvalidArgument("key_advertise '" + c.key_advertise + "' is not host:port");
