@@ -16,7 +16,10 @@
 // authenticated error reply.
 //
 // KeyEngine is the decision procedure without sockets; KeyService serves it
-// over UDP (SO_REUSEPORT workers) and TCP.
+// over UDP (SO_REUSEPORT workers) and TCP. The TCP side runs behind a
+// ConnGate (keycast/conn_gate.h): connections per peer and in all are
+// capped, a frame must arrive whole within a deadline, idle connections are
+// closed, and frames are handled on a small pool (docs/limits.md).
 //
 // Thread safety: KeyEngine::Handle is safe to call concurrently.
 #pragma once
@@ -33,6 +36,7 @@
 #include "keycast/clock.h"
 #include "keycast/directory.h"
 #include "keycast/key_protocol.h"
+#include "keycast/limits.h"
 #include "keycast/sa.h"
 #include "keycast/seal.h"
 #include "keycast/service_keys.h"
@@ -51,6 +55,12 @@ struct KeyServiceOptions {
   // A requester is remembered (for wakeups and the keyed-clients count) this
   // long after its last granted request; older entries are dropped.
   int64_t requester_ttl_seconds = 24 * 3600;
+  // TCP (for answers too large for a datagram), docs/limits.md.
+  size_t tcp_threads = limits::kDefaultKeyTcpThreads;
+  size_t tcp_max_connections = limits::kDefaultKeyTcpMaxConnections;
+  size_t tcp_max_connections_per_ip = limits::kDefaultKeyTcpMaxConnectionsPerIp;  // IPv6: /64
+  int64_t tcp_frame_timeout_ms = limits::kDefaultKeyTcpFrameTimeoutMs;            // one whole frame
+  int64_t tcp_idle_timeout_ms = limits::kDefaultKeyTcpIdleTimeoutMs;              // between frames
 };
 
 // Why a request got nothing or an error; each has a counter
@@ -124,6 +134,9 @@ class KeyEngine {
   std::unique_ptr<Impl> impl_;
 };
 
+class ConnGate;
+class GateProtocol;
+
 class KeyService {
  public:
   KeyService(const Directory* directory, const ServiceKeys* keys, Store* store,
@@ -137,20 +150,20 @@ class KeyService {
   KeyEngine& engine() { return *engine_; }
   // Sends wakeups for the event to its recent requesters; returns how many.
   size_t TriggerRekey(EventId event);
+  // TCP connections open now.
+  size_t tcp_connections() const;
 
  private:
   void UdpLoop(int fd);
-  void TcpAcceptLoop();
-  void TcpConnection(int fd);
 
   KeyServiceOptions options_;
   std::unique_ptr<KeyEngine> engine_;
   std::vector<int> udp_fds_;
-  int tcp_fd_ = -1;
+  std::unique_ptr<GateProtocol> tcp_protocol_;
+  std::unique_ptr<ConnGate> tcp_;
   std::string endpoint_;
   std::atomic<bool> stop_{false};
   std::vector<std::thread> threads_;
-  std::atomic<int> tcp_active_{0};
 };
 
 }  // namespace keycast

@@ -92,6 +92,14 @@ inline constexpr int64_t kDefaultHttpIdleTimeoutMs = 10'000;    // default: keep
 inline constexpr int64_t kDefaultHttpWriteTimeoutMs = 10'000;   // default: one answer
 inline constexpr size_t kDefaultHttpMaxLongPolls = 128;  // default: ticket long-polls at once
 
+// ---- key service TCP (docs/limits.md) ----
+inline constexpr size_t kMaxKeyTcpRequestsPerConnection = 16;
+inline constexpr size_t kDefaultKeyTcpThreads = 2;              // default: worker threads
+inline constexpr size_t kDefaultKeyTcpMaxConnections = 256;     // default: open, in all
+inline constexpr size_t kDefaultKeyTcpMaxConnectionsPerIp = 8;  // default: IPv4 address or /64
+inline constexpr int64_t kDefaultKeyTcpFrameTimeoutMs = 5'000;  // default: one whole frame
+inline constexpr int64_t kDefaultKeyTcpIdleTimeoutMs = 5'000;   // default: between frames
+
 // ---- password logins (keycast/login_limiter.h, docs/limits.md) ----
 // Failed attempts allowed before exponential back-off starts, per key.
 inline constexpr uint32_t kLoginFreeFailuresPerAccountAndAddress = 5;

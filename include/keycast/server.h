@@ -53,6 +53,11 @@ struct NodeConfig {
   std::string key_addr = "127.0.0.1:7400";  // key service, UDP and TCP
   std::string key_advertise;                // default key server for new events; default key_addr
   size_t key_threads = 2;
+  size_t key_tcp_threads = limits::kDefaultKeyTcpThreads;
+  size_t key_tcp_max_connections = limits::kDefaultKeyTcpMaxConnections;
+  size_t key_tcp_max_connections_per_ip = limits::kDefaultKeyTcpMaxConnectionsPerIp;
+  int64_t key_tcp_frame_timeout_ms = limits::kDefaultKeyTcpFrameTimeoutMs;
+  int64_t key_tcp_idle_timeout_ms = limits::kDefaultKeyTcpIdleTimeoutMs;
   int64_t ticket_lifetime_seconds = 8 * 3600;
   int64_t clock_skew_seconds = 30;
   int64_t key_grace_seconds = 2;

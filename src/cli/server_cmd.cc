@@ -93,6 +93,15 @@ struct NodeFlags {
     cmd->add_option("--key-threads", c.key_threads, "Key service UDP worker threads")
         ->envname("KEYCAST_KEY_THREADS")
         ->capture_default_str();
+    AddLimit(cmd, "--key-tcp-threads", c.key_tcp_threads, "Key service TCP worker threads");
+    AddLimit(cmd, "--key-tcp-max-connections", c.key_tcp_max_connections,
+             "Key service TCP connections open at once, in all");
+    AddLimit(cmd, "--key-tcp-max-connections-per-ip", c.key_tcp_max_connections_per_ip,
+             "Key service TCP connections from one IPv4 address or IPv6 /64");
+    AddLimit(cmd, "--key-tcp-frame-timeout-ms", c.key_tcp_frame_timeout_ms,
+             "Time to receive one whole key request frame over TCP, ms");
+    AddLimit(cmd, "--key-tcp-idle-timeout-ms", c.key_tcp_idle_timeout_ms,
+             "Time a key service TCP connection may wait for its next frame, ms");
     cmd->add_option("--ticket-lifetime", ticket_lifetime,
                     "Ticket lifetime (ISO 8601 duration or seconds)")
         ->envname("KEYCAST_TICKET_LIFETIME")
@@ -147,9 +156,9 @@ struct NodeFlags {
     if (c.push_ttl < 1 || c.push_ttl > 255) return InvalidArgument("--push-ttl must be 1-255");
     for (int64_t ms :
          {c.http_header_timeout_ms, c.http_body_timeout_ms, c.http_idle_timeout_ms,
-          c.http_write_timeout_ms})
+          c.http_write_timeout_ms, c.key_tcp_frame_timeout_ms, c.key_tcp_idle_timeout_ms})
       if (ms < 100 || ms > 3'600'000)
-        return InvalidArgument("HTTP timeouts must be 100 ms to 1 hour");
+        return InvalidArgument("HTTP and key-service TCP timeouts must be 100 ms to 1 hour");
     if (c.push_rate_bytes_per_second < 10'000)
       return InvalidArgument("--push-rate must be at least 10000 bytes/s");
     return Status::Ok();

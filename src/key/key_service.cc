@@ -1,6 +1,7 @@
 // Transport of the key service: UDP workers on one port (SO_REUSEPORT, so
 // the kernel spreads clients over threads; recvmmsg/sendmmsg batches) and a
-// TCP listener for answers that do not fit a datagram (4-byte length prefix).
+// TCP listener for answers that do not fit a datagram (4-byte length
+// prefix), behind a ConnGate that bounds what TCP clients can hold.
 #include "keycast/key_service.h"
 
 #include <arpa/inet.h>
@@ -13,6 +14,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "keycast/conn_gate.h"
 #include "keycast/limits.h"
 #include "keycast/metrics.h"
 
@@ -21,7 +23,12 @@ namespace {
 
 constexpr int kBatch = 32;
 constexpr size_t kMaxDatagram = 2048;  // requests above limits::kMaxUdpRequestBytes are dropped
-constexpr int kMaxTcpConnections = 64;
+
+Counter& Oversized() {
+  static Counter& c = Metrics::Global().GetCounter(
+      "keycast_key_requests_total", "Key requests by result.", "result=\"oversized\"");
+  return c;
+}
 
 Result<sockaddr_storage> Resolve(const std::string& addr, socklen_t* len) {
   auto ep = Endpoint::Parse(addr, true);
@@ -45,14 +52,6 @@ Result<sockaddr_storage> Resolve(const std::string& addr, socklen_t* len) {
   return ss;
 }
 
-uint16_t PortOf(int fd) {
-  sockaddr_storage ss{};
-  socklen_t len = sizeof ss;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
-  if (ss.ss_family == AF_INET) return ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
-  return ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port);
-}
-
 void SetPort(sockaddr_storage* ss, uint16_t port) {
   if (ss->ss_family == AF_INET)
     reinterpret_cast<sockaddr_in*>(ss)->sin_port = htons(port);
@@ -60,25 +59,46 @@ void SetPort(sockaddr_storage* ss, uint16_t port) {
     reinterpret_cast<sockaddr_in6*>(ss)->sin6_port = htons(port);
 }
 
-bool ReadFull(int fd, uint8_t* p, size_t n) {
-  while (n > 0) {
-    ssize_t r = ::recv(fd, p, n, 0);
-    if (r <= 0) return false;
-    p += r;
-    n -= static_cast<size_t>(r);
-  }
-  return true;
-}
+// Frames over TCP: a 4-byte big-endian length, then the message. A frame
+// must arrive whole within the frame deadline; a length of 0 or above
+// limits::kMaxTcpMessageBytes closes the connection, as does a request that
+// does not authenticate (no bytes back, as over UDP).
+class KeyTcpProtocol final : public GateProtocol {
+ public:
+  explicit KeyTcpProtocol(KeyEngine* engine) : engine_(engine) {}
 
-bool WriteFull(int fd, const uint8_t* p, size_t n) {
-  while (n > 0) {
-    ssize_t r = ::send(fd, p, n, MSG_NOSIGNAL);
-    if (r <= 0) return false;
-    p += r;
-    n -= static_cast<size_t>(r);
+  Frame Examine(std::string_view b) override {
+    Frame f;
+    if (b.size() < 4) return f;
+    uint32_t n = LoadBe32(reinterpret_cast<const uint8_t*>(b.data()));
+    if (n == 0 || n > limits::kMaxTcpMessageBytes) {
+      Oversized().Inc();
+      f.kind = Frame::kReject;
+      return f;
+    }
+    if (b.size() - 4 < n) return f;  // the frame deadline covers the whole frame
+    f.kind = Frame::kComplete;
+    f.length = 4 + size_t{n};
+    return f;
   }
-  return true;
-}
+
+  bool Handle(const Message& m, std::string* out) override {
+    ByteView req(reinterpret_cast<const uint8_t*>(m.bytes.data()) + 4, m.bytes.size() - 4);
+    // Wakeups go over UDP; a TCP peer address is not one an agent listens on.
+    Bytes reply = engine_->Handle(req, *m.peer, 0, true);
+    if (reply.empty()) return false;  // unauthenticated: close without a word
+    uint8_t len[4];
+    StoreBe32(len, static_cast<uint32_t>(reply.size()));
+    out->append(reinterpret_cast<const char*>(len), 4);
+    out->append(reinterpret_cast<const char*>(reply.data()), reply.size());
+    return true;
+  }
+
+  std::string Refusal(GateRefusal, size_t) override { return ""; }
+
+ private:
+  KeyEngine* engine_;
+};
 
 }  // namespace
 
@@ -91,19 +111,31 @@ KeyService::~KeyService() { Stop(); }
 Status KeyService::Start() {
   socklen_t len = 0;
   KC_ASSIGN_OR_RETURN(sockaddr_storage addr, Resolve(options_.addr, &len));
-  int one = 1;
+  auto ep = Endpoint::Parse(options_.addr, true);
+  std::string host = ep->host == "localhost" ? "127.0.0.1" : ep->host;
   // TCP first: with port 0 it picks the port the UDP sockets then share.
-  tcp_fd_ = ::socket(addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (tcp_fd_ < 0) return Internal(std::string("socket: ") + std::strerror(errno));
-  setsockopt(tcp_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (::bind(tcp_fd_, reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
-      ::listen(tcp_fd_, 128) != 0) {
-    std::string err = std::strerror(errno);
-    Stop();
-    return Unavailable("cannot bind key service TCP " + options_.addr + ": " + err);
+  GateOptions g;
+  g.name = "key_tcp";
+  g.addr = (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" +
+           std::to_string(ep->port);
+  g.max_connections = options_.tcp_max_connections;
+  g.max_connections_per_peer = options_.tcp_max_connections_per_ip;
+  g.head_timeout_ms = options_.tcp_frame_timeout_ms;
+  g.body_timeout_ms = options_.tcp_frame_timeout_ms;
+  g.idle_timeout_ms = options_.tcp_idle_timeout_ms;
+  g.write_timeout_ms = options_.tcp_frame_timeout_ms;
+  g.max_message_bytes = 4 + limits::kMaxTcpMessageBytes;
+  g.max_requests_per_connection = limits::kMaxKeyTcpRequestsPerConnection;
+  g.pools = {GatePool{std::max<size_t>(options_.tcp_threads, 1), SIZE_MAX}};
+  tcp_protocol_ = std::make_unique<KeyTcpProtocol>(engine_.get());
+  tcp_ = std::make_unique<ConnGate>(std::move(g), tcp_protocol_.get());
+  if (Status st = tcp_->Start(); !st.ok()) {
+    tcp_.reset();
+    return Unavailable("cannot bind key service TCP " + options_.addr + ": " + st.message());
   }
-  uint16_t port = PortOf(tcp_fd_);
+  uint16_t port = static_cast<uint16_t>(tcp_->port());
   SetPort(&addr, port);
+  int one = 1;
   for (size_t i = 0; i < std::max<size_t>(options_.threads, 1); ++i) {
     int fd = ::socket(addr.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (fd < 0) return Internal(std::string("socket: ") + std::strerror(errno));
@@ -121,26 +153,23 @@ Status KeyService::Start() {
     }
     udp_fds_.push_back(fd);
   }
-  auto ep = Endpoint::Parse(options_.addr, true);
   endpoint_ = Endpoint{ep->host, port}.ToString();
   stop_ = false;
   for (int fd : udp_fds_) threads_.emplace_back([this, fd] { UdpLoop(fd); });
-  threads_.emplace_back([this] { TcpAcceptLoop(); });
   spdlog::info("key service listening on {} (UDP x{}, TCP)", endpoint_, udp_fds_.size());
   return Status::Ok();
 }
 
 void KeyService::Stop() {
   stop_ = true;
-  if (tcp_fd_ >= 0) ::shutdown(tcp_fd_, SHUT_RDWR);
+  if (tcp_) tcp_->Stop();
   for (auto& t : threads_) t.join();
   threads_.clear();
   for (int fd : udp_fds_) ::close(fd);
   udp_fds_.clear();
-  if (tcp_fd_ >= 0) ::close(tcp_fd_);
-  tcp_fd_ = -1;
-  while (tcp_active_.load() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
 }
+
+size_t KeyService::tcp_connections() const { return tcp_ ? tcp_->open_connections() : 0; }
 
 std::string KeyService::endpoint() const { return endpoint_; }
 
@@ -165,9 +194,7 @@ void KeyService::UdpLoop(int fd) {
     for (int i = 0; i < n; ++i) {
       size_t len = in[i].msg_len;
       if (len > limits::kMaxUdpRequestBytes || (in[i].msg_hdr.msg_flags & MSG_TRUNC)) {
-        static Counter& big = Metrics::Global().GetCounter(
-            "keycast_key_requests_total", "Key requests by result.", "result=\"oversized\"");
-        big.Inc();
+        Oversized().Inc();
         continue;
       }
       replies[k] =
@@ -186,48 +213,6 @@ void KeyService::UdpLoop(int fd) {
       if (r <= 0) break;
       sent += r;
     }
-  }
-}
-
-void KeyService::TcpAcceptLoop() {
-  while (!stop_) {
-    pollfd p{tcp_fd_, POLLIN, 0};
-    if (::poll(&p, 1, 200) <= 0) continue;
-    int c = ::accept4(tcp_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-    if (c < 0) continue;
-    if (tcp_active_.load() >= kMaxTcpConnections) {
-      ::close(c);
-      continue;
-    }
-    timeval tv{5, 0};
-    setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    tcp_active_.fetch_add(1);
-    std::thread([this, c] {
-      TcpConnection(c);
-      ::close(c);
-      tcp_active_.fetch_sub(1);
-    }).detach();
-  }
-}
-
-void KeyService::TcpConnection(int fd) {
-  sockaddr_storage peer{};
-  socklen_t peer_len = sizeof peer;
-  getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peer_len);
-  // Wakeups go over UDP; a TCP peer address is not one an agent listens on.
-  for (int i = 0; i < 16 && !stop_; ++i) {
-    uint8_t hdr[4];
-    if (!ReadFull(fd, hdr, 4)) return;
-    uint32_t n = LoadBe32(hdr);
-    if (n == 0 || n > limits::kMaxTcpMessageBytes) return;
-    Bytes req(n);
-    if (!ReadFull(fd, req.data(), n)) return;
-    Bytes reply = engine_->Handle(req, peer, 0, true);
-    if (reply.empty()) return;  // unauthenticated: close without a word
-    uint8_t out[4];
-    StoreBe32(out, static_cast<uint32_t>(reply.size()));
-    if (!WriteFull(fd, out, 4) || !WriteFull(fd, reply.data(), reply.size())) return;
   }
 }
 

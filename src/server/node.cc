@@ -73,6 +73,11 @@ Result<std::unique_ptr<Node>> Node::Create(const NodeConfig& config) {
     ko.threads = c.key_threads;
     ko.clock_skew_seconds = c.clock_skew_seconds;
     ko.grace_seconds = c.key_grace_seconds;
+    ko.tcp_threads = c.key_tcp_threads;
+    ko.tcp_max_connections = c.key_tcp_max_connections;
+    ko.tcp_max_connections_per_ip = c.key_tcp_max_connections_per_ip;
+    ko.tcp_frame_timeout_ms = c.key_tcp_frame_timeout_ms;
+    ko.tcp_idle_timeout_ms = c.key_tcp_idle_timeout_ms;
     n->key_service_ =
         std::make_unique<KeyService>(n->directory_.get(), n->keys_.get(), n->store_.get(),
                                      n->sealer_.get(), &SystemClock::Get(), ko);
