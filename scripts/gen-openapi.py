@@ -132,6 +132,10 @@ ROUTES = [
 ]
 
 ERR = {"description": "Error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+RETRY = {"Retry-After": {"description": "Seconds until a retry may succeed", "schema": {"type": "integer"}}}
+# Answers with Retry-After, by path (docs/limits.md): password attempts
+# refused by the login limiter (429), long-polls over their cap (503).
+RETRY_CODES = {"/v1/tickets": ["429"], "/v1/tickets/watch": ["429", "503"]}
 
 
 def operation(method, path, summary, admin, req, status, resp):
@@ -148,6 +152,8 @@ def operation(method, path, summary, admin, req, status, resp):
     op["responses"][str(status)] = ok
     for code in (["400", "401", "404", "409", "413"] if admin or req else ["400"]):
         op["responses"][code] = ERR
+    for code in RETRY_CODES.get(path, []):
+        op["responses"][code] = dict(ERR, headers=RETRY)
     op["security"] = [{"adminToken": []}] if admin else []
     return op
 
