@@ -143,6 +143,7 @@ struct RekeyResult {
   std::shared_ptr<const Event> event;  // with the new key state
   size_t members = 0;                  // clients authorised for the event now
   int64_t secrets_retired = 0;         // secret versions erased by this change
+  int64_t lead_ms = 0;                 // the new keys come into force this long after
 };
 
 // Authenticated client, as the ticket service needs it.

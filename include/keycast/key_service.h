@@ -88,15 +88,9 @@ class KeyEngine {
                KeyOutcome* outcome = nullptr);
 
   // Which secret and generation an interval key derives from
-  // (docs/key-protocol.md, "Generations").
-  struct KeysInForce {
-    uint32_t secret_version = 0;
-    KeyGeneration generation;
-    bool operator==(const KeysInForce&) const = default;
-  };
-  // The state of `k` in force at `at`: the newest once it activates, the
-  // one it replaced before.
-  static KeysInForce InForce(const EventKeyState& k, Micros at);
+  // (docs/key-protocol.md, "Generations"); EventKeyState::InForce.
+  using KeysInForce = keycast::KeysInForce;
+  static KeysInForce InForce(const EventKeyState& k, Micros at) { return k.InForce(at); }
 
   // The SA of one epoch for a role, from the keys in force now. Clear when
   // the epoch is one of the event's unencrypted first intervals. With source

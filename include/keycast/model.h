@@ -53,6 +53,13 @@ bool ParseKeyDelivery(std::string_view s, KeyDelivery* out);
 // schedule or interval length, each durably and with an audit record, by a
 // store statement that increments (so a writer with a stale view cannot set
 // a number back).
+// Which secret and generation an interval key derives from.
+struct KeysInForce {
+  uint32_t secret_version = 0;
+  KeyGeneration generation;
+  bool operator==(const KeysInForce&) const = default;
+};
+
 struct EventKeyState {
   uint32_t secret_version = 1;           // the event secret in use
   KeyGeneration generation{1, 1};        // of the keys in force from activates_at
@@ -60,6 +67,12 @@ struct EventKeyState {
   uint32_t previous_secret_version = 0;  // 0 = no earlier state
   KeyGeneration previous;                // the state in force until activates_at
   bool has_previous() const { return previous.valid() && previous_secret_version != 0; }
+  // The state in force at `at`: the newest once it activates, the one it
+  // replaced before.
+  KeysInForce InForce(Micros at) const {
+    if (at < activates_at && has_previous()) return {previous_secret_version, previous};
+    return {secret_version, generation};
+  }
   bool operator==(const EventKeyState&) const = default;
 };
 

@@ -733,6 +733,7 @@ Result<RekeyResult> Directory::ChangeKeys(const Actor& actor, const std::string&
   const EventId id = before->id;
   RekeyResult result;
   result.members = AuthorizedClients(id).size();
+  result.lead_ms = options_.rekey_lead_ms;
   Event e = *before;
   Micros now = clock_->Now();
   std::string detail;

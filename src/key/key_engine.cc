@@ -533,13 +533,6 @@ uint64_t KeyEngine::count(KeyOutcome o) const {
   return impl_->counters[static_cast<size_t>(o)]->value();
 }
 
-KeyEngine::KeysInForce KeyEngine::InForce(const EventKeyState& k, Micros at) {
-  // The state a rekey, rotation or schedule edit set up takes over at
-  // activates_at; before that, the one it replaced is still in force.
-  if (at < k.activates_at && k.has_previous()) return {k.previous_secret_version, k.previous};
-  return {k.secret_version, k.generation};
-}
-
 Result<SecurityAssociation> KeyEngine::DeriveSa(const Event& event, Epoch epoch, Role role,
                                                 SenderId sender) {
   return DeriveSaFor(event, epoch, role, sender, InForce(event.keys, impl_->clock->Now()));
