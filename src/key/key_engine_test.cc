@@ -501,8 +501,14 @@ TEST_F(SourceAuthTest, SigningKeysAreBoundToSenderAndInterval) {
   SecurityAssociation b = Key("cam2");
   EXPECT_NE(a.sender, b.sender);
   EXPECT_FALSE(a.signing_key == b.signing_key);
-  // The same sender, the same interval: the same key (it is derived).
-  SecurityAssociation again = Key("cam1", {}, a.sender);
+  // The same sender, the same interval: the same key (it is derived). A
+  // refresh keeps the sender id (an initial request would get a fresh one,
+  // docs/key-protocol.md "Generations").
+  auto s0 = Login("cam1");
+  auto refetch = Send(s0, Req(s0, RequestKind::kRefresh, a.epoch, a.sender));
+  ASSERT_TRUE(refetch && refetch->status == ReplyStatus::kOk);
+  SecurityAssociation again = refetch->sas[0];
+  EXPECT_EQ(again.sender, a.sender);
   EXPECT_TRUE(again.signing_key == a.signing_key);
   // The next interval: another key, and the signers list it.
   auto s = Login("cam1");
