@@ -127,7 +127,8 @@ ROUTES = [
     ("POST", "/v1/tickets", "Authenticate and get a signed ticket", False, "TicketRequest", 200, "TicketReply"),
     ("POST", "/v1/tickets/watch", "Long-poll for a fresh ticket once the client's events change (204 at timeout)", False, "WatchRequest", 200, "TicketReply"),
     ("GET", "/v1/ticket-keys", "Published verification keys (ticket-signing and rekey-signing)", False, None, 200, None),
-    ("POST", "/v1/events/{name}/rekey", "Server-initiated rekey: wake the event's agents to refetch keys", True, None, 200, None),
+    ("POST", "/v1/events/{name}/rekey", "Rekey: a new key generation (new key and SPI) for the authorised members only; agents are woken to fetch it when it comes into force", True, None, 200, None),
+    ("POST", "/v1/events/{name}/rotate-secret", "Replace the event secret (after a compromise) and rekey; the old secret is erased after the grace", True, None, 200, None),
     ("POST", "/v1/service-keys/{kind}/rotate", "Rotate a service key; older versions stay valid for the retention", True, None, 200, None),
 ]
 

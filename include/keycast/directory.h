@@ -20,6 +20,7 @@
 #include <condition_variable>
 #include <memory>
 #include <optional>
+#include <set>
 #include <shared_mutex>
 #include <string>
 #include <vector>
@@ -125,6 +126,25 @@ struct EventView {
 
 struct DirectoryOptions {
   PasswordCost password_cost = PasswordCost::kInteractive;
+  // How long after a rekey, a secret rotation or a schedule edit senders
+  // switch to the new keys (docs/key-protocol.md, "Generations"): long
+  // enough for a wakeup round trip, and on split roles for the key
+  // service's directory refresh too. Default 2000 ms.
+  int64_t rekey_lead_ms = 2000;
+};
+
+// The sealing purpose and record of an event secret version (the AAD binds
+// it to its event and version; version 1 keeps the record of the
+// unversioned secret it was before migration 4).
+inline constexpr std::string_view kEventSecretPurpose = "event-secret";
+std::string EventSecretRecord(EventId event, uint32_t version);
+
+// What RekeyEvent and RotateEventSecret did.
+struct RekeyResult {
+  std::shared_ptr<const Event> event;  // with the new key state
+  size_t members = 0;                  // clients authorised for the event now
+  int64_t secrets_retired = 0;         // secret versions erased by this change
+  int64_t lead_ms = 0;                 // the new keys come into force this long after
 };
 
 // Authenticated client, as the ticket service needs it.
@@ -161,6 +181,27 @@ class Directory {
   Result<EventView> UpdateEvent(const Actor& actor, const std::string& name,
                                 const EventPatch& patch);
   Status DeleteEvent(const Actor& actor, const std::string& name);
+
+  // ---- key generations (docs/key-protocol.md, "Generations") ----
+  // Starts a new key generation of the event: the generation number grows,
+  // and senders switch to the new keys (new key, new SPI) rekey_lead_ms from
+  // now; until then, and for the grace after, the keys of the generation
+  // before stay valid. Members the directory no longer authorises get none
+  // of the new keys. An event without members is rekeyed too (members that
+  // join later get the new generation); RekeyResult::members says so.
+  // Durable and audited ("event.rekey"); NotFound for an unknown event.
+  Result<RekeyResult> RekeyEvent(const Actor& actor, const std::string& name);
+  // As RekeyEvent, with a fresh random event secret (the next secret
+  // version), for after a compromise ("event.rotate_secret"). The secret
+  // before stays sealed in the store until no key service needs it
+  // (RetireOldSecrets).
+  Result<RekeyResult> RotateEventSecret(const Actor& actor, const std::string& name);
+  // Erases the sealed bytes of every secret version no key service derives
+  // from any more: those of an earlier state whose successor has been in
+  // force for longer than grace_seconds ("event.secret_retire"). Returns
+  // how many versions it retired.
+  Result<size_t> RetireOldSecrets(int64_t grace_seconds);
+  Result<std::vector<EventSecretInfo>> ListEventSecrets(const std::string& name) const;
 
   Status SetMembership(const Actor& actor, const std::string& client, const std::string& group,
                        Role role, bool must_be_new);
@@ -266,8 +307,11 @@ class Directory {
   static std::unique_ptr<Index> BuildIndex(DirectoryData data);
   Directory(Store* store, const Sealer* sealer, const Clock* clock, DirectoryOptions options);
 
-  // Runs fn inside a store transaction with the audit record; on success,
+  // Runs fn inside a store transaction with the audit record (`detail` is
+  // read after fn ran, so fn may fill it in); on success,
   // applies `apply` to the index under the exclusive lock.
+  Result<RekeyResult> ChangeKeys(const Actor& actor, const std::string& name, bool rotate);
+
   template <typename Fn, typename Apply>
   Status Commit(const Actor& actor, const std::string& action, const std::string& target,
                 const std::string& detail, Fn&& fn, Apply&& apply);
@@ -288,6 +332,9 @@ class Directory {
   // Writes an audit record that changes nothing in the directory.
   Status AppendAuditOnly(const std::string& actor, const std::string& action,
                          const std::string& target, const std::string& detail);
+  // Events whose earlier secret versions RetireOldSecrets already erased,
+  // as (event, secret version in force). GUARDED_BY(write_mu_).
+  std::set<std::pair<int64_t, uint32_t>> secrets_retired_;
 };
 
 // Name rules shared by every directory object: 1-64 characters from

@@ -22,7 +22,12 @@ class FaultInjectingStore final : public Store {
 
   Result<std::unique_ptr<StoreTxn>> Begin() override;
   Status LoadDirectory(DirectoryData* out) override { return inner_->LoadDirectory(out); }
-  Result<Bytes> GetEventSecret(EventId e) override { return inner_->GetEventSecret(e); }
+  Result<Bytes> GetEventSecret(EventId e, uint32_t v) override {
+    return inner_->GetEventSecret(e, v);
+  }
+  Result<std::vector<EventSecretInfo>> ListEventSecrets(EventId e) override {
+    return inner_->ListEventSecrets(e);
+  }
   Result<std::vector<ServiceKey>> LoadServiceKeys(const std::string& k) override {
     return inner_->LoadServiceKeys(k);
   }

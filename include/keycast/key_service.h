@@ -97,11 +97,19 @@ class KeyEngine {
   Bytes Handle(ByteView request, const sockaddr_storage& from, socklen_t from_len, bool over_tcp,
                KeyOutcome* outcome = nullptr);
 
-  // The SA of one epoch for a role. Clear when the epoch is one of the
-  // event's unencrypted first intervals. With source authentication, a
-  // sender's SA carries its signing key; the senders an SA vouches for
-  // (SecurityAssociation::signers) are filled in by Handle, not here.
+  // Which secret and generation an interval key derives from
+  // (docs/key-protocol.md, "Generations"); EventKeyState::InForce.
+  using KeysInForce = keycast::KeysInForce;
+  static KeysInForce InForce(const EventKeyState& k, Micros at) { return k.InForce(at); }
+
+  // The SA of one epoch for a role, from the keys in force now. Clear when
+  // the epoch is one of the event's unencrypted first intervals. With source
+  // authentication, a sender's SA carries its signing key; the senders an SA
+  // vouches for (SecurityAssociation::signers) are filled in by Handle, not here.
   Result<SecurityAssociation> DeriveSa(const Event& event, Epoch epoch, Role role, SenderId sender);
+  // The same from given keys; NotFound once their secret version is retired.
+  Result<SecurityAssociation> DeriveSaFor(const Event& event, Epoch epoch, Role role,
+                                          SenderId sender, KeysInForce keys);
 
   // Seed 003: a wakeup for every agent that recently fetched keys of the
   // event, each with a fresh server nonce. The transport sends them.

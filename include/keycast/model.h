@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "keycast/bytes.h"
+#include "keycast/clock.h"
 #include "keycast/crypto.h"
 #include "keycast/schedule.h"
 #include "keycast/types.h"
@@ -46,6 +47,43 @@ enum class KeyDelivery : uint8_t { kPull = 1, kPush = 2, kBoth = 3 };
 std::string_view KeyDeliveryName(KeyDelivery d);
 bool ParseKeyDelivery(std::string_view s, KeyDelivery* out);
 
+// What an event's interval keys derive from now, and what they derived from
+// before (docs/key-protocol.md, "Generations"). Changed only by
+// Directory::RekeyEvent, Directory::RotateEventSecret and edits of the
+// schedule or interval length, each durably and with an audit record, by a
+// store statement that increments (so a writer with a stale view cannot set
+// a number back).
+// Which secret and generation an interval key derives from.
+struct KeysInForce {
+  uint32_t secret_version = 0;
+  KeyGeneration generation;
+  bool operator==(const KeysInForce&) const = default;
+};
+
+struct EventKeyState {
+  uint32_t secret_version = 1;           // the event secret in use
+  KeyGeneration generation{1, 1};        // of the keys in force from activates_at
+  Micros activates_at = 0;               // Unix microseconds: senders switch to them then
+  uint32_t previous_secret_version = 0;  // 0 = no earlier state
+  KeyGeneration previous;                // the state in force until activates_at
+  bool has_previous() const { return previous.valid() && previous_secret_version != 0; }
+  // The state in force at `at`: the newest once it activates, the one it
+  // replaced before.
+  KeysInForce InForce(Micros at) const {
+    if (at < activates_at && has_previous()) return {previous_secret_version, previous};
+    return {secret_version, generation};
+  }
+  bool operator==(const EventKeyState&) const = default;
+};
+
+// One version of an event's secret; the sealed bytes stay in the store while
+// keys derived from them may still be handed out, then are erased (retired).
+struct EventSecretInfo {
+  uint32_t version = 0;
+  int64_t created_at = 0;  // Unix seconds
+  int64_t retired_at = 0;  // 0 = still sealed in the store
+};
+
 struct Event {
   EventId id;
   std::string name;         // unique, machine-friendly
@@ -66,6 +104,7 @@ struct Event {
   // Pull delivery only: pushed keys carry no sender keys.
   bool source_auth = false;
   uint64_t version = 1;  // bumped on every change
+  EventKeyState keys;    // not written by StoreTxn::UpdateEvent (AdvanceEventKeys)
   int64_t created_at = 0;
   int64_t updated_at = 0;
 };

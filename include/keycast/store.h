@@ -60,8 +60,34 @@ class StoreTxn {
   virtual Status InsertAdminToken(const AdminToken& t) = 0;
   virtual Status RevokeAdminToken(const std::string& id, int64_t at) = 0;
 
-  // REQUIRES: sealed was produced by Sealer::Seal.
-  virtual Status PutEventSecret(EventId event, const Bytes& sealed) = 0;
+  // ---- event secrets and key state (docs/key-protocol.md, "Generations") ----
+  // Stores secret `version` of the event (replacing an unretired one).
+  // REQUIRES: sealed was produced by Sealer::Seal for that version.
+  virtual Status PutEventSecret(EventId event, uint32_t version, const Bytes& sealed,
+                                int64_t created_at) = 0;
+  // The version a new secret of the event gets: one above every version it
+  // ever had. Read under the write lock, so two writers never get the same.
+  virtual Result<uint32_t> NextEventSecretVersion(EventId event) = 0;
+  // Erases the sealed bytes of every unretired secret version of the event
+  // except `keep` and `also_keep`, marking them retired at `at`; returns how
+  // many it retired.
+  virtual Result<int64_t> RetireEventSecrets(EventId event, uint32_t keep, uint32_t also_keep,
+                                             int64_t at) = 0;
+  // Advances the event's key state in one statement: the state in force
+  // (unless it is still pending at `now`, i.e. activates_at > now) becomes
+  // the previous one; the generation number grows by `bump_generation`, the
+  // schedule version by `bump_schedule`; a nonzero `secret_version` is the
+  // new secret version; the new state activates at `activates_at`.
+  // Returns the state before and after. NotFound when the event is missing.
+  struct KeyChange {
+    uint32_t bump_generation = 0;
+    uint32_t bump_schedule = 0;
+    uint32_t secret_version = 0;  // 0 = keep
+    Micros now = 0;
+    Micros activates_at = 0;
+  };
+  virtual Result<std::pair<EventKeyState, EventKeyState>> AdvanceEventKeys(EventId event,
+                                                                           const KeyChange& c) = 0;
   virtual Status InsertServiceKey(const ServiceKey& k) = 0;
   virtual Status RetireServiceKey(const std::string& kind, KeyVersion v, int64_t at) = 0;
 
@@ -95,7 +121,10 @@ class Store {
   virtual Result<std::unique_ptr<StoreTxn>> Begin() = 0;
 
   virtual Status LoadDirectory(DirectoryData* out) = 0;
-  virtual Result<Bytes> GetEventSecret(EventId event) = 0;  // NotFound if none
+  // Secret `version` of the event; NotFound if none or retired.
+  virtual Result<Bytes> GetEventSecret(EventId event, uint32_t version) = 0;
+  // Every secret version of the event, oldest first, without the secrets.
+  virtual Result<std::vector<EventSecretInfo>> ListEventSecrets(EventId event) = 0;
   virtual Result<std::vector<ServiceKey>> LoadServiceKeys(const std::string& kind) = 0;
   // Sender ids (docs/packet-format.md: several senders on one event never
   // share a nonce): the next unused id of the event, recorded as the

@@ -56,6 +56,20 @@ struct Epoch {
   auto operator<=>(const Epoch&) const = default;
 };
 
+// Which keys of an event an SA belongs to (docs/key-protocol.md,
+// "Generations"): the event's key generation, bumped by a rekey or a secret
+// rotation, and its schedule version, bumped by an edit of the schedule or
+// the interval length. Neither ever goes back, and every change bumps one of
+// them, so the keys in force later compare greater (`number` first). The
+// data plane lets an SA of a greater generation cut short one of a smaller.
+struct KeyGeneration {
+  uint32_t number = 0;    // 1 = the event's first generation; 0 = none
+  uint32_t schedule = 0;  // 1 = the event's first schedule; 0 = none
+  constexpr uint64_t packed() const { return (uint64_t(number) << 32) | schedule; }
+  constexpr bool valid() const { return number != 0 && schedule != 0; }
+  auto operator<=>(const KeyGeneration&) const = default;
+};
+
 enum class Role : uint8_t { kReceiver = 1, kSender = 2 };
 std::string_view RoleName(Role r);
 bool ParseRole(std::string_view s, Role* out);

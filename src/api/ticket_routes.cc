@@ -4,6 +4,9 @@
 #include <openssl/evp.h>
 #include <spdlog/spdlog.h>
 
+#include <chrono>
+#include <thread>
+
 #include "api/json_reader.h"
 #include "keycast/api_server.h"
 #include "keycast/limits.h"
@@ -158,16 +161,47 @@ void ApiServer::AddTicketRoutes() {
         api::SendJson(res, 200, json({{"keys", items}}).dump());
       });
 
+  // Key generations (docs/key-protocol.md, "Generations"): a rekey starts
+  // a new generation (new keys, new SPIs) that members the directory no
+  // longer authorises never get; a secret rotation also replaces the event
+  // secret. Senders switch when the new keys come into force (the lead
+  // after now); the wakeups go out then, so agents fetch the new keys.
   auto rekey = s_.rekey;
+  auto change_keys = [=](bool rotate) {
+    return [=](const httplib::Request& req, httplib::Response& res) {
+      auto r = rotate ? dir->RotateEventSecret(CurrentActor(), req.matches[1])
+                      : dir->RekeyEvent(CurrentActor(), req.matches[1]);
+      if (!r.ok()) return api::SendError(res, r.status());
+      const EventKeyState& k = r->event->keys;
+      size_t sent = 0;
+      if (rekey) {
+        // DirectoryOptions::rekey_lead_ms, a few seconds.
+        std::this_thread::sleep_for(std::chrono::milliseconds(r->lead_ms));
+        sent = rekey(r->event->id);
+      }
+      json out = {{"event", r->event->name},
+                  {"generation", k.generation.number},
+                  {"schedule_version", k.generation.schedule},
+                  {"secret_version", k.secret_version},
+                  {"activates_at_ms", k.activates_at / 1000},
+                  {"members", r->members},
+                  {"wakeups_sent", sent}};
+      if (r->members == 0)
+        out["note"] = "the event has no members; members joining get the new keys";
+      if (!rekey)
+        out["note"] =
+            "this node runs no key service: agents get the new keys at their next refresh";
+      api::SendJson(res, 200, out.dump());
+    };
+  };
   Add("POST", "/v1/events/{name}/rekey",
-      "Server-initiated rekey: wake the event's agents to refetch keys", true,
-      [=](const httplib::Request& req, httplib::Response& res) {
-        auto e = dir->GetEvent(req.matches[1]);
-        if (!e.ok()) return api::SendError(res, e.status());
-        if (!rekey) return api::SendError(res, Unavailable("this node runs no key service"));
-        size_t n = rekey(e->event->id);
-        api::SendJson(res, 200, json({{"event", e->event->name}, {"wakeups_sent", n}}).dump());
-      });
+      "Rekey: a new key generation (new key and SPI) for the authorised members only; agents are "
+      "woken to fetch it when it comes into force",
+      true, change_keys(false));
+  Add("POST", "/v1/events/{name}/rotate-secret",
+      "Replace the event secret (after a compromise) and rekey; the old secret is erased after "
+      "the grace",
+      true, change_keys(true));
 
   Add("POST", "/v1/service-keys/{kind}/rotate",
       "Rotate a service key; older versions stay valid for the retention", true,

@@ -277,12 +277,29 @@ void AddEventCommands(CLI::App* admin) {
   });
 
   auto* rekey = event->add_subcommand(
-      "rekey", "Server-initiated rekey: wake the event's agents to fetch keys now");
+      "rekey",
+      "Start a new key generation: new keys for the authorised members only, agents woken to "
+      "fetch them");
   rekey->add_option("name", o->name, "Event name")->required();
   rekey->callback([o] {
     Run([o](AdminClient& c) -> Status {
       KC_ASSIGN_OR_RETURN(json r, c.Post("/v1/events/" + Seg(o->name) + "/rekey", json::object()));
-      Done(r, "Rekey of event " + o->name + ": " + F(r, "wakeups_sent") + " wake-up(s) sent.");
+      Done(r, "Rekey of event " + o->name + ": generation " + F(r, "generation") + ", " +
+                  F(r, "members") + " member(s), " + F(r, "wakeups_sent") + " wake-up(s) sent.");
+      return Status::Ok();
+    });
+  });
+
+  auto* rotate = event->add_subcommand("rotate-secret",
+                                       "Replace the event secret after a compromise, and rekey");
+  rotate->add_option("name", o->name, "Event name")->required();
+  rotate->callback([o] {
+    Run([o](AdminClient& c) -> Status {
+      KC_ASSIGN_OR_RETURN(json r,
+                          c.Post("/v1/events/" + Seg(o->name) + "/rotate-secret", json::object()));
+      Done(r, "New secret for event " + o->name + ": secret version " + F(r, "secret_version") +
+                  ", generation " + F(r, "generation") + ", " + F(r, "wakeups_sent") +
+                  " wake-up(s) sent.");
       return Status::Ok();
     });
   });

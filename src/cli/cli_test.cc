@@ -739,12 +739,21 @@ TEST_F(CliTest, EventRekey) {
   StartServer();
   Ok({"event", "create", "ev", "--title", "T", "--group-address", "239.3.0.1", "--port", "5004",
       "--start", "2030-01-01T10:00:00Z", "--duration", "PT1H"});
-  EXPECT_EQ(Ok({"event", "rekey", "ev"}), "Rekey of event ev: 0 wake-up(s) sent.\n");
+  // No members: rekeyed all the same (members who join get the new keys).
+  EXPECT_EQ(Ok({"event", "rekey", "ev"}),
+            "Rekey of event ev: generation 2, 0 member(s), 0 wake-up(s) sent.\n");
   json r = Json({"event", "rekey", "ev"});
   EXPECT_EQ(r["event"], "ev");
+  EXPECT_EQ(r["generation"], 3);
+  EXPECT_EQ(r["members"], 0);
+  EXPECT_TRUE(r["note"].is_string()) << r.dump();
   EXPECT_TRUE(r["wakeups_sent"].is_number_integer()) << r.dump();
   Output none = Admin({"event", "rekey", "nosuch"});
   EXPECT_EQ(none.code, 4) << none;
+  // A new event secret: the next secret version and generation.
+  EXPECT_EQ(Ok({"event", "rotate-secret", "ev"}),
+            "New secret for event ev: secret version 2, generation 4, 0 wake-up(s) sent.\n");
+  EXPECT_EQ(Admin({"event", "rotate-secret", "nosuch"}).code, 4);
 }
 
 TEST_F(CliTest, ServerConfigPrecedenceFlagOverEnvOverFile) {

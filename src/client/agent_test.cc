@@ -9,6 +9,7 @@
 
 #include <map>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
 
@@ -20,6 +21,8 @@
 namespace keycast {
 namespace {
 
+using json = nlohmann::json;
+
 const Actor kAdmin{"admin:test"};
 
 // Records what the agent hands to the data plane, and when.
@@ -28,6 +31,7 @@ class RecordingSink : public KeySink {
   void Install(const SecurityAssociation& sa) override {
     std::lock_guard<std::mutex> l(mu_);
     installed_[sa.epoch.packed()] = {SystemClock::Get().Now(), sa.initiation};
+    all_.push_back({SystemClock::Get().Now(), sa});
   }
   void Revoked(EventId, const std::string&) override {
     std::lock_guard<std::mutex> l(mu_);
@@ -38,10 +42,16 @@ class RecordingSink : public KeySink {
     std::lock_guard<std::mutex> l(mu_);
     return installed_;
   }
+  // Every SA installed, with when.
+  std::vector<std::pair<Micros, SecurityAssociation>> all() const {
+    std::lock_guard<std::mutex> l(mu_);
+    return all_;
+  }
 
  private:
   mutable std::mutex mu_;
   std::map<uint64_t, std::pair<Micros, Micros>> installed_;
+  std::vector<std::pair<Micros, SecurityAssociation>> all_;
   bool revoked_ = false;
 };
 
@@ -188,6 +198,74 @@ TEST_F(AgentTest, WakeupMakesAgentsRefetch) {
   EXPECT_EQ(a.stats().wakeups, 1u);
   EXPECT_EQ(a.stats().keys, 2u);
   EXPECT_EQ(a.stats().wakeup_timeouts, 0u);
+}
+
+// Issue 13: a rekey rotates. r2 is removed mid-interval and the event
+// rekeyed: within one round trip of the new generation coming into force,
+// the sender and r1 hold a new key and SPI for the same interval, and r2
+// holds no key the sender uses from then on (it is refused), long before
+// the interval (30 s) ends.
+TEST_F(AgentTest, RemovedThenRekeyedMemberGetsNoKeyOfTheNewGeneration) {
+  ASSERT_TRUE(d()->CreateGroup(kAdmin, {"viewers", ""}).ok());
+  ASSERT_TRUE(d()->CreateGroup(kAdmin, {"studio", ""}).ok());
+  Client("r1", "viewers", Role::kReceiver);
+  Client("r2", "viewers", Role::kReceiver);
+  Client("s1", "studio", Role::kSender);
+  int64_t start = SystemClock::Get().NowSeconds() - 1;
+  Event("live", start, {*Endpoint::Parse(node_->key_endpoint())}, 30);
+  std::map<std::string, RecordingSink> sinks;
+  std::map<std::string, std::unique_ptr<Agent>> agents;
+  for (auto name : {"r1", "r2", "s1"}) {
+    Agent::Options o;
+    o.sink = &sinks[name];
+    agents[name] = std::make_unique<Agent>(Login(name), "live", o);
+    ASSERT_TRUE(agents[name]->Start().ok());
+  }
+  auto until = SystemClock::Get().Now() + 5 * kMicrosPerSecond;
+  auto all_have = [&](size_t n) {
+    for (auto& [name, a] : agents)
+      if (name != "r2" && a->stats().keys < n) return false;
+    return true;
+  };
+  while ((!all_have(1) || agents["r2"]->stats().keys < 1) && SystemClock::Get().Now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  ASSERT_TRUE(all_have(1));
+  SecurityAssociation old_sa = sinks["s1"].all().back().second;
+  std::vector<SecurityAssociation> r2_keys;
+  for (auto& [t, sa] : sinks["r2"].all()) r2_keys.push_back(sa);
+  ASSERT_FALSE(r2_keys.empty());
+
+  ASSERT_TRUE(d()->RemoveMembership(kAdmin, "r2", "viewers").ok());
+  auto tok = d()->CreateAdminToken(kAdmin, "t")->Encode();
+  httplib::Client http(node_->http_url());
+  http.set_read_timeout(10, 0);
+  auto res = http.Post("/v1/events/live/rekey", {{"Authorization", "Bearer " + tok}}, "",
+                       "application/json");
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 200) << res->body;
+  auto body = json::parse(res->body);
+  EXPECT_EQ(body["generation"], 2);
+  EXPECT_EQ(body["members"], 2) << "r1 and s1";
+  Micros cutover = int64_t(body["activates_at_ms"]) * 1000;
+  until = SystemClock::Get().Now() + 3 * kMicrosPerSecond;
+  while (!all_have(2) && SystemClock::Get().Now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // r2's refused answer
+  for (auto& [n, a] : agents) a->Stop();
+
+  ASSERT_TRUE(all_have(2));
+  auto [s1_at, s1_new] = sinks["s1"].all().back();
+  auto [r1_at, r1_new] = sinks["r1"].all().back();
+  EXPECT_EQ(s1_new.epoch, old_sa.epoch) << "the same interval, cut over mid-way";
+  EXPECT_FALSE(s1_new.key == old_sa.key) << "a new key";
+  EXPECT_NE(s1_new.spi.value, old_sa.spi.value) << "and a new SPI";
+  EXPECT_TRUE(r1_new.key == s1_new.key);
+  // One round trip after the cutover (loopback; 1 s is generous), not an interval.
+  EXPECT_LT(s1_at - cutover, kMicrosPerSecond);
+  EXPECT_LT(r1_at - cutover, kMicrosPerSecond);
+  for (auto& [t, sa] : sinks["r2"].all())
+    EXPECT_FALSE(sa.key == s1_new.key) << "the removed member never holds the new key";
+  EXPECT_GE(agents["r2"]->stats().refusals, 1u) << "r2 answered the wakeup and was refused";
 }
 
 // Seed 003 claim 16: the agent gives up on a server-initiated exchange that

@@ -47,6 +47,25 @@ std::string EventDetail(const Event& e, const std::string& sender) {
   return j.dump();
 }
 
+// The key state for the audit log (numbers and times only, never secrets).
+json KeyStateDetail(const EventKeyState& k) {
+  return {{"secret_version", k.secret_version},
+          {"generation", k.generation.number},
+          {"schedule_version", k.generation.schedule},
+          {"activates_at_ms", k.activates_at / 1000},
+          {"previous_secret_version", k.previous_secret_version},
+          {"previous_generation", k.previous.number},
+          {"previous_schedule_version", k.previous.schedule}};
+}
+
+// Whether a change of the event alters what its keys mean (the time window
+// of an epoch, or the AEAD they are used with): then its schedule version
+// grows, so no key is ever used in two windows or with two algorithms.
+bool ChangesKeyMeaning(const Event& before, const Event& after) {
+  return !(before.schedule == after.schedule) ||
+         before.interval_seconds != after.interval_seconds || before.algorithm != after.algorithm;
+}
+
 }  // namespace
 
 struct Directory::Index {
@@ -605,7 +624,8 @@ Result<EventView> Directory::CreateEvent(const Actor& actor, const EventSpec& sp
       [&](StoreTxn& t) -> Status {
         KC_ASSIGN_OR_RETURN(e.id, t.InsertEvent(e));
         return t.PutEventSecret(
-            e.id, sealer_->Seal("event-secret", "event:" + std::to_string(e.id.value), secret));
+            e.id, 1, sealer_->Seal(kEventSecretPurpose, EventSecretRecord(e.id, 1), secret),
+            e.created_at);
       },
       [&](Index& x) {
         x.event_names.emplace(e.name, e.id);
@@ -653,11 +673,38 @@ Result<EventView> Directory::UpdateEvent(const Actor& actor, const std::string& 
   if (p.delivery) e.delivery = *p.delivery;
   if (p.source_auth) e.source_auth = *p.source_auth;
   KC_RETURN_IF_ERROR(ValidateEvent(e));
+  bool rekeys = false;
+  {
+    std::shared_lock<std::shared_mutex> l(mu_);
+    rekeys = ChangesKeyMeaning(*index_->events.find(e.id)->e, e);
+  }
   e.version += 1;
   e.updated_at = clock_->NowSeconds();
-  KC_RETURN_IF_ERROR(Commit(
-      actor, "event.update", "event:" + name, EventDetail(e, sender_name),
-      [&](StoreTxn& t) { return t.UpdateEvent(e); },
+  std::string detail = EventDetail(e, sender_name);
+  Status committed = Commit(
+      actor, "event.update", "event:" + name, detail,
+      [&](StoreTxn& t) -> Status {
+        KC_RETURN_IF_ERROR(t.UpdateEvent(e));
+        if (!rekeys) return Status::Ok();
+        // A new schedule version, in force at once: the edited schedule
+        // maps epochs onto new time windows from now on, and the keys of
+        // the old version must never be handed out for those windows. SAs
+        // already issued keep their own windows (and grace).
+        StoreTxn::KeyChange kc;
+        kc.bump_schedule = 1;
+        kc.now = clock_->Now();
+        kc.activates_at = kc.now;
+        KC_ASSIGN_OR_RETURN(auto states, t.AdvanceEventKeys(e.id, kc));
+        e.keys = states.second;
+        KC_ASSIGN_OR_RETURN(int64_t retired,
+                            t.RetireEventSecrets(e.id, e.keys.secret_version,
+                                                 e.keys.previous_secret_version, e.updated_at));
+        json d = json::parse(detail);
+        d["keys"] = KeyStateDetail(e.keys);
+        d["secrets_retired"] = retired;
+        detail = d.dump();
+        return Status::Ok();
+      },
       [&](Index& x) {
         EventRec* r = x.events.find(e.id);
         if (r->e->name != e.name) {
@@ -665,7 +712,8 @@ Result<EventView> Directory::UpdateEvent(const Actor& actor, const std::string& 
           x.event_names.emplace(e.name, e.id);
         }
         r->e = std::make_shared<const Event>(e);
-      }));
+      });
+  KC_RETURN_IF_ERROR(committed);
   std::shared_lock<std::shared_mutex> l(mu_);
   return index_->ViewEvent(*index_->events.find(e.id));
 }
@@ -682,6 +730,134 @@ Status Directory::DeleteEvent(const Actor& actor, const std::string& name) {
   return Commit(
       actor, "event.delete", "event:" + name, "{}", [&](StoreTxn& t) { return t.DeleteEvent(id); },
       [&](Index& x) { x.EraseEvent(id); });
+}
+
+// ------------------------------------------------- key generations
+
+std::string EventSecretRecord(EventId event, uint32_t version) {
+  std::string r = "event:" + std::to_string(event.value);
+  return version == 1 ? r : r + ":v" + std::to_string(version);
+}
+
+Result<RekeyResult> Directory::RekeyEvent(const Actor& actor, const std::string& name) {
+  return ChangeKeys(actor, name, false);
+}
+
+Result<RekeyResult> Directory::RotateEventSecret(const Actor& actor, const std::string& name) {
+  return ChangeKeys(actor, name, true);
+}
+
+// gather -> check -> issue: the event, then one transaction that writes the
+// new secret version (rotation), advances the key state by a statement
+// that increments (so the numbers only grow, whoever else writes), erases
+// secrets no state needs, and records it all in the audit log.
+Result<RekeyResult> Directory::ChangeKeys(const Actor& actor, const std::string& name,
+                                          bool rotate) {
+  std::lock_guard<std::mutex> w(write_mu_);
+  std::shared_ptr<const Event> before;
+  {
+    std::shared_lock<std::shared_mutex> l(mu_);
+    auto id = index_->EventByName(name);
+    if (!id) return NotFound("event '" + name + "' does not exist");
+    before = index_->events.find(*id)->e;
+  }
+  const EventId id = before->id;
+  RekeyResult result;
+  result.members = AuthorizedClients(id).size();
+  result.lead_ms = options_.rekey_lead_ms;
+  Event e = *before;
+  Micros now = clock_->Now();
+  std::string detail;
+  Status committed = Commit(
+      actor, rotate ? "event.rotate_secret" : "event.rekey", "event:" + name, detail,
+      [&](StoreTxn& t) -> Status {
+        StoreTxn::KeyChange kc;
+        kc.bump_generation = 1;
+        kc.now = now;
+        kc.activates_at = now + options_.rekey_lead_ms * 1000;
+        if (rotate) {
+          KC_ASSIGN_OR_RETURN(kc.secret_version, t.NextEventSecretVersion(id));
+          SecretBytes secret = crypto::RandomSecret(32);
+          KC_RETURN_IF_ERROR(t.PutEventSecret(
+              id, kc.secret_version,
+              sealer_->Seal(kEventSecretPurpose, EventSecretRecord(id, kc.secret_version), secret),
+              now / kMicrosPerSecond));
+        }
+        KC_ASSIGN_OR_RETURN(auto states, t.AdvanceEventKeys(id, kc));
+        e.keys = states.second;
+        // A state superseded while still pending never comes into force:
+        // its secret, if it had one of its own, is erased now.
+        KC_ASSIGN_OR_RETURN(
+            result.secrets_retired,
+            t.RetireEventSecrets(id, e.keys.secret_version, e.keys.previous_secret_version,
+                                 now / kMicrosPerSecond));
+        json d = KeyStateDetail(e.keys);
+        d["members"] = result.members;
+        d["secrets_retired"] = result.secrets_retired;
+        if (states.first.activates_at > now) d["superseded_pending"] = true;
+        detail = d.dump();
+        return Status::Ok();
+      },
+      [&](Index& x) {
+        EventRec* r = x.events.find(id);
+        if (r) r->e = std::make_shared<const Event>(e);
+      });
+  KC_RETURN_IF_ERROR(committed);
+  std::shared_lock<std::shared_mutex> l(mu_);
+  const EventRec* r = index_->events.find(id);
+  result.event = r ? r->e : std::make_shared<const Event>(e);
+  return result;
+}
+
+Result<size_t> Directory::RetireOldSecrets(int64_t grace_seconds) {
+  std::lock_guard<std::mutex> w(write_mu_);
+  Micros now = clock_->Now();
+  std::vector<std::pair<EventId, EventKeyState>> due;
+  {
+    std::shared_lock<std::shared_mutex> l(mu_);
+    index_->events.ForEach([&](EventId id, const EventRec& r) {
+      const EventKeyState& k = r.e->keys;
+      if (k.previous_secret_version == 0 || k.previous_secret_version == k.secret_version) return;
+      if (now < k.activates_at + grace_seconds * kMicrosPerSecond) return;
+      if (secrets_retired_.count({id.value, k.secret_version})) return;
+      due.emplace_back(id, k);
+    });
+  }
+  size_t total = 0;
+  for (const auto& [id, k] : due) {
+    // One transaction per event, audited only when it erased something.
+    KC_ASSIGN_OR_RETURN(auto txn, store_->Begin());
+    KC_ASSIGN_OR_RETURN(int64_t n, txn->RetireEventSecrets(id, k.secret_version, k.secret_version,
+                                                           now / kMicrosPerSecond));
+    if (n > 0) {
+      std::string name;
+      {
+        std::shared_lock<std::shared_mutex> l(mu_);
+        const EventRec* r = index_->events.find(id);
+        name = r ? r->e->name : std::to_string(id.value);
+      }
+      json d = {{"secret_version", k.secret_version}, {"secrets_retired", n}};
+      KC_ASSIGN_OR_RETURN(int64_t seq, txn->AppendAudit(AuditRecord{0, now / kMicrosPerSecond,
+                                                                    "system", "event.secret_retire",
+                                                                    "event:" + name, d.dump()}));
+      KC_RETURN_IF_ERROR(txn->Commit());
+      if (seq == audit_seq_.load() + 1) audit_seq_ = seq;
+      total += static_cast<size_t>(n);
+    } else {
+      (void)txn->Commit();
+    }
+    secrets_retired_.insert({id.value, k.secret_version});
+  }
+  return total;
+}
+
+Result<std::vector<EventSecretInfo>> Directory::ListEventSecrets(const std::string& name) const {
+  auto id = [&]() -> std::optional<EventId> {
+    std::shared_lock<std::shared_mutex> l(mu_);
+    return index_->EventByName(name);
+  }();
+  if (!id) return NotFound("event '" + name + "' does not exist");
+  return store_->ListEventSecrets(*id);
 }
 
 // ------------------------------------------------- memberships, assignments

@@ -198,7 +198,7 @@ TEST_F(DirectoryTest, RevocationPathsRemoveEvents) {
   ASSERT_TRUE(dir_->DeleteEvent(kAdmin, "e").ok());
   EXPECT_FALSE(dir_->IsAuthorized(c, e, Role::kReceiver));
   EXPECT_TRUE(Events("c").empty());
-  EXPECT_EQ(store_->GetEventSecret(e).status().code(), Code::kNotFound);
+  EXPECT_EQ(store_->GetEventSecret(e, 1).status().code(), Code::kNotFound);
 }
 
 TEST_F(DirectoryTest, DeletingAGroupCascades) {
@@ -221,7 +221,7 @@ TEST_F(DirectoryTest, EventSecretIsSealedAtRest) {
   Group("g");
   Event("e", "g");
   EventId id = EventIdOf("e");
-  auto sealed = store_->GetEventSecret(id);
+  auto sealed = store_->GetEventSecret(id, 1);
   ASSERT_TRUE(sealed.ok());
   auto open = sealer_->Open("event-secret", "event:" + std::to_string(id.value), *sealed);
   ASSERT_TRUE(open.ok());
@@ -476,6 +476,154 @@ TEST(DirectoryFollower, RefreshPicksUpChangesMadeElsewhere) {
   // The writer does not reload its own changes.
   EXPECT_FALSE(*writer->Refresh());
   std::remove(path.c_str());
+}
+
+// ---- key generations (docs/key-protocol.md, "Generations")
+
+TEST_F(DirectoryTest, RekeyStartsANewGenerationDurablyAndAudited) {
+  Group("g");
+  Event("e", "g");
+  EXPECT_EQ(dir_->GetEvent("e")->event->keys, EventKeyState{});
+  // No members yet: rekeyed all the same, and the result says so.
+  auto r = dir_->RekeyEvent(kAdmin, "e");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->members, 0u);
+  const EventKeyState& k = r->event->keys;
+  EXPECT_EQ(k.generation, (KeyGeneration{2, 1}));
+  EXPECT_EQ(k.secret_version, 1u);
+  EXPECT_EQ(k.activates_at, clock_.Now() + 2000 * 1000) << "the default lead";
+  EXPECT_EQ(k.previous, (KeyGeneration{1, 1}));
+  EXPECT_EQ(k.previous_secret_version, 1u);
+  Client("c");
+  Member("c", "g");
+  clock_.Advance(5 * kMicrosPerSecond);
+  r = dir_->RekeyEvent(kAdmin, "e");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->members, 1u);
+  EXPECT_EQ(r->event->keys.generation, (KeyGeneration{3, 1}));
+  EXPECT_EQ(r->event->keys.previous, (KeyGeneration{2, 1}));
+  EXPECT_EQ(dir_->RekeyEvent(kAdmin, "nope").status().code(), Code::kNotFound);
+
+  auto audit = store_->ReadAudit(0, 100);
+  ASSERT_TRUE(audit.ok());
+  int rekeys = 0;
+  for (const auto& a : *audit)
+    if (a.action == "event.rekey") {
+      ++rekeys;
+      EXPECT_EQ(a.target, "event:e");
+      EXPECT_NE(a.detail.find("\"generation\""), std::string::npos) << a.detail;
+    }
+  EXPECT_EQ(rekeys, 2);
+  Reopen();
+  EXPECT_EQ(dir_->GetEvent("e")->event->keys, r->event->keys) << "durable";
+}
+
+TEST_F(DirectoryTest, FailedRekeyChangesNothing) {
+  Group("g");
+  Event("e", "g");
+  fault_->FailNextCommits(1);
+  EXPECT_FALSE(dir_->RekeyEvent(kAdmin, "e").ok());
+  EXPECT_EQ(dir_->GetEvent("e")->event->keys, EventKeyState{});
+  fault_->FailNextCommits(1);
+  EXPECT_FALSE(dir_->RotateEventSecret(kAdmin, "e").ok());
+  Reopen();
+  EXPECT_EQ(dir_->GetEvent("e")->event->keys, EventKeyState{});
+  auto secrets = dir_->ListEventSecrets("e");
+  ASSERT_TRUE(secrets.ok());
+  EXPECT_EQ(secrets->size(), 1u) << "a failed rotation leaves no secret behind";
+}
+
+TEST_F(DirectoryTest, RotateSecretCountsVersionsAndRetiresTheOldAfterGrace) {
+  Group("g");
+  Event("e", "g");
+  EventId id = EventIdOf("e");
+  auto r = dir_->RotateEventSecret(kAdmin, "e");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->event->keys.secret_version, 2u);
+  EXPECT_EQ(r->event->keys.previous_secret_version, 1u);
+  EXPECT_EQ(r->event->keys.generation, (KeyGeneration{2, 1}));
+  // The new secret is sealed at rest, bound to its event and version.
+  auto sealed = store_->GetEventSecret(id, 2);
+  ASSERT_TRUE(sealed.ok());
+  EXPECT_TRUE(sealer_->Open(kEventSecretPurpose, EventSecretRecord(id, 2), *sealed).ok());
+  EXPECT_FALSE(sealer_->Open(kEventSecretPurpose, EventSecretRecord(id, 1), *sealed).ok());
+  auto one =
+      sealer_->Open(kEventSecretPurpose, EventSecretRecord(id, 1), *store_->GetEventSecret(id, 1));
+  auto two = sealer_->Open(kEventSecretPurpose, EventSecretRecord(id, 2), *sealed);
+  ASSERT_TRUE(one.ok() && two.ok());
+  EXPECT_FALSE(*one == *two) << "a fresh secret";
+
+  // The old secret stays while key services may still derive from it.
+  auto n = dir_->RetireOldSecrets(60);
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(*n, 0u);
+  EXPECT_TRUE(store_->GetEventSecret(id, 1).ok());
+  clock_.Advance(63 * kMicrosPerSecond);  // lead 2 s + grace 60 s, and a second
+  n = dir_->RetireOldSecrets(60);
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(*n, 1u);
+  EXPECT_EQ(store_->GetEventSecret(id, 1).status().code(), Code::kNotFound);
+  EXPECT_TRUE(store_->GetEventSecret(id, 2).ok());
+  EXPECT_EQ(*dir_->RetireOldSecrets(60), 0u) << "retiring again changes nothing";
+  auto list = dir_->ListEventSecrets("e");
+  ASSERT_TRUE(list.ok());
+  ASSERT_EQ(list->size(), 2u);
+  EXPECT_NE((*list)[0].retired_at, 0);
+  EXPECT_EQ((*list)[1].retired_at, 0);
+  auto audit = store_->ReadAudit(0, 100);
+  ASSERT_TRUE(audit.ok());
+  EXPECT_EQ(audit->back().action, "event.secret_retire");
+  EXPECT_EQ(audit->back().actor, "system");
+}
+
+// Bad input: a rotation while the previous change is still pending (a push
+// of it may be under way) supersedes it; the pending secret never came into
+// force, so it is erased at once, and the previous state stays the one that
+// was in force.
+TEST_F(DirectoryTest, RotationDuringAPendingChangeSupersedesIt) {
+  Group("g");
+  Event("e", "g");
+  EventId id = EventIdOf("e");
+  ASSERT_TRUE(dir_->RotateEventSecret(kAdmin, "e").ok());
+  auto r = dir_->RotateEventSecret(kAdmin, "e");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->secrets_retired, 1);
+  EXPECT_EQ(r->event->keys.secret_version, 3u);
+  EXPECT_EQ(r->event->keys.generation, (KeyGeneration{3, 1}));
+  EXPECT_EQ(r->event->keys.previous_secret_version, 1u);
+  EXPECT_EQ(r->event->keys.previous, (KeyGeneration{1, 1}));
+  EXPECT_EQ(store_->GetEventSecret(id, 2).status().code(), Code::kNotFound);
+  EXPECT_TRUE(store_->GetEventSecret(id, 1).ok());
+  EXPECT_TRUE(store_->GetEventSecret(id, 3).ok());
+}
+
+// An edit of the schedule or interval length (even mid-interval) gives the
+// event a new schedule version; other edits leave the keys alone.
+TEST_F(DirectoryTest, ScheduleEditsBumpTheScheduleVersion) {
+  Group("g");
+  Event("e", "g");
+  EventPatch title;
+  title.title = "Renamed";
+  auto r = dir_->UpdateEvent(kAdmin, "e", title);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->event->keys, EventKeyState{});
+  EventPatch interval;
+  interval.interval_seconds = 120;
+  r = dir_->UpdateEvent(kAdmin, "e", interval);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->event->keys.generation, (KeyGeneration{1, 2}));
+  EXPECT_EQ(r->event->keys.previous, (KeyGeneration{1, 1}));
+  EXPECT_EQ(r->event->keys.activates_at, clock_.Now()) << "the new schedule is in force at once";
+  clock_.Advance(10 * kMicrosPerSecond);
+  EventPatch sched;
+  Schedule s = r->event->schedule;
+  s.duration += 600;
+  sched.schedule = s;
+  r = dir_->UpdateEvent(kAdmin, "e", sched);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->event->keys.generation, (KeyGeneration{1, 3}));
+  Reopen();
+  EXPECT_EQ(dir_->GetEvent("e")->event->keys.generation, (KeyGeneration{1, 3}));
 }
 
 }  // namespace

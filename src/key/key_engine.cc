@@ -199,6 +199,7 @@ struct ThreadCache {
   struct SaSlot {
     std::shared_ptr<const Event> event;  // held: its address stays unique
     uint64_t epoch = 0;
+    KeyEngine::KeysInForce keys;
     SecurityAssociation sa;  // role-independent fields
   };
   std::array<Auth, kAuthSlots> auth;
@@ -266,7 +267,8 @@ struct KeyEngine::Impl {
   KeyEngine::GrantHook grant_hook;
 
   std::shared_mutex secrets_mu;
-  std::unordered_map<int64_t, std::shared_ptr<const SecretBytes>> secrets;  // event -> secret
+  // (event, secret version) -> secret
+  std::map<std::pair<int64_t, uint32_t>, std::shared_ptr<const SecretBytes>> secrets;
 
   std::shared_mutex senders_mu;
   std::map<std::pair<int64_t, uint32_t>, SenderRecord> sender_owner;  // (event, sender id)
@@ -359,18 +361,23 @@ struct KeyEngine::Impl {
                                               "Key request handling time.", LatencyBuckets());
   }
 
-  Result<std::shared_ptr<const SecretBytes>> EventSecret(EventId e) {
+  Result<std::shared_ptr<const SecretBytes>> EventSecret(EventId e, uint32_t version) {
     {
       std::shared_lock<std::shared_mutex> l(secrets_mu);
-      auto it = secrets.find(e.value);
+      auto it = secrets.find({e.value, version});
       if (it != secrets.end()) return it->second;
     }
-    KC_ASSIGN_OR_RETURN(Bytes sealed, store->GetEventSecret(e));
+    KC_ASSIGN_OR_RETURN(Bytes sealed, store->GetEventSecret(e, version));
     KC_ASSIGN_OR_RETURN(SecretBytes secret,
-                        sealer->Open("event-secret", "event:" + std::to_string(e.value), sealed));
+                        sealer->Open(kEventSecretPurpose, EventSecretRecord(e, version), sealed));
     auto p = std::make_shared<const SecretBytes>(std::move(secret));
     std::unique_lock<std::shared_mutex> l(secrets_mu);
-    secrets[e.value] = p;
+    // Versions other than the two an event's state names are no longer
+    // handed out: forget them (bounded to two per event).
+    std::erase_if(secrets, [&](const auto& kv) {
+      return kv.first.first == e.value && kv.first.second + 1 < version;
+    });
+    secrets[{e.value, version}] = p;
     return p;
   }
 
@@ -458,7 +465,7 @@ struct KeyEngine::Impl {
     std::vector<Signer> out;
     std::shared_ptr<const SecretBytes> secret;
     if (sa.source_auth) {
-      KC_ASSIGN_OR_RETURN(secret, EventSecret(ev.id));
+      KC_ASSIGN_OR_RETURN(secret, EventSecret(ev.id, ev.keys.InForce(clock->Now()).secret_version));
     }
     for (const auto& [id, client] : found) {
       if (out.size() == limits::kMaxSignersPerSa) break;
@@ -528,6 +535,11 @@ uint64_t KeyEngine::count(KeyOutcome o) const {
 
 Result<SecurityAssociation> KeyEngine::DeriveSa(const Event& event, Epoch epoch, Role role,
                                                 SenderId sender) {
+  return DeriveSaFor(event, epoch, role, sender, InForce(event.keys, impl_->clock->Now()));
+}
+
+Result<SecurityAssociation> KeyEngine::DeriveSaFor(const Event& event, Epoch epoch, Role role,
+                                                   SenderId sender, KeysInForce keys) {
   KC_ASSIGN_OR_RETURN(auto window, EpochWindow(event.schedule, event.interval_seconds, epoch));
   SecurityAssociation sa;
   sa.event = event.id;
@@ -546,16 +558,24 @@ Result<SecurityAssociation> KeyEngine::DeriveSa(const Event& event, Epoch epoch,
     return sa;
   }
   sa.source_auth = event.source_auth;
-  KC_ASSIGN_OR_RETURN(auto secret, impl_->EventSecret(event.id));
-  auto ctx = IntervalContext(event.id, epoch);
+  KC_ASSIGN_OR_RETURN(auto secret, impl_->EventSecret(event.id, keys.secret_version));
+  // u64 event || u32 occurrence || u32 interval || u32 secret version ||
+  // u32 generation || u32 schedule version (docs/key-protocol.md): a key is
+  // never the key of another generation, schedule or secret.
+  uint8_t ctx[28];
+  auto ic = IntervalContext(event.id, epoch);
+  std::memcpy(ctx, ic.data(), ic.size());
+  StoreBe32(ctx + 16, keys.secret_version);
+  StoreBe32(ctx + 20, keys.generation.number);
+  StoreBe32(ctx + 24, keys.generation.schedule);
   // Key k is a PRF of the event secret: knowing key k says nothing of k+1.
   // One HKDF Extract of the secret, two Expands (docs/key-protocol.md).
   keyproto::HmacSha256& hmac = CacheFor(impl_->serial).hmac;
   {
     keyproto::HkdfSha256 kdf(&hmac, secret->reveal(), {});
-    sa.key = kdf.Expand(labels::kIntervalKey, ByteView(ctx.data(), ctx.size()), 32);
+    sa.key = kdf.Expand(labels::kIntervalKey, ByteView(ctx, sizeof ctx), 32);
     uint8_t spi[4];
-    kdf.Expand(labels::kIntervalSpi, ByteView(ctx.data(), ctx.size()), MutableByteView(spi, 4));
+    kdf.Expand(labels::kIntervalSpi, ByteView(ctx, sizeof ctx), MutableByteView(spi, 4));
     // SPIs 0-255 are reserved (RFC 4303 section 2.1).
     sa.spi.value = std::max<uint32_t>(LoadBe32(spi), 256);
   }
@@ -702,21 +722,29 @@ Bytes KeyEngine::Handle(ByteView request, const sockaddr_storage& from, socklen_
 
   SenderId sender;
   if (role == Role::kSender) {
-    auto s = x.SenderFor(ev.id, cred->client, q.sender);
+    // A sender joining (an initial request: a start, a restart, a wakeup)
+    // gets a fresh sender id, so it never sends again under an id it may
+    // have used with the same key: its sequence numbers restart at 1, and
+    // (key, sender id, seq) is the nonce (docs/packet-format.md).
+    SenderId asked = q.kind == keyproto::RequestKind::kInitial ? SenderId{} : q.sender;
+    auto s = x.SenderFor(ev.id, cred->client, asked);
     if (!s.ok())
       return refuse(KeyOutcome::kNotAuthorized, ReplyStatus::kNotAuthorized, s.status().message());
     sender = *s;
   }
 
   // ---- issue
-  auto& slot = tc.sas[ThreadCache::Mix(reinterpret_cast<uintptr_t>(event.get()), epoch.packed()) %
+  KeysInForce keys = InForce(ev.keys, now);
+  auto& slot = tc.sas[ThreadCache::Mix(reinterpret_cast<uintptr_t>(event.get()),
+                                       epoch.packed() ^ keys.generation.packed()) %
                       ThreadCache::kSaSlots];
-  if (slot.event != event || slot.epoch != epoch.packed()) {
-    auto sa = DeriveSa(ev, epoch, Role::kReceiver, SenderId{});
+  if (slot.event != event || slot.epoch != epoch.packed() || !(slot.keys == keys)) {
+    auto sa = DeriveSaFor(ev, epoch, Role::kReceiver, SenderId{}, keys);
     if (!sa.ok())
       return refuse(KeyOutcome::kInternal, ReplyStatus::kUnavailable, "cannot derive the key");
     slot.event = event;
     slot.epoch = epoch.packed();
+    slot.keys = keys;
     slot.sa = std::move(sa).value();
   }
   reply.sas.push_back(slot.sa);
@@ -729,7 +757,7 @@ Bytes KeyEngine::Handle(ByteView request, const sockaddr_storage& from, socklen_
     if (role == Role::kSender) {
       x.ListSender(ev.id, sender, cred->client, sa.expires() + sa.lifetime);
       if (sa.source_auth) {
-        auto secret = x.EventSecret(ev.id);
+        auto secret = x.EventSecret(ev.id, keys.secret_version);
         if (!secret.ok())
           return refuse(KeyOutcome::kInternal, ReplyStatus::kUnavailable, "cannot derive the key");
         sa.signing_key = SigningSeed(&tc.hmac, **secret, ev.id, epoch, sender);

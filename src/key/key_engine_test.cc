@@ -2,6 +2,10 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 
+#include <map>
+#include <set>
+#include <tuple>
+
 #include "keycast/key_service.h"
 #include "keycast/limits.h"
 #include "keycast/ticket_service.h"
@@ -497,8 +501,14 @@ TEST_F(SourceAuthTest, SigningKeysAreBoundToSenderAndInterval) {
   SecurityAssociation b = Key("cam2");
   EXPECT_NE(a.sender, b.sender);
   EXPECT_FALSE(a.signing_key == b.signing_key);
-  // The same sender, the same interval: the same key (it is derived).
-  SecurityAssociation again = Key("cam1", {}, a.sender);
+  // The same sender, the same interval: the same key (it is derived). A
+  // refresh keeps the sender id (an initial request would get a fresh one,
+  // docs/key-protocol.md "Generations").
+  auto s0 = Login("cam1");
+  auto refetch = Send(s0, Req(s0, RequestKind::kRefresh, a.epoch, a.sender));
+  ASSERT_TRUE(refetch && refetch->status == ReplyStatus::kOk);
+  SecurityAssociation again = refetch->sas[0];
+  EXPECT_EQ(again.sender, a.sender);
   EXPECT_TRUE(again.signing_key == a.signing_key);
   // The next interval: another key, and the signers list it.
   auto s = Login("cam1");
@@ -563,6 +573,142 @@ TEST_F(SourceAuthTest, AClearIntervalCarriesNoSignatureKeys) {
   EXPECT_FALSE(cam.source_auth);
   EXPECT_TRUE(cam.signing_key.empty());
   EXPECT_TRUE(cam.signers.empty());
+}
+
+// Key generations (docs/key-protocol.md, "Generations"). A recorded run of
+// the senders' packets across a restart of a sender, a schedule edit in the
+// middle of an interval, a restart of the key service, a rekey and a secret
+// rotation: the nonce of a packet is (sender id, seq); seq counts from 1 per
+// (key, sender id) within a process (the data plane keeps it across
+// re-installs, docs/packet-format.md) and from 1 again after a restart. No
+// (key, nonce) pair may repeat.
+TEST_F(KeyEngineTest, NoKeyAndNoncePairRepeatsAcrossEditsRestartsAndRejoins) {
+  std::set<std::tuple<std::string, uint32_t, uint64_t>> sent;  // (key, sender, seq)
+  size_t packets = 0;
+  // One sender process: its sequence counters.
+  struct Process {
+    std::map<std::pair<std::string, uint32_t>, uint64_t> next_seq;
+  };
+  std::map<std::string, Process> procs;
+  auto send = [&](const std::string& who, const SecurityAssociation& sa) {
+    ASSERT_FALSE(sa.clear);
+    std::string key(sa.key.reveal().begin(), sa.key.reveal().end());
+    uint64_t& seq = procs[who].next_seq[{key, sa.sender.value}];
+    for (int i = 0; i < 3; ++i) {
+      ++packets;
+      EXPECT_TRUE(sent.emplace(key, sa.sender.value, ++seq).second)
+          << who << " reused a nonce: sender " << sa.sender.value << " seq " << seq;
+    }
+  };
+  auto join = [&](const std::string& who, SenderId had = {}) {
+    auto s = Login(who);
+    auto r = Send(s, Req(s, RequestKind::kInitial, {}, had));
+    EXPECT_TRUE(r && r->status == ReplyStatus::kOk && r->sas.size() == 1u);
+    return r ? r->sas.at(0) : SecurityAssociation{};
+  };
+
+  At(35);
+  SecurityAssociation a1 = join("cam1"), b1 = join("cam2");
+  EXPECT_EQ(a1.epoch, (Epoch{0, 3}));
+  send("cam1", a1);
+  send("cam2", b1);
+  // cam1 restarts mid-interval and asks for its old sender id: a new one.
+  procs.erase("cam1");
+  SecurityAssociation a2 = join("cam1", a1.sender);
+  EXPECT_EQ(a2.epoch, a1.epoch);
+  EXPECT_NE(a2.sender.value, a1.sender.value) << "a re-join never gets an id used with this key";
+  send("cam1", a2);
+  // Its refresh of the next epoch keeps the id it has.
+  At(39);
+  {
+    auto s = Login("cam1");
+    auto r = Send(s, Req(s, RequestKind::kRefresh, Epoch{0, 4}, a2.sender));
+    ASSERT_TRUE(r && r->status == ReplyStatus::kOk) << (r ? r->reason : "dropped");
+    EXPECT_EQ(r->sas[0].sender.value, a2.sender.value);
+    send("cam1", r->sas[0]);
+  }
+
+  // A schedule edit in the middle of interval 4: 12 s intervals map epoch
+  // (0, 3) onto [36, 48). Then the key service restarts.
+  At(41);
+  EventPatch p;
+  p.interval_seconds = 12;
+  auto edited = dir_->UpdateEvent(kAdmin, "show", p);
+  ASSERT_TRUE(edited.ok()) << edited.status().ToString();
+  EXPECT_EQ(edited->event->keys.generation, (KeyGeneration{1, 2}));
+  // The new schedule and its keys are in force at once: epoch (0, 3) now
+  // means [36, 48), and its key is not the one of [30, 40).
+  clock_.Advance(1 * kMicrosPerSecond);
+  SecurityAssociation edited_join = join("cam2");
+  EXPECT_EQ(edited_join.epoch, (Epoch{0, 3}));
+  EXPECT_FALSE(edited_join.key == a1.key) << "no key is used for two time windows";
+  send("cam2", edited_join);
+  At(43);
+  KeyServiceOptions o;
+  o.clock_skew_seconds = 30;
+  o.grace_seconds = 2;
+  engine_ =
+      std::make_unique<KeyEngine>(dir_.get(), keys_.get(), store_.get(), sealer_.get(), &clock_, o);
+  procs.clear();  // every sender restarts with it
+  SecurityAssociation a3 = join("cam1");
+  EXPECT_EQ(a3.epoch, a1.epoch) << "the same epoch number, another time window";
+  EXPECT_FALSE(a3.key == a1.key) << "the key of an epoch is bound to the schedule version";
+  EXPECT_NE(a3.spi.value, a1.spi.value);
+  EXPECT_EQ(a3.initiation, (kStart + 36) * kMicrosPerSecond);
+  send("cam1", a3);
+  send("cam2", join("cam2"));
+
+  // A rekey: in force after the lead; the old keys until then.
+  ASSERT_TRUE(dir_->RekeyEvent(kAdmin, "show").ok());
+  SecurityAssociation still_old = join("cam1");
+  EXPECT_TRUE(still_old.key == a3.key) << "senders cut over at activates_at, not before";
+  send("cam1", still_old);
+  clock_.Advance(2 * kMicrosPerSecond);
+  SecurityAssociation a4 = join("cam1");
+  EXPECT_EQ(a4.epoch, a3.epoch);
+  EXPECT_FALSE(a4.key == a3.key) << "a rekey gives a new key";
+  EXPECT_NE(a4.spi.value, a3.spi.value) << "and a new SPI";
+  send("cam1", a4);
+
+  // A secret rotation.
+  ASSERT_TRUE(dir_->RotateEventSecret(kAdmin, "show").ok());
+  clock_.Advance(2 * kMicrosPerSecond);
+  SecurityAssociation a5 = join("cam1"), b5 = join("cam2");
+  EXPECT_FALSE(a5.key == a4.key);
+  send("cam1", a5);
+  send("cam2", b5);
+  // A receiver joining now gets the sender's key, not an older one.
+  auto al = Login("alice");
+  auto ra = Send(al, Req(al, RequestKind::kInitial));
+  ASSERT_TRUE(ra && ra->status == ReplyStatus::kOk);
+  EXPECT_TRUE(ra->sas[0].key == a5.key);
+  EXPECT_EQ(ra->sas[0].spi.value, a5.spi.value);
+
+  EXPECT_EQ(sent.size(), packets);
+  EXPECT_GE(packets, 30u);
+}
+
+// Once a rotated-out secret is retired, keys of the state it belonged to are
+// no longer derivable; the state in force still is.
+TEST_F(KeyEngineTest, RetiredSecretsDeriveNothing) {
+  At(35);
+  auto ev = dir_->FindEvent(dir_->GetEvent("show")->event->id);
+  auto old_keys = KeyEngine::InForce(ev->keys, clock_.Now());
+  auto before = engine_->DeriveSaFor(*ev, Epoch{0, 3}, Role::kReceiver, {}, old_keys);
+  ASSERT_TRUE(before.ok());
+  ASSERT_TRUE(dir_->RotateEventSecret(kAdmin, "show").ok());
+  ev = dir_->FindEvent(ev->id);
+  clock_.Advance(10 * kMicrosPerSecond);
+  ASSERT_EQ(*dir_->RetireOldSecrets(5), 1u);
+  // A key service started after the retirement (no cached secret).
+  KeyEngine fresh(dir_.get(), keys_.get(), store_.get(), sealer_.get(), &clock_, {});
+  EXPECT_EQ(fresh.DeriveSaFor(*ev, Epoch{0, 3}, Role::kReceiver, {}, old_keys).status().code(),
+            Code::kNotFound);
+  auto now_keys = KeyEngine::InForce(ev->keys, clock_.Now());
+  EXPECT_EQ(now_keys.secret_version, 2u);
+  auto after = fresh.DeriveSa(*ev, Epoch{0, 3}, Role::kReceiver, {});
+  ASSERT_TRUE(after.ok()) << after.status().ToString();
+  EXPECT_FALSE(after->key == before->key);
 }
 
 }  // namespace

@@ -69,6 +69,7 @@ struct PushService::EventState {
   lkh::KeyTree tree;
   std::unordered_map<int64_t, Micros> members;  // client -> membership ends (no renewal)
   std::optional<Epoch> last_epoch;
+  KeysInForce last_keys;  // of the event when last_epoch was committed
 
   std::mutex grants_mu;                        // guards grants
   std::unordered_map<int64_t, Micros> grants;  // since the last commit: client -> new end
@@ -220,6 +221,7 @@ void PushService::Commit(EventState& st, const Event& event, Epoch epoch, Micros
     ++leaves;
   }
   st.last_epoch = epoch;
+  st.last_keys = event.keys.InForce(now);
   if (st.members.empty() && !st.tree.has_pending_changes()) return;  // nobody to push to
 
   auto sa = derive_(event, epoch);
@@ -342,6 +344,23 @@ Micros PushService::Tick() {
     }
     Micros lead = Lead(*ev, options_);
     auto due_epoch = EpochAt(ev->schedule, ev->interval_seconds, (now + lead) / kMicrosPerSecond);
+    if (st->last_epoch && !(ev->keys.InForce(now) == st->last_keys)) {
+      // A rekey, secret rotation or schedule edit came into force
+      // (docs/key-protocol.md, "Generations"): push the key of the epoch
+      // in force now at once, to the members still authorised; the next
+      // epoch's push follows at its lead.
+      auto current = EpochAt(ev->schedule, ev->interval_seconds, now / kMicrosPerSecond);
+      st->last_keys = ev->keys.InForce(now);
+      if (current) {
+        Commit(*st, *ev, *current, now);
+        // Sent now: the commit of the next epoch may replace it below.
+        if (st->sends_left > 0) {
+          SendAll(*st);
+          --st->sends_left;
+          st->next_send = now + st->gap;
+        }
+      }
+    }
     if (due_epoch && (!st->last_epoch || *due_epoch > *st->last_epoch))
       Commit(*st, *ev, *due_epoch, now);
     if (st->sends_left > 0 && now >= st->next_send) {

@@ -251,6 +251,56 @@ TEST_F(PushServiceTest, RevocationAtLogarithmicCost) {
   EXPECT_FALSE(directory_->IsAuthorized(gone, ev->id, Role::kReceiver));
 }
 
+// Issue 13: a rekey rotates. Once the new generation is in force, the key
+// of the interval in progress is pushed again, new, to the members still
+// authorised; a member removed before the rekey cannot recover it.
+TEST_F(PushServiceTest, RekeyPushesANewKeyOfTheCurrentIntervalAtOnce) {
+  MakeService();
+  auto ev = MakeEvent();
+  std::vector<ClientId> ids = {Client(1), Client(2), Client(3)};
+  for (ClientId c : ids) Grant(*ev, c);
+  TickAt(PushAt(0));
+  clock_.Set(S(kStart + 5));
+  std::map<int64_t, PushMember> members;
+  for (ClientId c : ids) {
+    PushGrant g = Grant(*ev, c);
+    ASSERT_EQ(g.state, push::GrantState::kAdmitted);
+    PushMember m = Member(*ev);
+    ASSERT_TRUE(m.Install(g).ok());
+    members.emplace(c.value, std::move(m));
+  }
+  SecretBytes old_key = KeyOf(*ev, Epoch{0, 0});
+  ASSERT_TRUE(directory_->RemoveMembership(kAdmin, "c2", "viewers").ok());
+  clock_.Set(S(kStart + 20));
+  auto r = directory_->RekeyEvent(kAdmin, "live");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->members, 2u);
+  EXPECT_TRUE(TickAt(S(kStart + 21)).empty()) << "not in force yet";
+  auto ds = TickAt(S(kStart + 22));
+  ASSERT_FALSE(ds.empty()) << "pushed when the new generation comes into force";
+  auto now_ev = directory_->FindEvent(ev->id);
+  SecretBytes new_key = KeyOf(*now_ev, Epoch{0, 0});
+  EXPECT_FALSE(new_key == old_key);
+  for (auto& [c, m] : members) {
+    auto k = Feed(m, ds);
+    if (c == ids[1].value) {
+      EXPECT_FALSE(k) << "the removed member";
+    } else {
+      ASSERT_TRUE(k) << "member " << c;
+      EXPECT_EQ(k->sa.epoch, (Epoch{0, 0}));
+      EXPECT_TRUE(k->sa.key == new_key);
+    }
+  }
+  EXPECT_EQ(service_->Inspect(ev->id)->last_leaves, 1u);
+  EXPECT_TRUE(TickAt(S(kStart + 23)).empty()) << "once";
+  // The next interval's push follows at its lead, with the new generation.
+  auto next = TickAt(PushAt(1));
+  ASSERT_FALSE(next.empty());
+  auto k = Feed(members.at(ids[0].value), next);
+  ASSERT_TRUE(k);
+  EXPECT_TRUE(k->sa.key == KeyOf(*now_ev, Epoch{0, 1}));
+}
+
 // Joins and leaves of an interval go out in one message.
 TEST_F(PushServiceTest, BatchesJoinsAndLeavesIntoOneCommit) {
   MakeService();

@@ -159,6 +159,11 @@ Status Node::Start() {
         if (tick % 10 == 0) {
           Status st = keys_->Reload();
           if (!st.ok()) spdlog::warn("service key reload failed: {}", st.message());
+          // Event secrets rotated out: erased once no key service derives
+          // from them (their successor in force for longer than the grace).
+          auto retired = directory_->RetireOldSecrets(config_.key_grace_seconds);
+          if (!retired.ok())
+            spdlog::warn("retiring old event secrets failed: {}", retired.status().message());
         }
         l.lock();
       }

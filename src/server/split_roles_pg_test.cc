@@ -34,7 +34,7 @@ TEST(SplitRolesPostgres, KeyServiceOnAnotherHostFollowsRevocationsThroughPostgre
       {"--data-dir", front_dir, "--database", *db},
       {"--data-dir", key_dir, "--kek-file", front_dir + "/kek", "--database", *db}, &run);
   // The store was PostgreSQL: neither process wrote an SQLite file.
-  EXPECT_EQ(run.store, "postgres schema v4");
+  EXPECT_EQ(run.store, "postgres schema v5");
   EXPECT_FALSE(Exists(front_dir + "/keycast.db"));
   EXPECT_FALSE(Exists(key_dir + "/keycast.db"));
   // The password of the connection string is never logged.

@@ -11,7 +11,7 @@ namespace keycast::testing {
 
 // What the run showed, for checks after it.
 struct SplitRolesRun {
-  std::string store;        // the front's /v1/health "store", e.g. "sqlite schema v4"
+  std::string store;        // the front's /v1/health "store", e.g. "sqlite schema v5"
   std::string front, keys;  // what the two servers wrote on stderr
 };
 

@@ -17,7 +17,7 @@ TEST(SplitRoles, KeyServiceInItsOwnProcessFollowsRevocations) {
   std::vector<std::string> data = {"--data-dir", dir + "/data"};
   testing::SplitRolesRun run;
   testing::ExpectKeyServiceFollowsRevocations(dir, data, data, data, &run);
-  EXPECT_EQ(run.store, "sqlite schema v4");
+  EXPECT_EQ(run.store, "sqlite schema v5");
   std::system(("rm -rf '" + dir + "'").c_str());
 }
 

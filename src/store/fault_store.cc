@@ -29,7 +29,19 @@ class FaultTxn final : public StoreTxn {
   Status RevokeAdminToken(const std::string& id, int64_t at) override {
     return t_->RevokeAdminToken(id, at);
   }
-  Status PutEventSecret(EventId e, const Bytes& b) override { return t_->PutEventSecret(e, b); }
+  Status PutEventSecret(EventId e, uint32_t v, const Bytes& b, int64_t at) override {
+    return t_->PutEventSecret(e, v, b, at);
+  }
+  Result<uint32_t> NextEventSecretVersion(EventId e) override {
+    return t_->NextEventSecretVersion(e);
+  }
+  Result<int64_t> RetireEventSecrets(EventId e, uint32_t keep, uint32_t also, int64_t at) override {
+    return t_->RetireEventSecrets(e, keep, also, at);
+  }
+  Result<std::pair<EventKeyState, EventKeyState>> AdvanceEventKeys(EventId e,
+                                                                   const KeyChange& c) override {
+    return t_->AdvanceEventKeys(e, c);
+  }
   Status InsertServiceKey(const ServiceKey& k) override { return t_->InsertServiceKey(k); }
   Status RetireServiceKey(const std::string& k, KeyVersion v, int64_t at) override {
     return t_->RetireServiceKey(k, v, at);

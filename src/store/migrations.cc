@@ -189,6 +189,29 @@ CREATE TRIGGER ledger_no_delete BEFORE DELETE ON ledger
            R"sql(
 ALTER TABLE events ADD COLUMN source_auth INTEGER NOT NULL DEFAULT 0;
 )sql",
+           // 5: key generations (docs/key-protocol.md, "Generations"): each
+           // event's key state, and versioned event secrets (the existing
+           // secret becomes version 1; retired versions keep their row with
+           // the sealed bytes erased).
+           R"sql(
+ALTER TABLE events ADD COLUMN secret_version INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE events ADD COLUMN key_generation INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE events ADD COLUMN schedule_version INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE events ADD COLUMN keys_activate_at INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE events ADD COLUMN prev_secret_version INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE events ADD COLUMN prev_key_generation INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE events ADD COLUMN prev_schedule_version INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE event_secret_versions (
+  event_id INTEGER NOT NULL REFERENCES events(id) ON DELETE CASCADE,
+  version INTEGER NOT NULL,
+  sealed BLOB NOT NULL,
+  created_at INTEGER NOT NULL,
+  retired_at INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (event_id, version));
+INSERT INTO event_secret_versions (event_id, version, sealed, created_at)
+  SELECT event_id, 1, sealed, 0 FROM event_secrets;
+DROP TABLE event_secrets;
+)sql",
        }},
       // PostgreSQL: the same tables, columns, keys and indexes, migration
       // for migration (pg_store_test compares the two schemas). INTEGER
@@ -377,6 +400,26 @@ CREATE TRIGGER ledger_no_truncate BEFORE TRUNCATE ON ledger
            // 4: source authentication; see the SQLite migration 4.
            R"sql(
 ALTER TABLE events ADD COLUMN source_auth BIGINT NOT NULL DEFAULT 0;
+)sql",
+           // 5: key generations; see the SQLite migration 5.
+           R"sql(
+ALTER TABLE events ADD COLUMN secret_version BIGINT NOT NULL DEFAULT 1;
+ALTER TABLE events ADD COLUMN key_generation BIGINT NOT NULL DEFAULT 1;
+ALTER TABLE events ADD COLUMN schedule_version BIGINT NOT NULL DEFAULT 1;
+ALTER TABLE events ADD COLUMN keys_activate_at BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE events ADD COLUMN prev_secret_version BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE events ADD COLUMN prev_key_generation BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE events ADD COLUMN prev_schedule_version BIGINT NOT NULL DEFAULT 0;
+CREATE TABLE event_secret_versions (
+  event_id BIGINT NOT NULL REFERENCES events(id) ON DELETE CASCADE,
+  version BIGINT NOT NULL,
+  sealed BYTEA NOT NULL,
+  created_at BIGINT NOT NULL,
+  retired_at BIGINT NOT NULL DEFAULT 0,
+  PRIMARY KEY (event_id, version));
+INSERT INTO event_secret_versions (event_id, version, sealed, created_at)
+  SELECT event_id, 1, sealed, 0 FROM event_secrets;
+DROP TABLE event_secrets;
 )sql",
        }},
   };

@@ -142,7 +142,7 @@ TEST_F(PgTest, UriSchemesAndKeyValueStringsReachTheSameDatabase) {
   std::string alt = "postgres://" + uri_.substr(std::string("postgresql://").size());
   auto a = OpenStore(alt);
   ASSERT_TRUE(a.ok()) << a.status().ToString();
-  EXPECT_EQ((*a)->Describe(), "postgres schema v4");
+  EXPECT_EQ((*a)->Describe(), "postgres schema v5");
   auto t = (*a)->Begin();
   ASSERT_TRUE((*t)->InsertGroup(Group{GroupId(), "shared", "", 1, 1}).ok());
   ASSERT_TRUE((*t)->Commit().ok());

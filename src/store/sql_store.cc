@@ -71,6 +71,28 @@ void BindEvent(sql::Stmt* s, const Event& e) {
   s->BindInt(i++, e.source_auth ? 1 : 0);
 }
 
+// The key-state columns (migration 5), written only by AdvanceEventKeys.
+constexpr const char* kKeyStateColumns =
+    "secret_version, key_generation, schedule_version, keys_activate_at, prev_secret_version, "
+    "prev_key_generation, prev_schedule_version";
+
+uint32_t U32Column(sql::Stmt* s, int c) { return static_cast<uint32_t>(s->Int(c)); }
+
+// Reads kKeyStateColumns starting at column c.
+Status ReadKeyState(sql::Stmt* s, int c, EventKeyState* k) {
+  for (int i = c; i < c + 7; ++i)
+    if (s->Int(i) < 0 || (i != c + 3 && s->Int(i) > 0xffffffffLL))
+      return DataLoss("stored key state of an event is corrupt");
+  k->secret_version = U32Column(s, c);
+  k->generation = KeyGeneration{U32Column(s, c + 1), U32Column(s, c + 2)};
+  k->activates_at = s->Int(c + 3);
+  k->previous_secret_version = U32Column(s, c + 4);
+  k->previous = KeyGeneration{U32Column(s, c + 5), U32Column(s, c + 6)};
+  if (k->secret_version == 0 || !k->generation.valid())
+    return DataLoss("stored key state of an event is corrupt");
+  return Status::Ok();
+}
+
 Result<Event> ReadEvent(sql::Stmt* s) {
   // Column 0 is id; the rest follow kEventColumns.
   Event e;
@@ -111,6 +133,7 @@ Result<Event> ReadEvent(sql::Stmt* s) {
   e.created_at = s->Int(c++);
   e.updated_at = s->Int(c++);
   e.source_auth = s->Int(c++) != 0;
+  KC_RETURN_IF_ERROR(ReadKeyState(s, c, &e.keys));
   return e;
 }
 
@@ -350,8 +373,8 @@ class SqlStore final : public Store {
       }
     }
     {
-      KC_ASSIGN_OR_RETURN(
-          auto* s, conn_->Prepare(std::string("SELECT id, ") + kEventColumns + " FROM events"));
+      KC_ASSIGN_OR_RETURN(auto* s, conn_->Prepare(std::string("SELECT id, ") + kEventColumns +
+                                                  ", " + kKeyStateColumns + " FROM events"));
       for (;;) {
         KC_ASSIGN_OR_RETURN(bool row, s->Step());
         if (!row) break;
@@ -405,16 +428,37 @@ class SqlStore final : public Store {
     return Status::Ok();
   }
 
-  Result<Bytes> GetEventSecret(EventId event) override {
+  Result<Bytes> GetEventSecret(EventId event, uint32_t version) override {
     std::lock_guard<std::mutex> l(mu_);
-    KC_ASSIGN_OR_RETURN(auto* s,
-                        conn_->Prepare("SELECT sealed FROM event_secrets WHERE event_id = ?"));
+    KC_ASSIGN_OR_RETURN(auto* s, conn_->Prepare("SELECT sealed, retired_at FROM "
+                                                "event_secret_versions WHERE event_id = ? AND "
+                                                "version = ?"));
     s->BindInt(1, event.value);
+    s->BindInt(2, version);
     KC_ASSIGN_OR_RETURN(bool row, s->Step());
-    if (!row) return NotFound("no secret for event " + std::to_string(event.value));
+    std::string which =
+        "secret version " + std::to_string(version) + " of event " + std::to_string(event.value);
+    if (!row) return NotFound("no " + which);
     Bytes b = s->Blob(0);
+    bool retired = s->Int(1) != 0;
     s->Reset();
+    if (retired) return NotFound(which + " is retired");
     return b;
+  }
+
+  Result<std::vector<EventSecretInfo>> ListEventSecrets(EventId event) override {
+    std::lock_guard<std::mutex> l(mu_);
+    KC_ASSIGN_OR_RETURN(auto* s, conn_->Prepare("SELECT version, created_at, retired_at FROM "
+                                                "event_secret_versions WHERE event_id = ? ORDER "
+                                                "BY version"));
+    s->BindInt(1, event.value);
+    std::vector<EventSecretInfo> out;
+    for (;;) {
+      KC_ASSIGN_OR_RETURN(bool row, s->Step());
+      if (!row) break;
+      out.push_back(EventSecretInfo{U32Column(s, 0), s->Int(1), s->Int(2)});
+    }
+    return out;
   }
 
   Result<std::vector<ServiceKey>> LoadServiceKeys(const std::string& kind) override {
@@ -838,13 +882,105 @@ class SqlTxn final : public StoreTxn {
     return Run(s, "admin token " + id);
   }
 
-  Status PutEventSecret(EventId event, const Bytes& sealed) override {
+  Status PutEventSecret(EventId event, uint32_t version, const Bytes& sealed,
+                        int64_t created_at) override {
+    // A retired version stays retired: its number is never used again.
     KC_ASSIGN_OR_RETURN(
-        auto* s, c_->Prepare("INSERT INTO event_secrets (event_id, sealed) VALUES (?, ?) "
-                             "ON CONFLICT (event_id) DO UPDATE SET sealed = excluded.sealed"));
+        auto* s,
+        c_->Prepare("INSERT INTO event_secret_versions (event_id, version, sealed, created_at) "
+                    "VALUES (?, ?, ?, ?) ON CONFLICT (event_id, version) DO UPDATE SET sealed = "
+                    "excluded.sealed WHERE event_secret_versions.retired_at = 0"));
     s->BindInt(1, event.value);
-    s->BindBlob(2, sealed);
-    return Run(s, "event secret");
+    s->BindInt(2, version);
+    s->BindBlob(3, sealed);
+    s->BindInt(4, created_at);
+    return Run(s, "unretired event secret version " + std::to_string(version));
+  }
+  Result<uint32_t> NextEventSecretVersion(EventId event) override {
+    KC_ASSIGN_OR_RETURN(auto* s, c_->Prepare("SELECT COALESCE(MAX(version), 0) FROM "
+                                             "event_secret_versions WHERE event_id = ?"));
+    s->BindInt(1, event.value);
+    auto row = s->Step();
+    if (!row.ok()) return Remember(row.status());
+    int64_t next = *row ? s->Int(0) + 1 : 1;
+    s->Reset();
+    if (next > 0xffffffffLL)
+      return Remember(ResourceExhausted("event has used every secret version"));
+    return static_cast<uint32_t>(next);
+  }
+  Result<int64_t> RetireEventSecrets(EventId event, uint32_t keep, uint32_t also_keep,
+                                     int64_t at) override {
+    KC_ASSIGN_OR_RETURN(
+        auto* s, c_->Prepare("UPDATE event_secret_versions SET sealed = ?, retired_at = ? WHERE "
+                             "event_id = ? AND retired_at = 0 AND version <> ? AND version <> ?"));
+    s->BindBlob(1, Bytes{});
+    s->BindInt(2, at);
+    s->BindInt(3, event.value);
+    s->BindInt(4, keep);
+    s->BindInt(5, also_keep);
+    auto row = s->Step();
+    if (!row.ok()) return Remember(row.status());
+    int64_t n = s->Changes();
+    s->Reset();
+    return n;
+  }
+  Result<std::pair<EventKeyState, EventKeyState>> AdvanceEventKeys(EventId event,
+                                                                   const KeyChange& k) override {
+    std::pair<EventKeyState, EventKeyState> out;
+    {
+      KC_ASSIGN_OR_RETURN(auto* s, c_->Prepare(std::string("SELECT ") + kKeyStateColumns +
+                                               " FROM events WHERE id = ?"));
+      s->BindInt(1, event.value);
+      auto row = s->Step();
+      if (!row.ok()) return Remember(row.status());
+      if (!*row) {
+        s->Reset();
+        return NotFound("event " + std::to_string(event.value) + " does not exist");
+      }
+      Status st = ReadKeyState(s, 0, &out.first);
+      s->Reset();
+      if (!st.ok()) return Remember(st);
+    }
+    // Every right-hand side reads the row as it was. A state still pending
+    // at `now` never becomes the previous one: the previous is the last
+    // state that was in force.
+    KC_ASSIGN_OR_RETURN(
+        auto* s,
+        c_->Prepare(std::string("UPDATE events SET "
+                                "prev_secret_version = CASE WHEN keys_activate_at > CAST(? AS "
+                                "BIGINT) THEN prev_secret_version ELSE secret_version END, "
+                                "prev_key_generation = CASE WHEN keys_activate_at > CAST(? AS "
+                                "BIGINT) THEN prev_key_generation ELSE key_generation END, "
+                                "prev_schedule_version = CASE WHEN keys_activate_at > CAST(? AS "
+                                "BIGINT) THEN prev_schedule_version ELSE schedule_version END, "
+                                "key_generation = key_generation + CAST(? AS BIGINT), "
+                                "schedule_version = schedule_version + CAST(? AS BIGINT), "
+                                "secret_version = CASE WHEN CAST(? AS BIGINT) > 0 THEN CAST(? AS "
+                                "BIGINT) ELSE secret_version END, "
+                                "keys_activate_at = CAST(? AS BIGINT) WHERE id = ? RETURNING ") +
+                    kKeyStateColumns));
+    int i = 1;
+    for (int j = 0; j < 3; ++j) s->BindInt(i++, k.now);
+    s->BindInt(i++, k.bump_generation);
+    s->BindInt(i++, k.bump_schedule);
+    s->BindInt(i++, k.secret_version);
+    s->BindInt(i++, k.secret_version);
+    s->BindInt(i++, k.activates_at);
+    s->BindInt(i++, event.value);
+    auto row = s->Step();
+    if (!row.ok()) return Remember(row.status());
+    if (!*row) {
+      s->Reset();
+      return NotFound("event " + std::to_string(event.value) + " does not exist");
+    }
+    Status st = ReadKeyState(s, 0, &out.second);
+    if (st.ok()) {
+      auto more = s->Step();  // drain so the statement completes
+      if (!more.ok()) st = more.status();
+    }
+    s->Reset();
+    if (!st.ok()) return Remember(st);
+    return out;
   }
   Status InsertServiceKey(const ServiceKey& k) override {
     KC_ASSIGN_OR_RETURN(

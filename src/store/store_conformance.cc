@@ -117,7 +117,7 @@ TEST_P(StoreConformance, RoundTripsEveryRecordKind) {
   ASSERT_TRUE((*t)->UpsertMembership(Membership{*c, *g2, Role::kSender}).ok());  // upsert
   ASSERT_TRUE((*t)->InsertAssignment(Assignment{*e, *g1}).ok());
   ASSERT_TRUE((*t)->InsertApiKey(ApiKey{"00112233aabbccdd", *c, "ver", "robot", 5, 0}).ok());
-  ASSERT_TRUE((*t)->PutEventSecret(*e, Bytes{1, 2, 3}).ok());
+  ASSERT_TRUE((*t)->PutEventSecret(*e, 1, Bytes{1, 2, 3}, 4).ok());
   ASSERT_TRUE(
       (*t)->InsertServiceKey(ServiceKey{"ticket-signing", KeyVersion{1}, Bytes{9}, Bytes{8}, 3, 0})
           .ok());
@@ -150,7 +150,7 @@ TEST_P(StoreConformance, RoundTripsEveryRecordKind) {
   EXPECT_EQ(d.edges.size(), 1u);
   EXPECT_EQ(d.assignments.size(), 1u);
   EXPECT_EQ(d.api_keys.size(), 1u);
-  auto sec = store_->GetEventSecret(*e);
+  auto sec = store_->GetEventSecret(*e, 1);
   ASSERT_TRUE(sec.ok());
   EXPECT_EQ(*sec, (Bytes{1, 2, 3}));
   auto keys = store_->LoadServiceKeys("ticket-signing");
@@ -204,6 +204,90 @@ TEST_P(StoreConformance, SenderIdsAreAllocatedOnceAndRemembered) {
   EXPECT_EQ(other->value, 1u);  // per event
   EXPECT_EQ(*store_->SenderOwner(*e, *b), *c);
   EXPECT_EQ(store_->SenderOwner(*e, SenderId{9}).status().code(), Code::kNotFound);
+}
+
+// Key generations (docs/key-protocol.md, "Generations"): the key state
+// only grows, a pending state never becomes the previous one, secret
+// versions are counted and retired, and a stale writer cannot set the
+// numbers back (UpdateEvent leaves them alone).
+TEST_P(StoreConformance, EventKeyStateAdvancesAndSecretVersionsRetire) {
+  auto t = store_->Begin();
+  auto e = (*t)->InsertEvent(SampleEvent("e"));
+  ASSERT_TRUE(e.ok());
+  ASSERT_TRUE((*t)->PutEventSecret(*e, 1, Bytes{1}, 10).ok());
+  ASSERT_TRUE((*t)->Commit().ok());
+  DirectoryData d;
+  ASSERT_TRUE(store_->LoadDirectory(&d).ok());
+  ASSERT_EQ(d.events.size(), 1u);
+  EXPECT_EQ(d.events[0].keys, EventKeyState{}) << "a new event starts at secret 1, generation 1.1";
+
+  // A rekey at t=100 in force at t=200: generation 2, the first state before it.
+  t = store_->Begin();
+  StoreTxn::KeyChange rekey{1, 0, 0, 100, 200};
+  auto r = (*t)->AdvanceEventKeys(*e, rekey);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->first, EventKeyState{});
+  EXPECT_EQ(r->second.generation, (KeyGeneration{2, 1}));
+  EXPECT_EQ(r->second.activates_at, 200);
+  EXPECT_EQ(r->second.previous, (KeyGeneration{1, 1}));
+  EXPECT_EQ(r->second.previous_secret_version, 1u);
+  // A rotation at t=150, while generation 2 is pending: generation 3 with
+  // secret 2; the previous stays generation 1 (2 was never in force).
+  auto v = (*t)->NextEventSecretVersion(*e);
+  ASSERT_TRUE(v.ok());
+  EXPECT_EQ(*v, 2u);
+  ASSERT_TRUE((*t)->PutEventSecret(*e, 2, Bytes{2}, 150).ok());
+  r = (*t)->AdvanceEventKeys(*e, StoreTxn::KeyChange{1, 0, 2, 150, 250});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->second.generation, (KeyGeneration{3, 1}));
+  EXPECT_EQ(r->second.secret_version, 2u);
+  EXPECT_EQ(r->second.previous, (KeyGeneration{1, 1}));
+  EXPECT_EQ(r->second.previous_secret_version, 1u);
+  // A schedule edit at t=300, after 3 came into force.
+  r = (*t)->AdvanceEventKeys(*e, StoreTxn::KeyChange{0, 1, 0, 300, 400});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->second.generation, (KeyGeneration{3, 2}));
+  EXPECT_EQ(r->second.previous, (KeyGeneration{3, 1}));
+  EXPECT_EQ(r->second.previous_secret_version, 2u);
+  // An ordinary update of the event (a stale copy of it) leaves the keys alone.
+  Event stale = SampleEvent("e");
+  stale.id = *e;
+  stale.title = "renamed";
+  ASSERT_TRUE((*t)->UpdateEvent(stale).ok());
+  EXPECT_EQ((*t)->AdvanceEventKeys(EventId(e->value + 99), rekey).status().code(), Code::kNotFound);
+  ASSERT_TRUE((*t)->Commit().ok());
+
+  auto reader = OpenAgain();
+  ASSERT_NE(reader, nullptr);
+  ASSERT_TRUE(reader->LoadDirectory(&d).ok());
+  EXPECT_EQ(d.events[0].title, "renamed");
+  EXPECT_EQ(d.events[0].keys.generation, (KeyGeneration{3, 2}));
+  EXPECT_EQ(d.events[0].keys.secret_version, 2u);
+  EXPECT_EQ(d.events[0].keys.activates_at, 400);
+  EXPECT_EQ(d.events[0].keys.previous, (KeyGeneration{3, 1}));
+
+  // Retiring every version but 2: version 1 loses its bytes, keeps its row.
+  t = store_->Begin();
+  auto n = (*t)->RetireEventSecrets(*e, 2, 2, 500);
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(*n, 1);
+  EXPECT_EQ(*(*t)->RetireEventSecrets(*e, 2, 2, 600), 0) << "retiring twice changes nothing";
+  // A retired version number is never filled again.
+  EXPECT_EQ((*t)->PutEventSecret(*e, 1, Bytes{9}, 700).code(), Code::kNotFound);
+  ASSERT_TRUE((*t)->Commit().ok());
+  EXPECT_EQ(reader->GetEventSecret(*e, 1).status().code(), Code::kNotFound);
+  EXPECT_EQ(*reader->GetEventSecret(*e, 2), Bytes{2});
+  EXPECT_EQ(reader->GetEventSecret(*e, 3).status().code(), Code::kNotFound);
+  auto list = reader->ListEventSecrets(*e);
+  ASSERT_TRUE(list.ok());
+  ASSERT_EQ(list->size(), 2u);
+  EXPECT_EQ((*list)[0].version, 1u);
+  EXPECT_EQ((*list)[0].created_at, 10);
+  EXPECT_EQ((*list)[0].retired_at, 500);
+  EXPECT_EQ((*list)[1].version, 2u);
+  EXPECT_EQ((*list)[1].retired_at, 0);
+  t = store_->Begin();
+  EXPECT_EQ(*(*t)->NextEventSecretVersion(*e), 3u) << "retired versions still count";
 }
 
 TEST_P(StoreConformance, UniqueNameIsAlreadyExists) {
@@ -296,8 +380,8 @@ TEST_P(StoreConformance, BlobsWithZeroBytesRoundTrip) {
   auto e = (*t)->InsertEvent(SampleEvent("e"));
   auto e2 = (*t)->InsertEvent(SampleEvent("e2"));
   ASSERT_TRUE(c.ok() && e.ok() && e2.ok());
-  ASSERT_TRUE((*t)->PutEventSecret(*e, all).ok());
-  ASSERT_TRUE((*t)->PutEventSecret(*e2, Bytes{}).ok());
+  ASSERT_TRUE((*t)->PutEventSecret(*e, 1, all, 1).ok());
+  ASSERT_TRUE((*t)->PutEventSecret(*e2, 1, Bytes{}, 1).ok());
   ASSERT_TRUE((*t)->InsertServiceKey(ServiceKey{"k", KeyVersion{1}, zeros, all, 1, 0}).ok());
   Reservation res = SampleReservation("r", *c);
   res.sealed_sa_key = all;
@@ -309,8 +393,8 @@ TEST_P(StoreConformance, BlobsWithZeroBytesRoundTrip) {
 
   auto reader = OpenAgain();  // what another process reads back
   ASSERT_NE(reader, nullptr);
-  EXPECT_EQ(*reader->GetEventSecret(*e), all);
-  auto empty = reader->GetEventSecret(*e2);
+  EXPECT_EQ(*reader->GetEventSecret(*e, 1), all);
+  auto empty = reader->GetEventSecret(*e2, 1);
   ASSERT_TRUE(empty.ok()) << "an empty blob is a value, not a missing row";
   EXPECT_TRUE(empty->empty());
   auto keys = reader->LoadServiceKeys("k");
@@ -452,7 +536,7 @@ TEST_P(StoreConformance, AuditAndLedgerAreAppendOnly) {
 }
 
 TEST_P(StoreConformance, MigrationsAreIdempotentAndDataPersists) {
-  EXPECT_EQ(store_->Describe(), OpenConn()->Dialect() + " schema v4");
+  EXPECT_EQ(store_->Describe(), OpenConn()->Dialect() + " schema v5");
   auto t = store_->Begin();
   ASSERT_TRUE((*t)->InsertGroup(Group{GroupId(), "kept", "", 1, 1}).ok());
   ASSERT_TRUE((*t)->Commit().ok());
@@ -476,7 +560,7 @@ TEST_P(StoreConformance, StoresOpenedTogetherOnANewDatabaseMigrateItOnce) {
       outcomes[static_cast<size_t>(i)] = s.ok() ? (*s)->Describe() : s.status().ToString();
     });
   for (auto& t : openers) t.join();
-  const std::string want = OpenConn()->Dialect() + " schema v4";
+  const std::string want = OpenConn()->Dialect() + " schema v5";
   for (const auto& o : outcomes) EXPECT_EQ(o, want);
   if (GetParam().drop_database) GetParam().drop_database(*fresh);
 }

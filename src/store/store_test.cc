@@ -63,10 +63,10 @@ TEST(OpenStore, PathsOpenSqlite) {
   std::remove(path.c_str());
   auto s = OpenStore(path);
   ASSERT_TRUE(s.ok()) << s.status().ToString();
-  EXPECT_EQ((*s)->Describe(), "sqlite schema v4");
+  EXPECT_EQ((*s)->Describe(), "sqlite schema v5");
   s = OpenStore(":memory:");
   ASSERT_TRUE(s.ok());
-  EXPECT_EQ((*s)->Describe(), "sqlite schema v4");
+  EXPECT_EQ((*s)->Describe(), "sqlite schema v5");
   for (const char* suffix : {"", "-wal", "-shm"}) std::remove((path + suffix).c_str());
 }
 

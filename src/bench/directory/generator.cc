@@ -8,6 +8,7 @@
 #include "bench/rng.h"
 #include "keycast/clock.h"
 #include "keycast/crypto.h"
+#include "keycast/directory.h"
 #include "keycast/password.h"
 #include "keycast/schedule.h"
 #include "store/bulk.h"
@@ -456,8 +457,8 @@ Result<WrittenDirectory> WriteDirectory(const Shape& s, const GeneratorOptions& 
     KC_ASSIGN_OR_RETURN(out.event_ids[e], t->InsertEvent(ev));
     SecretBytes secret = crypto::RandomSecret(32);
     KC_RETURN_IF_ERROR(t->PutEventSecret(
-        out.event_ids[e],
-        sealer->Seal("event-secret", "event:" + std::to_string(out.event_ids[e].value), secret)));
+        out.event_ids[e], 1,
+        sealer->Seal(kEventSecretPurpose, EventSecretRecord(out.event_ids[e], 1), secret), now));
     KC_RETURN_IF_ERROR(load.Done(2));
   }
 

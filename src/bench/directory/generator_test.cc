@@ -194,11 +194,11 @@ TEST_F(GeneratedDirectory, EveryClientHasMembershipsAndEveryEventIsValid) {
   for (const auto& e : events) {
     ASSERT_TRUE(ValidateEvent(*e.event).ok())
         << e.event->name << ": " << ValidateEvent(*e.event).ToString();
-    ASSERT_TRUE(store_->GetEventSecret(e.event->id).ok()) << e.event->name;
+    ASSERT_TRUE(store_->GetEventSecret(e.event->id, 1).ok()) << e.event->name;
   }
   // The sealed secret opens under the KEK, bound to its event.
   EventId first = events.front().event->id;
-  auto sealed = store_->GetEventSecret(first);
+  auto sealed = store_->GetEventSecret(first, 1);
   EXPECT_TRUE(sealer_->Open("event-secret", "event:" + std::to_string(first.value), *sealed).ok());
 }
 

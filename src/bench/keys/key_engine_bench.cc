@@ -106,6 +106,23 @@ void BM_Handle(benchmark::State& state) {
 }
 BENCHMARK(BM_Handle)->Threads(1)->Threads(2)->UseRealTime();
 
+// Deriving one interval's SA (key and SPI) without the per-thread cache:
+// the cost an SA-cache miss adds to Handle (docs/key-protocol.md).
+void BM_DeriveSa(benchmark::State& state) {
+  World& w = TheWorld();
+  const FixtureEvent& fe = w.fx.events[0];
+  auto ev = w.directory->FindEvent(fe.id);
+  if (!ev) return state.SkipWithError("no event");
+  Epoch e = *EpochAt(fe.schedule, fe.interval_seconds, SystemClock::Get().NowSeconds());
+  for (auto _ : state) {
+    auto sa = w.engine->DeriveSa(*ev, e, Role::kReceiver, SenderId{});
+    if (!sa.ok()) return state.SkipWithError(sa.status().ToString().c_str());
+    benchmark::DoNotOptimize(sa);
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
+}
+BENCHMARK(BM_DeriveSa);
+
 // A bad datagram: the cost of dropping a request whose proof fails.
 void BM_HandleBadProof(benchmark::State& state) {
   World& w = TheWorld();
