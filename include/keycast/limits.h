@@ -80,4 +80,12 @@ inline constexpr uint32_t kDefaultManifestVerifiesPerSecond = 2000;  // default
 // packets of a batch stay inside it after their manifest moved it.
 inline constexpr uint64_t kMinSignedReplayWindow = 4 * kMaxSignBatchPackets;
 
+// ---- following other nodes (docs/cluster.md) ----
+inline constexpr size_t kCatchUpBatch = 1000;  // audit records read per query
+// More records than this behind: reload the directory whole instead.
+inline constexpr size_t kCatchUpMaxRecords = 10000;
+inline constexpr size_t kMaxNotifyPayloadBytes = 64;  // a NOTIFY payload: one decimal seq
+inline constexpr int64_t kListenBackoffMinMs = 100;   // reconnecting the LISTEN connection
+inline constexpr int64_t kListenBackoffMaxMs = 5000;
+
 }  // namespace keycast::limits
