@@ -299,6 +299,23 @@ class Directory {
   // when nothing changed (one query). Returns true if it reloaded.
   Result<bool> Refresh();
 
+  // Follows changes other processes made, record by record (the push path:
+  // a node calls it when PostgreSQL NOTIFYs a commit, and after it lost and
+  // regained that connection). Reads the audit records after the newest one
+  // this index reflects. When every directory change among them is a removal
+  // or a disable (the changes that revoke, each named fully by its record),
+  // applies them to the index in order; any other directory change (its new
+  // row is not in the record) reloads the directory once instead. Records of
+  // other parts (service keys, reservations) leave the index alone.
+  struct CatchUpResult {
+    size_t records = 0;         // audit records read
+    bool reloaded = false;      // the directory was reloaded whole
+    bool service_keys = false;  // a service key changed: reload ServiceKeys
+  };
+  Result<CatchUpResult> CatchUp();
+  // The newest audit record this index reflects.
+  int64_t audit_seq() const { return audit_seq_.load(); }
+
   Store* store() const { return store_; }
   const Sealer* sealer() const { return sealer_; }
 

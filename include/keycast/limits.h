@@ -116,4 +116,12 @@ inline constexpr uint32_t kLoginAuditRecordsPerMinute = 20;  // back-off audit r
 // cost's memory: 64 MiB for interactive); more wait for a turn.
 inline constexpr size_t kMaxConcurrentPasswordHashes = 4;
 
+// ---- following other nodes (docs/cluster.md) ----
+inline constexpr size_t kCatchUpBatch = 1000;  // audit records read per query
+// More records than this behind: reload the directory whole instead.
+inline constexpr size_t kCatchUpMaxRecords = 10000;
+inline constexpr size_t kMaxNotifyPayloadBytes = 64;  // a NOTIFY payload: one decimal seq
+inline constexpr int64_t kListenBackoffMinMs = 100;   // reconnecting the LISTEN connection
+inline constexpr int64_t kListenBackoffMaxMs = 5000;
+
 }  // namespace keycast::limits

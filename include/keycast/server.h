@@ -12,6 +12,7 @@
 // Thread safety: Start and Stop from one thread.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -104,6 +105,17 @@ Result<std::unique_ptr<NodePart>> CreatePushPart(const NodeContext& ctx);
 // The reservation platform and its web pages (role "reservation").
 Result<std::unique_ptr<NodePart>> CreateReservationPart(const NodeContext& ctx);
 
+// What a node's change follower did (PostgreSQL stores: LISTEN/NOTIFY,
+// docs/cluster.md). Also exported as keycast_follow_* metrics.
+struct FollowStats {
+  std::atomic<uint64_t> notifications{0};  // NOTIFY payloads received
+  std::atomic<uint64_t> malformed{0};      // payloads that were not an audit sequence number
+  std::atomic<uint64_t> reconnects{0};     // LISTEN connections made again after a loss
+  std::atomic<uint64_t> catchups{0};       // audit-log catch-ups that read records
+  std::atomic<uint64_t> reloads{0};        // of which reloaded the directory whole
+  std::atomic<bool> listening{false};      // the LISTEN connection is up
+};
+
 class Node {
  public:
   static Result<std::unique_ptr<Node>> Create(const NodeConfig& config);
@@ -119,6 +131,7 @@ class Node {
   std::string http_url() const;
   std::string key_endpoint() const;  // host:port actually bound
   bool has_role(const std::string& role) const;
+  const FollowStats& follow_stats() const { return follow_; }
 
  private:
   Node() = default;
@@ -135,6 +148,12 @@ class Node {
   std::mutex refresh_mu_;
   std::condition_variable refresh_cv_;
   bool stopping_ = false;
+  // LISTEN for other processes' commits (PostgreSQL only).
+  void Follow();
+  void CatchUp(const char* why, bool* pending);
+  bool SleepUnlessStopping(int64_t ms);  // false when stopping
+  std::thread follower_;
+  FollowStats follow_;
 };
 
 // Loads the KEK: KEYCAST_KEK (64 hex chars) if set, else the file (created

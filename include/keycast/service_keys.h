@@ -47,7 +47,11 @@ class ServiceKeys {
   };
 
   // Loads every key; with create_missing, generates version 1 of any kind
-  // that has none (first start).
+  // that has none (first start). First checks the KEK against the store's
+  // KEK check value (a known value sealed under the KEK of the node that
+  // opened the store first; written with create_missing when missing): a
+  // node given another KEK fails with FailedPrecondition saying so, before
+  // it seals anything.
   static Result<std::unique_ptr<ServiceKeys>> Open(Store* store, const Sealer* sealer,
                                                    const Clock* clock, int64_t retention_seconds,
                                                    bool create_missing);

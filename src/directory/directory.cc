@@ -229,7 +229,83 @@ struct Directory::Index {
     event_names.erase(r->e->name);
     events.erase(id);
   }
+
+  // Applies a removal or disable another process committed (IsRemoval),
+  // by the names in its record; a name this index no longer has is a
+  // removal already applied.
+  void ApplyRemoval(const AuditRecord& r) {
+    json d = json::parse(r.detail, nullptr, false);
+    auto field = [&](const char* k) {
+      return d.is_object() && d.contains(k) && d[k].is_string() ? d[k].get<std::string>() : "";
+    };
+    std::string name = r.target.substr(r.target.find(':') + 1);
+    if (r.action == "client.delete") {
+      if (auto c = ClientByName(name)) EraseClient(*c);
+    } else if (r.action == "client.update") {
+      if (auto c = ClientByName(name)) {
+        ClientRec* cr = clients.find(*c);
+        if (d.contains("enabled")) cr->c.enabled = d["enabled"].get<bool>();
+        if (d.contains("description")) cr->c.description = d["description"].get<std::string>();
+        cr->c.updated_at = r.time;
+      }
+    } else if (r.action == "group.delete") {
+      if (auto g = GroupByName(name)) EraseGroup(*g);
+    } else if (r.action == "event.delete") {
+      if (auto e = EventByName(name)) EraseEvent(*e);
+    } else if (r.action == "edge.delete") {
+      auto p = GroupByName(field("parent")), c = GroupByName(field("child"));
+      if (p && c) {
+        auto& kids = groups.find(*p)->children;
+        if (std::find(kids.begin(), kids.end(), *c) != kids.end()) RemoveEdge(*p, *c);
+      }
+    } else if (r.action == "membership.delete") {
+      auto c = ClientByName(field("client"));
+      auto g = GroupByName(field("group"));
+      if (c && g) RemoveMembership(*c, *g);
+    } else if (r.action == "assignment.delete") {
+      auto e = EventByName(field("event"));
+      auto g = GroupByName(field("group"));
+      if (e && g) {
+        auto& gs = events.find(*e)->groups;
+        if (std::find(gs.begin(), gs.end(), *g) != gs.end()) RemoveAssignment(*e, *g);
+      }
+    } else if (r.action == "api_key.revoke") {
+      auto it = api_keys.find(field("key_id"));
+      if (it != api_keys.end() && it->second.revoked_at == 0) it->second.revoked_at = r.time;
+    } else if (r.action == "admin_token.revoke") {
+      auto it = admin_tokens.find(name);
+      if (it != admin_tokens.end() && it->second.revoked_at == 0) it->second.revoked_at = r.time;
+    }
+  }
 };
+
+namespace {
+
+enum class RecordKind { kOther, kRemoval, kNotDirectory, kServiceKey };
+
+// How CatchUp treats an audit record.
+RecordKind Classify(const AuditRecord& r) {
+  const std::string& a = r.action;
+  if (a.starts_with("service_key.")) return RecordKind::kServiceKey;
+  if (a.starts_with("resv.")) return RecordKind::kNotDirectory;
+  if (a == "client.delete" || a == "group.delete" || a == "event.delete" || a == "edge.delete" ||
+      a == "membership.delete" || a == "assignment.delete" || a == "api_key.revoke" ||
+      a == "admin_token.revoke")
+    return RecordKind::kRemoval;
+  if (a == "client.update") {
+    // A disable or a new description; a rename or a new password needs the row.
+    json d = json::parse(r.detail, nullptr, false);
+    if (!d.is_object()) return RecordKind::kOther;
+    for (auto& [k, v] : d.items()) {
+      bool ok = (k == "enabled" && v.is_boolean()) || (k == "description" && v.is_string());
+      if (!ok) return RecordKind::kOther;
+    }
+    return RecordKind::kRemoval;
+  }
+  return RecordKind::kOther;
+}
+
+}  // namespace
 
 Directory::Directory(Store* store, const Sealer* sealer, const Clock* clock,
                      DirectoryOptions options)
@@ -297,6 +373,61 @@ Result<bool> Directory::Refresh() {
   }
   cv_.notify_all();
   return true;
+}
+
+Result<Directory::CatchUpResult> Directory::CatchUp() {
+  std::lock_guard<std::mutex> w(write_mu_);
+  std::vector<AuditRecord> records;
+  for (;;) {
+    int64_t after = records.empty() ? audit_seq_.load() : records.back().seq;
+    KC_ASSIGN_OR_RETURN(auto batch, store_->ReadAudit(after, limits::kCatchUpBatch));
+    size_t n = batch.size();
+    records.insert(records.end(), std::make_move_iterator(batch.begin()),
+                   std::make_move_iterator(batch.end()));
+    if (n < limits::kCatchUpBatch || records.size() >= limits::kCatchUpMaxRecords) break;
+  }
+  CatchUpResult out;
+  out.records = records.size();
+  if (records.empty()) return out;
+  bool incremental = records.size() < limits::kCatchUpMaxRecords;
+  bool touches_index = false;
+  for (const AuditRecord& r : records) {
+    RecordKind k = Classify(r);
+    out.service_keys |= k == RecordKind::kServiceKey;
+    incremental &= k != RecordKind::kOther;
+    touches_index |= k == RecordKind::kRemoval || k == RecordKind::kOther;
+  }
+  if (incremental) {
+    std::unique_lock<std::shared_mutex> l(mu_);
+    for (const AuditRecord& r : records)
+      if (Classify(r) == RecordKind::kRemoval) index_->ApplyRemoval(r);
+    audit_seq_ = records.back().seq;
+  } else {
+    // The snapshot is exact when no change committed between the two reads
+    // of the sequence number; else a later CatchUp reads those records
+    // again, which removals and reloads both tolerate.
+    int64_t before = 0, after = 0;
+    std::unique_ptr<Index> fresh;
+    for (int attempt = 0; attempt < 3 && (attempt == 0 || before != after); ++attempt) {
+      KC_ASSIGN_OR_RETURN(before, store_->LastAuditSeq());
+      DirectoryData data;
+      KC_RETURN_IF_ERROR(store_->LoadDirectory(&data));
+      fresh = BuildIndex(std::move(data));
+      KC_ASSIGN_OR_RETURN(after, store_->LastAuditSeq());
+    }
+    std::unique_lock<std::shared_mutex> l(mu_);
+    index_ = std::move(fresh);
+    audit_seq_ = before;
+    out.reloaded = true;
+  }
+  if (touches_index) {
+    {
+      std::lock_guard<std::mutex> l(wait_mu_);
+      generation_.fetch_add(1);
+    }
+    cv_.notify_all();
+  }
+  return out;
 }
 
 std::unique_ptr<Directory::Index> Directory::BuildIndex(DirectoryData data) {

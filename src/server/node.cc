@@ -2,11 +2,15 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstdlib>
 #include <cstring>
 
 #include "keycast/key_service.h"
+#include "keycast/limits.h"
+#include "keycast/metrics.h"
 #include "keycast/server.h"
+#include "store/pg_conn.h"
 
 namespace keycast {
 namespace {
@@ -143,8 +147,9 @@ Status Node::Start() {
     if (ks.port != 0) api_->set_default_key_servers({ks});
   }
   for (auto& p : parts_) KC_RETURN_IF_ERROR(p->Start());
+  stopping_ = false;
+  if (sql::IsPostgresConninfo(config_.database)) follower_ = std::thread([this] { Follow(); });
   if (config_.refresh_ms > 0) {
-    stopping_ = false;
     refresher_ = std::thread([this] {
       std::unique_lock<std::mutex> l(refresh_mu_);
       for (int tick = 1; !stopping_; ++tick) {
@@ -182,9 +187,137 @@ void Node::Stop() {
   }
   refresh_cv_.notify_all();
   if (refresher_.joinable()) refresher_.join();
+  if (follower_.joinable()) follower_.join();
   if (api_) api_->Stop();
   for (auto it = parts_.rbegin(); it != parts_.rend(); ++it) (*it)->Stop();
   if (key_service_) key_service_->Stop();
+}
+
+namespace {
+
+struct FollowMetrics {
+  Counter& notifications = Metrics::Global().GetCounter("keycast_follow_notifications_total",
+                                                        "Change notifications (NOTIFY) received");
+  Counter& malformed = Metrics::Global().GetCounter(
+      "keycast_follow_malformed_notifications_total",
+      "Change notifications whose payload was not an audit sequence number");
+  Counter& reconnects = Metrics::Global().GetCounter("keycast_follow_reconnects_total",
+                                                     "LISTEN connections made again after a loss");
+  Counter& incremental = Metrics::Global().GetCounter("keycast_follow_catchups_total",
+                                                      "Audit-log catch-ups that applied records",
+                                                      "mode=\"incremental\"");
+  Counter& reload =
+      Metrics::Global().GetCounter("keycast_follow_catchups_total",
+                                   "Audit-log catch-ups that applied records", "mode=\"reload\"");
+  static FollowMetrics& Get() {
+    static FollowMetrics m;
+    return m;
+  }
+};
+
+// A NOTIFY payload: the audit sequence number of the commit, in decimal.
+std::optional<int64_t> ParseNotifyPayload(const std::string& p) {
+  if (p.empty() || p.size() > limits::kMaxNotifyPayloadBytes) return std::nullopt;
+  int64_t v = 0;
+  auto [end, ec] = std::from_chars(p.data(), p.data() + p.size(), v);
+  if (ec != std::errc() || end != p.data() + p.size() || v <= 0) return std::nullopt;
+  return v;
+}
+
+}  // namespace
+
+bool Node::SleepUnlessStopping(int64_t ms) {
+  std::unique_lock<std::mutex> l(refresh_mu_);
+  refresh_cv_.wait_for(l, std::chrono::milliseconds(ms), [this] { return stopping_; });
+  return !stopping_;
+}
+
+void Node::CatchUp(const char* why, bool* pending) {
+  auto r = directory_->CatchUp();
+  *pending = !r.ok();
+  if (!r.ok()) {
+    spdlog::warn("catching up with the audit log ({}) failed: {}; retrying", why,
+                 r.status().message());
+    return;
+  }
+  if (r->records == 0) return;
+  follow_.catchups.fetch_add(1);
+  if (r->reloaded) {
+    follow_.reloads.fetch_add(1);
+    FollowMetrics::Get().reload.Inc();
+    spdlog::info("directory reloaded: changed by another process ({} audit records, {})",
+                 r->records, why);
+  } else {
+    FollowMetrics::Get().incremental.Inc();
+    spdlog::info("directory updated in place: changed by another process ({} audit records, {})",
+                 r->records, why);
+  }
+  if (r->service_keys) {
+    Status st = keys_->Reload();
+    if (!st.ok()) spdlog::warn("service key reload failed: {}", st.message());
+  }
+}
+
+// Reconnects with exponential backoff; after every (re)connect, catches up
+// from the last audit sequence number this node reflects (notifications sent
+// while the connection was down are lost with it).
+void Node::Follow() {
+  auto& m = FollowMetrics::Get();
+  int64_t backoff = limits::kListenBackoffMinMs;
+  bool connected_before = false, pending = false;
+  for (;;) {
+    {
+      std::lock_guard<std::mutex> l(refresh_mu_);
+      if (stopping_) return;
+    }
+    auto listener = sql::ListenPostgres(config_.database, sql::kChangeChannel);
+    if (!listener.ok()) {
+      spdlog::warn("cannot LISTEN for changes: {}; retrying in {} ms", listener.status().message(),
+                   backoff);
+      if (!SleepUnlessStopping(backoff)) return;
+      backoff = std::min(backoff * 2, limits::kListenBackoffMaxMs);
+      continue;
+    }
+    backoff = limits::kListenBackoffMinMs;
+    follow_.listening = true;
+    if (connected_before) {
+      follow_.reconnects.fetch_add(1);
+      m.reconnects.Inc();
+      spdlog::info("LISTEN connection made again; catching up from audit record {}",
+                   directory_->audit_seq());
+    }
+    connected_before = true;
+    CatchUp("connected", &pending);
+    for (;;) {
+      {
+        std::lock_guard<std::mutex> l(refresh_mu_);
+        if (stopping_) break;
+      }
+      std::vector<std::string> payloads;
+      Status st = (*listener)->Wait(200, &payloads);
+      if (!st.ok()) {
+        spdlog::warn("{}; reconnecting", st.message());
+        break;
+      }
+      bool behind = pending;
+      for (const std::string& p : payloads) {
+        follow_.notifications.fetch_add(1);
+        m.notifications.Inc();
+        auto seq = ParseNotifyPayload(p);
+        if (!seq) {
+          follow_.malformed.fetch_add(1);
+          m.malformed.Inc();
+          spdlog::warn("malformed change notification ({} bytes); catching up", p.size());
+          behind = true;
+        } else if (*seq > directory_->audit_seq()) {
+          behind = true;  // not one of this node's own commits
+        }
+      }
+      if (behind) CatchUp(pending ? "retry" : "notified", &pending);
+    }
+    follow_.listening = false;
+    if (!SleepUnlessStopping(backoff)) return;
+  }
 }
 
 std::string Node::http_url() const { return api_ ? api_->url() : ""; }

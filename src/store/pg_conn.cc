@@ -26,10 +26,13 @@
 #include "store/pg_conn.h"
 
 #include <libpq-fe.h>
+#include <poll.h>
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <charconv>
+#include <cstring>
 #include <functional>
 #include <map>
 #include <memory>
@@ -369,6 +372,23 @@ std::string Redact(std::string msg, const std::string& conninfo) {
   return msg;
 }
 
+// Connects with libpq's keyword arrays (the last, "dbname", expands
+// conninfo and overrides the defaults before it); notices are dropped
+// ("relation already exists, skipping" and such).
+Result<PGconn*> Connect(const char* const* keys, const char* const* values,
+                        const std::string& conninfo, const std::string& where) {
+  PGconn* pg = PQconnectdbParams(keys, values, 1);
+  if (!pg) return Unavailable("cannot connect to PostgreSQL (" + where + "): out of memory");
+  if (PQstatus(pg) != CONNECTION_OK) {
+    std::string msg = Redact(TrimMessage(PQerrorMessage(pg)), conninfo);
+    PQfinish(pg);
+    return Unavailable("cannot connect to PostgreSQL (" + where + "): " + msg);
+  }
+  PQsetNoticeProcessor(
+      pg, [](void*, const char*) {}, nullptr);
+  return pg;
+}
+
 }  // namespace
 
 std::string NumberPlaceholders(std::string_view sql, int* count) {
@@ -482,18 +502,72 @@ Result<std::unique_ptr<Conn>> OpenPostgres(const std::string& conninfo) {
   const char* keys[] = {"connect_timeout", "fallback_application_name", "client_encoding", "dbname",
                         nullptr};
   const char* values[] = {"10", "keycast", "UTF8", conninfo.c_str(), nullptr};
-  PGconn* pg = PQconnectdbParams(keys, values, 1);
-  if (!pg) return Unavailable("cannot connect to PostgreSQL (" + where + "): out of memory");
-  if (PQstatus(pg) != CONNECTION_OK) {
-    std::string msg = Redact(TrimMessage(PQerrorMessage(pg)), conninfo);
-    PQfinish(pg);
-    return Unavailable("cannot connect to PostgreSQL (" + where + "): " + msg);
-  }
-  PQsetNoticeProcessor(
-      pg, [](void*, const char*) {}, nullptr);  // "relation already exists, skipping" and such
+  KC_ASSIGN_OR_RETURN(PGconn * pg, Connect(keys, values, conninfo, where));
   auto conn = std::make_unique<PgConn>(pg, where);
   KC_RETURN_IF_ERROR(conn->Setup());
   return std::unique_ptr<Conn>(std::move(conn));
+}
+
+namespace {
+
+// LISTEN on a connection of its own. Keepalives find a peer that went away
+// without closing (a host taken down) within about 15 s.
+class PgListener final : public Listener {
+ public:
+  PgListener(PGconn* pg, std::string where) : pg_(pg), where_(std::move(where)) {}
+  ~PgListener() override { PQfinish(pg_); }
+  PgListener(const PgListener&) = delete;
+  PgListener& operator=(const PgListener&) = delete;
+
+  Status Listen(const std::string& channel) {
+    bool plain = !channel.empty() && channel.size() < 64;
+    for (char c : channel) plain &= std::islower(static_cast<unsigned char>(c)) || c == '_';
+    if (!plain) return InvalidArgument("channel '" + channel + "' is not a plain identifier");
+    PgResult r(PQexec(pg_, ("LISTEN " + channel).c_str()));
+    if (PQresultStatus(r.get()) != PGRES_COMMAND_OK) return ResultError(pg_, r.get(), "LISTEN");
+    return Status::Ok();
+  }
+
+  Status Wait(int timeout_ms, std::vector<std::string>* payloads) override {
+    int fd = PQsocket(pg_);
+    if (fd < 0 || PQstatus(pg_) != CONNECTION_OK) return Lost();
+    pollfd p{fd, POLLIN, 0};
+    int n = ::poll(&p, 1, std::max(timeout_ms, 0));
+    if (n < 0 && errno != EINTR)
+      return Unavailable(std::string("poll on the LISTEN connection: ") + std::strerror(errno));
+    if (n > 0 && !PQconsumeInput(pg_)) return Lost();
+    while (PGnotify* note = PQnotifies(pg_)) {
+      payloads->emplace_back(note->extra ? note->extra : "");
+      PQfreemem(note);
+    }
+    if (PQstatus(pg_) != CONNECTION_OK) return Lost();
+    return Status::Ok();
+  }
+
+  int BackendPid() const override { return PQbackendPID(pg_); }
+
+ private:
+  Status Lost() const {
+    return Unavailable("lost the LISTEN connection to PostgreSQL (" + where_ +
+                       "): " + TrimMessage(PQerrorMessage(pg_)));
+  }
+  PGconn* pg_;
+  std::string where_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Listener>> ListenPostgres(const std::string& conninfo,
+                                                 const std::string& channel) {
+  std::string where = DescribeConninfo(conninfo);
+  const char* keys[] = {
+      "connect_timeout",     "fallback_application_name", "keepalives", "keepalives_idle",
+      "keepalives_interval", "keepalives_count",          "dbname",     nullptr};
+  const char* values[] = {"10", "keycast-listen", "1", "5", "2", "3", conninfo.c_str(), nullptr};
+  KC_ASSIGN_OR_RETURN(PGconn * pg, Connect(keys, values, conninfo, where));
+  auto listener = std::make_unique<PgListener>(pg, where);
+  KC_RETURN_IF_ERROR(listener->Listen(channel));
+  return std::unique_ptr<Listener>(std::move(listener));
 }
 
 }  // namespace keycast::sql

@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "store/sql.h"
 
@@ -33,5 +34,29 @@ std::string DescribeConninfo(const std::string& conninfo);
 // other `?` is a placeholder (so PostgreSQL's jsonb `?` operators cannot be
 // written in portable SQL).
 std::string NumberPlaceholders(std::string_view sql, int* count);
+
+// The channel every committed change NOTIFYs, from inside its transaction
+// (so the notification is delivered on commit only). The payload is the
+// change's audit sequence number in decimal.
+inline constexpr const char* kChangeChannel = "keycast_changes";
+
+// A dedicated connection that LISTENs on one channel. Used by one thread.
+class Listener {
+ public:
+  virtual ~Listener() = default;
+  // Waits at most timeout_ms for notifications on the channel (poll on the
+  // connection's socket: no busy loop) and appends their payloads, oldest
+  // first. Unavailable when the connection is lost: notifications sent
+  // meanwhile are gone, so the caller opens a new Listener and catches up
+  // from the audit log.
+  virtual Status Wait(int timeout_ms, std::vector<std::string>* payloads) = 0;
+  // The server process serving this connection (pg_terminate_backend in tests).
+  virtual int BackendPid() const = 0;
+};
+
+// Connects (application_name "keycast-listen" unless conninfo names one) and
+// LISTENs on `channel`, which must be a plain identifier.
+Result<std::unique_ptr<Listener>> ListenPostgres(const std::string& conninfo,
+                                                 const std::string& channel);
 
 }  // namespace keycast::sql

@@ -1014,7 +1014,17 @@ class SqlTxn final : public StoreTxn {
     s->BindText(3, r.action);
     s->BindText(4, r.target);
     s->BindText(5, r.detail);
-    return ReturningId(s);
+    KC_ASSIGN_OR_RETURN(int64_t seq, ReturningId(s));
+    if (c_->Dialect() == "postgres") {
+      // Inside this transaction: listeners hear of the change on commit only.
+      KC_ASSIGN_OR_RETURN(
+          auto* n, c_->Prepare(std::string("SELECT pg_notify('") + sql::kChangeChannel + "', ?)"));
+      n->BindText(1, std::to_string(seq));
+      auto row = n->Step();
+      if (!row.ok()) return Remember(row.status());
+      n->Reset();
+    }
+    return seq;
   }
 
   Result<ReservationId> InsertReservation(const Reservation& r) override {

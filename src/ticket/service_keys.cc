@@ -14,6 +14,45 @@ std::string Record(std::string_view kind, KeyVersion v) {
   return std::string(kind) + ":v" + std::to_string(v.value);
 }
 
+// The KEK check value: a row of its own kind in service_keys (both
+// backends, no schema change), never loaded as a key.
+constexpr std::string_view kKekCheckKind = "kek-check";
+constexpr std::string_view kKekCheckRecord = "kek-check:v1";
+constexpr std::string_view kKekCheckValue = "keycast KEK check value v1";
+
+SecretBytes KekCheckValue() {
+  return SecretBytes(
+      ByteView(reinterpret_cast<const uint8_t*>(kKekCheckValue.data()), kKekCheckValue.size()));
+}
+
+// Ok(true) when the store holds a check value and it opens under this KEK.
+Result<bool> VerifyKek(Store* store, const Sealer* sealer) {
+  KC_ASSIGN_OR_RETURN(auto rows, store->LoadServiceKeys(std::string(kKekCheckKind)));
+  if (rows.empty()) return false;
+  auto v = sealer->Open("kek-check", kKekCheckRecord, rows.front().sealed_secret);
+  if (!v.ok() || !(*v == KekCheckValue()))
+    return FailedPrecondition(
+        "this node's key-encryption key is not the cluster's: the store's KEK check value does "
+        "not open under it (" +
+        (v.ok() ? std::string("wrong value") : v.status().message()) +
+        "). Give every node the KEK file `keycast init` created, or the same KEYCAST_KEK");
+  return true;
+}
+
+Status WriteKekCheck(Store* store, const Sealer* sealer, const Clock* clock) {
+  ServiceKey row;
+  row.kind = std::string(kKekCheckKind);
+  row.version = KeyVersion{1};
+  row.created_at = clock->NowSeconds();
+  row.sealed_secret = sealer->Seal("kek-check", kKekCheckRecord, KekCheckValue());
+  KC_ASSIGN_OR_RETURN(auto txn, store->Begin());
+  KC_RETURN_IF_ERROR(txn->InsertServiceKey(row));
+  KC_RETURN_IF_ERROR(txn->AppendAudit(AuditRecord{0, row.created_at, "system", "service_key.create",
+                                                  "service_key:kek-check", "{}"})
+                         .status());
+  return txn->Commit();
+}
+
 }  // namespace
 
 struct ServiceKeys::State {
@@ -50,7 +89,17 @@ Result<std::unique_ptr<ServiceKeys>> ServiceKeys::Open(Store* store, const Seale
                                                        int64_t retention_seconds,
                                                        bool create_missing) {
   std::unique_ptr<ServiceKeys> k(new ServiceKeys(store, sealer, clock, retention_seconds));
+  KC_ASSIGN_OR_RETURN(bool checked, VerifyKek(store, sealer));
+  // Keys sealed before the check value existed vouch for the KEK first.
   KC_RETURN_IF_ERROR(k->Reload());
+  if (create_missing && !checked) {
+    Status st = WriteKekCheck(store, sealer, clock);
+    if (st.code() == Code::kAlreadyExists) {
+      KC_RETURN_IF_ERROR(VerifyKek(store, sealer).status());  // another node wrote it first
+    } else {
+      KC_RETURN_IF_ERROR(st);
+    }
+  }
   if (create_missing) {
     for (std::string_view kind : {kTicketSigningKey, kTicketSealingKey, kRekeySigningKey}) {
       if (!k->state()->Active(kind)) {

@@ -189,6 +189,31 @@ TEST_F(TicketTest, KeysSurviveRestartSealed) {
   EXPECT_FALSE(ServiceKeys::Open(store_.get(), &*other, &clock_, 3600, false).ok());
 }
 
+TEST_F(TicketTest, AnotherKekIsRefusedByTheKekCheckValue) {
+  // The check value written at first open makes the refusal say what is
+  // wrong, and comes before anything is sealed under the wrong KEK.
+  auto other = Sealer::FromKey(crypto::RandomSecret(32));
+  auto before = store_->LoadServiceKeys(std::string(kTicketSigningKey));
+  ASSERT_TRUE(before.ok());
+  auto r = ServiceKeys::Open(store_.get(), &*other, &clock_, 3600, true);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kFailedPrecondition);
+  EXPECT_NE(r.status().message().find("is not the cluster's"), std::string::npos)
+      << r.status().message();
+  auto after = store_->LoadServiceKeys(std::string(kTicketSigningKey));
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after->size(), before->size());
+  // A fresh store: the first KEK writes the check value, a second one is refused
+  // even though it could not be caught by any sealed key yet.
+  auto fresh = std::move(OpenSqliteStore(":memory:")).value();
+  ASSERT_TRUE(fresh->LoadServiceKeys("kek-check")->empty());
+  ASSERT_TRUE(ServiceKeys::Open(fresh.get(), sealer_.get(), &clock_, 3600, true).ok());
+  EXPECT_EQ(fresh->LoadServiceKeys("kek-check")->size(), 1u);
+  EXPECT_TRUE(ServiceKeys::Open(fresh.get(), sealer_.get(), &clock_, 3600, true).ok());
+  EXPECT_EQ(ServiceKeys::Open(fresh.get(), &*other, &clock_, 3600, false).status().code(),
+            Code::kFailedPrecondition);
+}
+
 TEST_F(TicketTest, WaitForNewTicketWakesOnChange) {
   auto first = svc_->Issue(alice_);
   auto none =
