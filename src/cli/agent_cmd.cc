@@ -49,8 +49,6 @@ struct AgentFlags {
   int watch_seconds = 25;
 
   void Add(CLI::App* cmd) {
-    cmd->add_option("--config", "TOML file; its keys are these options' names")
-        ->envname("KEYCAST_AGENT_CONFIG");
     cmd->add_option("--addr", addr, "Ticket service URL")
         ->envname("KEYCAST_ADDR")
         ->capture_default_str();
@@ -258,6 +256,7 @@ static void RegisterAgentCommands(CLI::App& app) {
 #ifdef KEYCAST_HAVE_AGENT
   static AgentFlags flags;
   flags.Add(cmd);
+  UseConfigFile(app, cmd, "KEYCAST_AGENT_CONFIG");
   static std::string status_addr = "127.0.0.1:9464";
   static bool status_json = false;
   auto* status =

@@ -29,8 +29,6 @@ struct NodeFlags {
   std::string ticket_lifetime = "PT8H";
 
   void Add(CLI::App* cmd, bool dev) {
-    cmd->add_option("--config", "TOML file; its keys are these options' names")
-        ->envname("KEYCAST_CONFIG");
     cmd->add_option("--data-dir", c.data_dir, "Folder for the embedded store and the KEK")
         ->envname("KEYCAST_DATA_DIR")
         ->capture_default_str();
@@ -170,6 +168,7 @@ static void RegisterServerCommands(CLI::App& app) {
   static NodeFlags server_flags;
   auto* sflags = &server_flags;
   sflags->Add(server, false);
+  UseConfigFile(app, server, "KEYCAST_CONFIG");
   server->callback([sflags] {
     Status st = sflags->Finish();
     if (!st.ok()) throw Exit{Fail(st)};
@@ -195,6 +194,7 @@ static void RegisterServerCommands(CLI::App& app) {
   dflags->c.data_dir = "keycast-dev";
   dflags->password_cost = "interactive";
   dflags->Add(dev, true);
+  UseConfigFile(app, dev, "KEYCAST_CONFIG");
   static bool no_demo_flag = false;
   auto* no_demo = &no_demo_flag;
   dev->add_flag("--no-demo", *no_demo, "Do not create the demo directory");
