@@ -7,6 +7,7 @@
 #include <httplib.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <systemd/sd-daemon.h>
 
 #include <cstdio>
 #include <fstream>
@@ -203,9 +204,11 @@ void RunAgent(AgentFlags& f) {
   if (!d.ok()) throw Exit{Fail(d.status())};
   Status st = (*d)->Start();
   if (!st.ok()) throw Exit{Fail(st)};
+  sd_notify(0, "READY=1");  // Type=notify (dist/systemd/keycast-agent.service)
   int sig = 0;
   sigwait(&set, &sig);
   spdlog::info("received {}, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+  sd_notify(0, "STOPPING=1");
   (*d)->Stop();
 }
 

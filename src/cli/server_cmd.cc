@@ -2,6 +2,7 @@
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
+#include <systemd/sd-daemon.h>
 
 #include <cstdio>
 #include <fstream>
@@ -9,6 +10,7 @@
 
 #include "cli/commands.h"
 #include "cli/demo.h"
+#include "keycast/reservation.h"
 #include "keycast/schedule.h"
 #include "keycast/server.h"
 
@@ -182,7 +184,11 @@ static void RegisterServerCommands(CLI::App& app) {
           "no admin token exists yet: run `keycast init --data-dir {}` to create the first one",
           sflags->c.data_dir);
     if (!(*node)->http_url().empty()) spdlog::info("HTTP API at {}", (*node)->http_url());
+    // Type=notify units (dist/systemd/): the listeners are up. A no-op
+    // without $NOTIFY_SOCKET.
+    sd_notify(0, "READY=1");
     WaitForSignal();
+    sd_notify(0, "STOPPING=1");
     (*node)->Stop();
   });
 
@@ -192,6 +198,7 @@ static void RegisterServerCommands(CLI::App& app) {
   static NodeFlags dev_flags;
   auto* dflags = &dev_flags;
   dflags->c.data_dir = "keycast-dev";
+  dflags->roles = "directory,ticket,key,reservation";
   dflags->password_cost = "interactive";
   dflags->Add(dev, true);
   UseConfigFile(app, dev, "KEYCAST_CONFIG");
@@ -215,10 +222,16 @@ static void RegisterServerCommands(CLI::App& app) {
       auto d = EnsureDemoDirectory(*(*node)->directory(), (*node)->key_endpoint());
       if (!d.ok()) throw Exit{Fail(d.status())};
       demo = *d;
+      st = EnsureDemoReservation(*(*node)->directory(), *(*node)->api(),
+                                 ReservationNodeDefaults().platform.senders_group, &demo);
+      if (!st.ok()) throw Exit{Fail(st)};
     }
     std::string url = (*node)->http_url();
     std::printf(
         "\nKeycast dev node is running. Every role on loopback, store in %s/\n\n"
+        "  Console       %s/   (sign in with the admin token below)\n"
+        "  Sender pages  %s/sender   (demo sender: studio / studio-dev-password)\n"
+        "  Receiver pages %s/watch\n"
         "  HTTP API      %s/v1/   (OpenAPI: %s/v1/openapi.json)\n"
         "  Metrics       %s/metrics\n"
         "  Health        %s/v1/health\n"
@@ -227,9 +240,9 @@ static void RegisterServerCommands(CLI::App& app) {
         "                (also in %s/admin-token)\n\n"
         "  export KEYCAST_ADDR=%s KEYCAST_TOKEN=%s\n"
         "  keycast admin group list\n",
-        dflags->c.data_dir.c_str(), url.c_str(), url.c_str(), url.c_str(), url.c_str(),
-        (*node)->key_endpoint().c_str(), tok->c_str(), dflags->c.data_dir.c_str(), url.c_str(),
-        tok->c_str());
+        dflags->c.data_dir.c_str(), url.c_str(), url.c_str(), url.c_str(), url.c_str(), url.c_str(),
+        url.c_str(), url.c_str(), (*node)->key_endpoint().c_str(), tok->c_str(),
+        dflags->c.data_dir.c_str(), url.c_str(), tok->c_str());
     if (!demo.lines.empty()) {
       std::printf("\nDemo directory%s:\n", demo.created ? " (created now)" : "");
       for (const auto& l : demo.lines) std::printf("  %s\n", l.c_str());

@@ -236,7 +236,7 @@ test('sender edits it before the start', async () => {
 });
 
 test('receiver finds the transmission', async () => {
-  await receiver.goto(`${base}/`);
+  await receiver.goto(`${base}/reservations`);
   await checkAccessible(receiver);
   await receiver.getByRole('link', { name: 'Find a transmission' }).first().click();
   await receiver.getByRole('searchbox', { name: 'Name or title' }).fill('final');
