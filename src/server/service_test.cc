@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -184,6 +185,67 @@ TEST_F(ServiceTest, SigtermDrainsRequestsInFlight) {
   // And nothing new is accepted once it is gone.
   httplib::Client late("127.0.0.1", port);
   EXPECT_FALSE(late.Get("/v1/health"));
+}
+
+// `keycast backup` copies the store while the server runs; `keycast
+// restore` puts it back; with the same KEK the restored node serves the same
+// ticket-signing keys (so tickets issued before still verify), clients and
+// admin tokens.
+TEST_F(ServiceTest, BackupWhileRunningRestoresTheSameKeysAndClients) {
+  int port = testing::FreePort();
+  auto serve = [&](const std::string& data, const std::string& tag) {
+    auto p = std::make_unique<testing::ChildProcess>(
+        std::vector<std::string>{bin_, "server", "--data-dir", data, "--roles", "directory,ticket",
+                                 "--http-addr", "127.0.0.1:" + std::to_string(port)},
+        dir_, tag);
+    EXPECT_TRUE(testing::WaitForHttp("127.0.0.1", port, "/v1/health", 15000)) << p->err();
+    return p;
+  };
+  httplib::Headers admin = {{"Authorization", "Bearer " + token_}};
+  const std::string login = R"({"client":"kept","password":"kept-password"})";
+  auto server = serve(dir_ + "/data", "original");
+  httplib::Client c("127.0.0.1", port);
+  auto r = c.Post("/v1/clients", admin, R"({"name":"kept","password":"kept-password"})",
+                  "application/json");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 201) << r->body;
+  auto keys = c.Get("/v1/ticket-keys");
+  ASSERT_TRUE(keys);
+  ASSERT_EQ(keys->status, 200);
+  std::string out, err;
+  ASSERT_EQ(
+      testing::RunCommand(
+          {bin_, "backup", "--data-dir", dir_ + "/data", "--out", dir_ + "/copy.db"}, &out, &err),
+      0)
+      << err;
+  struct stat st {};
+  ASSERT_EQ(::stat((dir_ + "/copy.db").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 077, 0u);  // owner only
+  EXPECT_EQ(server->Stop(), 0);
+
+  std::string restored = dir_ + "/restored";
+  ASSERT_EQ(testing::RunCommand(
+                {bin_, "restore", "--data-dir", restored, "--from", dir_ + "/copy.db"}, &out, &err),
+            0)
+      << err;
+  // A second restore over it is refused without --force.
+  EXPECT_NE(testing::RunCommand(
+                {bin_, "restore", "--data-dir", restored, "--from", dir_ + "/copy.db"}, &out, &err),
+            0);
+  EXPECT_NE(err.find("--force"), std::string::npos) << err;
+  // The KEK travels separately.
+  ASSERT_EQ(std::system(("cp '" + dir_ + "/data/kek' '" + restored + "/kek'").c_str()), 0);
+  server = serve(restored, "restored");
+  auto keys2 = c.Get("/v1/ticket-keys");
+  ASSERT_TRUE(keys2);
+  EXPECT_EQ(keys2->body, keys->body);
+  auto t = c.Post("/v1/tickets", login, "application/json");
+  ASSERT_TRUE(t);
+  EXPECT_EQ(t->status, 200) << t->body;
+  auto got = c.Get("/v1/clients/kept", admin);
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->status, 200) << got->body;
+  EXPECT_EQ(server->Stop(), 0);
 }
 
 }  // namespace
