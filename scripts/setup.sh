@@ -20,6 +20,8 @@ BUILD_PKGS=(
   libcli11-dev          # command line
   libspdlog-dev         # logging
   libtomlplusplus-dev   # TOML config files
+  prometheus-cpp-dev    # /metrics: registry and text serializer
+  libsystemd-dev        # sd_notify for Type=notify units (dist/systemd/)
   libgtest-dev libgmock-dev libbenchmark-dev
 )
 TEST_PKGS=(
@@ -31,6 +33,8 @@ TEST_PKGS=(
   gnuplot-nox                # PNG plots of the request-spreading simulation
   python3                    # test helpers
   sqlite3                    # the browser tests read the database rows
+  prometheus                 # promtool check metrics on a running node's /metrics
+  systemd                    # systemd-analyze verify of dist/systemd/*.service
   postgresql                 # multi-node store tests
   chromium                   # web page tests (headless Chromium driven by playwright-core)
 )

@@ -99,6 +99,18 @@ class ApiServer {
   // pool. REQUIRES: not started.
   void MarkLongPoll(const std::string& method, const std::string& path);
 
+  // Runs the route `method path` (path without query) in this process as an
+  // HTTP request with `Authorization: Bearer <bearer>` (when not empty) and
+  // the JSON `body` would run: the same authentication, validation and
+  // handler. The operator console makes its changes through here, so they
+  // are the CLI's. 404 when no route matches. Thread-safe once started.
+  struct LocalAnswer {
+    int status = 0;
+    std::string body;
+  };
+  LocalAnswer Call(const std::string& method, const std::string& path, const std::string& bearer,
+                   const std::string& body = "") const;
+
   // REQUIRES: not started.
   void set_default_key_servers(std::vector<Endpoint> eps) {
     options_.default_key_servers = std::move(eps);
@@ -124,6 +136,10 @@ class ApiServer {
   std::unique_ptr<api::HttpFront> front_;  // the listening socket and the limits
   std::vector<Route> routes_;
   std::vector<std::pair<std::string, std::string>> long_polls_;  // method, path
+  struct LocalRoute;  // a registered handler with its pattern, for Call
+  std::vector<std::shared_ptr<const LocalRoute>> local_routes_;
+  void AddLocalRoute(const std::string& method, const std::string& pattern,
+                     std::function<void(const httplib::Request&, httplib::Response&)> handler);
   int bound_port_ = 0;
 };
 

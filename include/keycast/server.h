@@ -128,6 +128,7 @@ class Node {
   Directory* directory() { return directory_.get(); }
   ServiceKeys* service_keys() { return keys_.get(); }
   Store* store() { return store_.get(); }
+  ApiServer* api() { return api_.get(); }  // null without the directory and ticket roles
   std::string http_url() const;
   std::string key_endpoint() const;  // host:port actually bound
   bool has_role(const std::string& role) const;

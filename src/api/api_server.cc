@@ -92,6 +92,8 @@ struct HttpMetrics {
       "keycast_http_request_seconds", "HTTP request handling time.", LatencyBuckets());
   Counter& auth_failures = Metrics::Global().GetCounter(
       "keycast_http_auth_failures_total", "Requests refused for missing or bad credentials.");
+  Gauge& in_flight = Metrics::Global().GetGauge(
+      "keycast_http_requests_in_flight", "Requests being handled now (SIGTERM drains them).");
   static HttpMetrics& Get() {
     static HttpMetrics m;
     return m;
@@ -183,6 +185,10 @@ void ApiServer::Add(const std::string& method, const std::string& path, const st
   httplib::Server::Handler h = [handler = std::move(handler), admin, dir](
                                    const httplib::Request& req, httplib::Response& res) {
     auto t0 = std::chrono::steady_clock::now();
+    struct InFlight {
+      InFlight() { HttpMetrics::Get().in_flight.Add(1); }
+      ~InFlight() { HttpMetrics::Get().in_flight.Add(-1); }
+    } in_flight;
     if (admin) {
       std::string token = api::BearerToken(req);
       if (token.empty()) {
@@ -206,6 +212,7 @@ void ApiServer::Add(const std::string& method, const std::string& path, const st
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   };
   std::string pattern = PatternFor(path);
+  AddLocalRoute(method, pattern, h);
   if (method == "GET")
     http_->Get(pattern, h);
   else if (method == "POST")

@@ -7,6 +7,7 @@
 #include <httplib.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <systemd/sd-daemon.h>
 
 #include <cstdio>
 #include <fstream>
@@ -49,8 +50,6 @@ struct AgentFlags {
   int watch_seconds = 25;
 
   void Add(CLI::App* cmd) {
-    cmd->add_option("--config", "TOML file; its keys are these options' names")
-        ->envname("KEYCAST_AGENT_CONFIG");
     cmd->add_option("--addr", addr, "Ticket service URL")
         ->envname("KEYCAST_ADDR")
         ->capture_default_str();
@@ -205,9 +204,11 @@ void RunAgent(AgentFlags& f) {
   if (!d.ok()) throw Exit{Fail(d.status())};
   Status st = (*d)->Start();
   if (!st.ok()) throw Exit{Fail(st)};
+  sd_notify(0, "READY=1");  // Type=notify (dist/systemd/keycast-agent.service)
   int sig = 0;
   sigwait(&set, &sig);
   spdlog::info("received {}, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+  sd_notify(0, "STOPPING=1");
   (*d)->Stop();
 }
 
@@ -258,6 +259,7 @@ static void RegisterAgentCommands(CLI::App& app) {
 #ifdef KEYCAST_HAVE_AGENT
   static AgentFlags flags;
   flags.Add(cmd);
+  UseConfigFile(app, cmd, "KEYCAST_AGENT_CONFIG");
   static std::string status_addr = "127.0.0.1:9464";
   static bool status_json = false;
   auto* status =

@@ -1,6 +1,7 @@
 #include "cli/demo.h"
 
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "keycast/clock.h"
 #include "keycast/schedule.h"
@@ -9,6 +10,7 @@ namespace keycast::cli {
 namespace {
 
 const Actor kDemo{"bootstrap"};
+constexpr const char* kDemoTransmission = "demo-concert";
 
 struct DemoClient {
   const char* name;
@@ -106,6 +108,45 @@ Result<DemoInfo> EnsureDemoDirectory(Directory& dir, const std::string& key_endp
       "try      keycast client login --client alice --password alice-dev-password && keycast "
       "client events");
   return info;
+}
+
+Status EnsureDemoReservation(Directory& dir, const ApiServer& api, const std::string& senders_group,
+                             DemoInfo* info) {
+  using json = nlohmann::json;
+  const DemoClient& studio = kClients[0];
+  if (!dir.GetGroup(senders_group).ok())
+    KC_RETURN_IF_ERROR(
+        dir.CreateGroup(kDemo, GroupSpec{senders_group, "demo: senders of reservations"}).status());
+  auto view = dir.GetClient(studio.name);
+  if (!view.ok()) return view.status();
+  bool member = false;
+  for (const auto& [g, role] : view->groups) member = member || g == senders_group;
+  if (!member)
+    KC_RETURN_IF_ERROR(dir.SetMembership(kDemo, studio.name, senders_group, Role::kSender, true));
+  if (api.Call("GET", std::string("/v1/transmissions/") + kDemoTransmission, "").status != 200) {
+    auto login = api.Call("POST", "/v1/reservation/sessions", "",
+                          json{{"client", studio.name}, {"password", studio.password}}.dump());
+    json lj = json::parse(login.body, nullptr, false);
+    if (login.status != 201 || !lj.is_object() || !lj.contains("token"))
+      return Internal("demo sender sign-in failed: " + login.body);
+    std::string token = lj["token"].get<std::string>();
+    // Tomorrow's whole hour, daily: always in the future when filed.
+    int64_t start = (SystemClock::Get().NowSeconds() / 3600 + 24) * 3600;
+    json body = {{"name", kDemoTransmission},
+                 {"title", "Demo concert (buy with the test card)"},
+                 {"schedule",
+                  {{"start", FormatRfc3339(start)}, {"duration", "PT1H"}, {"rrule", "FREQ=DAILY"}}},
+                 {"group_address", "239.20.0.1"},
+                 {"port", 5004},
+                 {"price_cents", 499}};
+    auto filed = api.Call("POST", "/v1/reservations", token, body.dump());
+    api.Call("DELETE", "/v1/reservation/sessions", token);
+    if (filed.status != 201) return Internal("demo reservation not filed: " + filed.body);
+  }
+  info->lines.push_back(std::string("sale     ") + kDemoTransmission +
+                        "  daily, 4.99 per receiver: any name and the test card 4242 4242 4242 "
+                        "4242, expiry 12/34, CVC 123");
+  return Status::Ok();
 }
 
 }  // namespace keycast::cli

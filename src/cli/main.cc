@@ -82,38 +82,9 @@ int main(int argc, char** argv) {
     Status st = SetupLogging(log_level, log_format);
     if (!st.ok()) throw CLI::ValidationError("--log-level/--log-format", st.message());
   });
+  cli::EnableConfigFiles(app);
   cli::RegisterAllCommands(app);
 
-  // A config file applies to the subcommand being run, as defaults.
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    std::string path;
-    if (a == "--config" && i + 1 < argc)
-      path = argv[i + 1];
-    else if (a.rfind("--config=", 0) == 0)
-      path = a.substr(9);
-    if (path.empty()) continue;
-    for (int j = 1; j < argc; ++j) {
-      if (auto* sub = cli::SubcommandAt(app, argv[j])) {
-        Status st = cli::ApplyConfigFile(sub, path);
-        if (!st.ok()) return cli::Fail(st);
-        break;
-      }
-    }
-  }
-  if (const char* env = std::getenv("KEYCAST_CONFIG"); env && *env) {
-    for (int j = 1; j < argc; ++j) {
-      if (auto* sub = cli::SubcommandAt(app, argv[j])) {
-        bool flag_given = false;
-        for (int i = 1; i < argc; ++i) flag_given |= std::strncmp(argv[i], "--config", 8) == 0;
-        if (!flag_given) {
-          Status st = cli::ApplyConfigFile(sub, env);
-          if (!st.ok()) return cli::Fail(st);
-        }
-        break;
-      }
-    }
-  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -2,6 +2,7 @@
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
+#include <systemd/sd-daemon.h>
 
 #include <cctype>
 #include <cstdio>
@@ -11,6 +12,7 @@
 
 #include "cli/commands.h"
 #include "cli/demo.h"
+#include "keycast/reservation.h"
 #include "keycast/schedule.h"
 #include "keycast/server.h"
 
@@ -42,8 +44,6 @@ struct NodeFlags {
   std::string ticket_lifetime = "PT8H";
 
   void Add(CLI::App* cmd, bool dev) {
-    cmd->add_option("--config", "TOML file; its keys are these options' names")
-        ->envname("KEYCAST_CONFIG");
     cmd->add_option("--data-dir", c.data_dir, "Folder for the embedded store and the KEK")
         ->envname("KEYCAST_DATA_DIR")
         ->capture_default_str();
@@ -211,6 +211,7 @@ static void RegisterServerCommands(CLI::App& app) {
   static NodeFlags server_flags;
   auto* sflags = &server_flags;
   sflags->Add(server, false);
+  UseConfigFile(app, server, "KEYCAST_CONFIG");
   server->callback([sflags] {
     Status st = sflags->Finish();
     if (!st.ok()) throw Exit{Fail(st)};
@@ -224,7 +225,11 @@ static void RegisterServerCommands(CLI::App& app) {
           "no admin token exists yet: run `keycast init --data-dir {}` to create the first one",
           sflags->c.data_dir);
     if (!(*node)->http_url().empty()) spdlog::info("HTTP API at {}", (*node)->http_url());
+    // Type=notify units (dist/systemd/): the listeners are up. A no-op
+    // without $NOTIFY_SOCKET.
+    sd_notify(0, "READY=1");
     WaitForSignal();
+    sd_notify(0, "STOPPING=1");
     (*node)->Stop();
   });
 
@@ -234,8 +239,10 @@ static void RegisterServerCommands(CLI::App& app) {
   static NodeFlags dev_flags;
   auto* dflags = &dev_flags;
   dflags->c.data_dir = "keycast-dev";
+  dflags->roles = "directory,ticket,key,reservation";
   dflags->password_cost = "interactive";
   dflags->Add(dev, true);
+  UseConfigFile(app, dev, "KEYCAST_CONFIG");
   static bool no_demo_flag = false;
   auto* no_demo = &no_demo_flag;
   dev->add_flag("--no-demo", *no_demo, "Do not create the demo directory");
@@ -256,10 +263,16 @@ static void RegisterServerCommands(CLI::App& app) {
       auto d = EnsureDemoDirectory(*(*node)->directory(), (*node)->key_endpoint());
       if (!d.ok()) throw Exit{Fail(d.status())};
       demo = *d;
+      st = EnsureDemoReservation(*(*node)->directory(), *(*node)->api(),
+                                 ReservationNodeDefaults().platform.senders_group, &demo);
+      if (!st.ok()) throw Exit{Fail(st)};
     }
     std::string url = (*node)->http_url();
     std::printf(
         "\nKeycast dev node is running. Every role on loopback, store in %s/\n\n"
+        "  Console       %s/   (sign in with the admin token below)\n"
+        "  Sender pages  %s/sender   (demo sender: studio / studio-dev-password)\n"
+        "  Receiver pages %s/watch\n"
         "  HTTP API      %s/v1/   (OpenAPI: %s/v1/openapi.json)\n"
         "  Metrics       %s/metrics\n"
         "  Health        %s/v1/health\n"
@@ -268,9 +281,9 @@ static void RegisterServerCommands(CLI::App& app) {
         "                (also in %s/admin-token)\n\n"
         "  export KEYCAST_ADDR=%s KEYCAST_TOKEN=%s\n"
         "  keycast admin group list\n",
-        dflags->c.data_dir.c_str(), url.c_str(), url.c_str(), url.c_str(), url.c_str(),
-        (*node)->key_endpoint().c_str(), tok->c_str(), dflags->c.data_dir.c_str(), url.c_str(),
-        tok->c_str());
+        dflags->c.data_dir.c_str(), url.c_str(), url.c_str(), url.c_str(), url.c_str(), url.c_str(),
+        url.c_str(), url.c_str(), (*node)->key_endpoint().c_str(), tok->c_str(),
+        dflags->c.data_dir.c_str(), url.c_str(), tok->c_str());
     if (!demo.lines.empty()) {
       std::printf("\nDemo directory%s:\n", demo.created ? " (created now)" : "");
       for (const auto& l : demo.lines) std::printf("  %s\n", l.c_str());

@@ -1,100 +1,126 @@
 #include "keycast/metrics.h"
 
-#include <cstdio>
+#include <prometheus/text_serializer.h>
+
 #include <sstream>
+#include <stdexcept>
+#include <type_traits>
 
 namespace keycast {
+namespace {
+
+// `a="x",b="y"` -> {{a,x},{b,y}}. The label sets are Keycast's own
+// constants; a malformed one is a programming error.
+prometheus::Labels ParseLabels(const std::string& text) {
+  prometheus::Labels out;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t eq = text.find("=\"", pos);
+    size_t close = eq == std::string::npos ? eq : text.find('"', eq + 2);
+    if (close == std::string::npos) throw std::logic_error("malformed metric labels: " + text);
+    out[text.substr(pos, eq - pos)] = text.substr(eq + 2, close - eq - 2);
+    pos = close + 1;
+    if (pos < text.size() && text[pos] == ',') ++pos;
+  }
+  return out;
+}
+
+const char* TypeName(const prometheus::Counter*) { return "counter"; }
+const char* TypeName(const prometheus::Gauge*) { return "gauge"; }
+const char* TypeName(const prometheus::Histogram*) { return "histogram"; }
+
+prometheus::ClientMetric Collected(const prometheus::Histogram* h) { return h->Collect(); }
+
+}  // namespace
 
 Histogram::Histogram(std::vector<double> bounds)
-    : bounds_(std::move(bounds)), counts_(new std::atomic<uint64_t>[bounds_.size()]) {
-  for (size_t i = 0; i < bounds_.size(); ++i) counts_[i].store(0);
-}
+    : own_(std::make_unique<prometheus::Histogram>(bounds)),
+      h_(own_.get()),
+      bounds_(std::move(bounds)) {}
 
-void Histogram::Observe(double v) {
-  for (size_t i = 0; i < bounds_.size(); ++i) {
-    if (v <= bounds_[i]) counts_[i].fetch_add(1, std::memory_order_relaxed);
-  }
-  count_.fetch_add(1, std::memory_order_relaxed);
-  if (v > 0) sum_micro_.fetch_add(static_cast<uint64_t>(v * 1e6), std::memory_order_relaxed);
-}
+Histogram::Histogram(prometheus::Histogram* h, std::vector<double> bounds)
+    : h_(h), bounds_(std::move(bounds)) {}
 
-double Histogram::sum() const { return static_cast<double>(sum_micro_.load()) / 1e6; }
+uint64_t Histogram::count() const { return Collected(h_).histogram.sample_count; }
+double Histogram::sum() const { return Collected(h_).histogram.sample_sum; }
+
+Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {}
 
 Metrics& Metrics::Global() {
   static Metrics* m = new Metrics();  // never destroyed: threads may outlive main
   return *m;
 }
 
+template <typename T>
+prometheus::Family<T>& Metrics::FamilyLocked(const std::string& name, const std::string& help) {
+  auto it = families_.find(name);
+  if (it != families_.end()) {
+    if (types_[name] != TypeName(static_cast<const T*>(nullptr)))
+      throw std::logic_error("metric " + name + " registered with two types");
+    return *static_cast<prometheus::Family<T>*>(it->second);
+  }
+  prometheus::Family<T>* f;
+  if constexpr (std::is_same_v<T, prometheus::Counter>)
+    f = &prometheus::BuildCounter().Name(name).Help(help).Register(*registry_);
+  else if constexpr (std::is_same_v<T, prometheus::Gauge>)
+    f = &prometheus::BuildGauge().Name(name).Help(help).Register(*registry_);
+  else
+    f = &prometheus::BuildHistogram().Name(name).Help(help).Register(*registry_);
+  families_[name] = f;
+  types_[name] = TypeName(static_cast<const T*>(nullptr));
+  return *f;
+}
+
 Counter& Metrics::GetCounter(const std::string& name, const std::string& help,
                              const std::string& labels) {
   std::lock_guard<std::mutex> l(mu_);
-  Family& f = families_[name];
-  f.help = help;
-  f.type = "counter";
-  auto it = f.counters.find(labels);
-  if (it != f.counters.end()) return *it->second;
-  Counter* c = &counter_store_.emplace_back();
-  f.counters[labels] = c;
+  Counter*& c = counters_[name + "{" + labels];
+  if (!c) {
+    auto& f = FamilyLocked<prometheus::Counter>(name, help);
+    c = &counter_store_.emplace_back(&f.Add(ParseLabels(labels)));
+  }
   return *c;
 }
 
 Gauge& Metrics::GetGauge(const std::string& name, const std::string& help,
                          const std::string& labels) {
   std::lock_guard<std::mutex> l(mu_);
-  Family& f = families_[name];
-  f.help = help;
-  f.type = "gauge";
-  auto it = f.gauges.find(labels);
-  if (it != f.gauges.end()) return *it->second;
-  Gauge* g = &gauge_store_.emplace_back();
-  f.gauges[labels] = g;
+  Gauge*& g = gauges_[name + "{" + labels];
+  if (!g) {
+    auto& f = FamilyLocked<prometheus::Gauge>(name, help);
+    g = &gauge_store_.emplace_back(&f.Add(ParseLabels(labels)));
+  }
   return *g;
 }
 
 Histogram& Metrics::GetHistogram(const std::string& name, const std::string& help,
                                  std::vector<double> bounds, const std::string& labels) {
   std::lock_guard<std::mutex> l(mu_);
-  Family& f = families_[name];
-  f.help = help;
-  f.type = "histogram";
-  auto it = f.histograms.find(labels);
-  if (it != f.histograms.end()) return *it->second;
-  Histogram* h = &histogram_store_.emplace_back(std::move(bounds));
-  f.histograms[labels] = h;
+  Histogram*& h = histograms_[name + "{" + labels];
+  if (!h) {
+    auto& f = FamilyLocked<prometheus::Histogram>(name, help);
+    auto& ph = f.Add(ParseLabels(labels), prometheus::Histogram::BucketBoundaries(bounds));
+    h = &histogram_store_.emplace_back(&ph, std::move(bounds));
+  }
   return *h;
 }
 
-static std::string Series(const std::string& name, const std::string& labels,
-                          const std::string& extra = "") {
-  std::string l = labels;
-  if (!extra.empty()) l = l.empty() ? extra : l + "," + extra;
-  return l.empty() ? name : name + "{" + l + "}";
-}
-
-static std::string Num(double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.17g", v);
-  return buf;
-}
-
 std::string Metrics::Render() const {
-  std::lock_guard<std::mutex> l(mu_);
   std::ostringstream o;
-  for (const auto& [name, f] : families_) {
-    o << "# HELP " << name << ' ' << f.help << '\n' << "# TYPE " << name << ' ' << f.type << '\n';
-    for (const auto& [labels, c] : f.counters)
-      o << Series(name, labels) << ' ' << c->value() << '\n';
-    for (const auto& [labels, g] : f.gauges) o << Series(name, labels) << ' ' << g->value() << '\n';
-    for (const auto& [labels, h] : f.histograms) {
-      for (size_t i = 0; i < h->bounds().size(); ++i)
-        o << Series(name + "_bucket", labels, "le=\"" + Num(h->bounds()[i]) + "\"") << ' '
-          << h->bucket(i) << '\n';
-      o << Series(name + "_bucket", labels, "le=\"+Inf\"") << ' ' << h->count() << '\n';
-      o << Series(name + "_sum", labels) << ' ' << Num(h->sum()) << '\n';
-      o << Series(name + "_count", labels) << ' ' << h->count() << '\n';
-    }
-  }
+  prometheus::TextSerializer().Serialize(o, registry_->Collect());
   return o.str();
+}
+
+std::map<std::string, double> Metrics::CounterValues(const std::string& name,
+                                                     const std::string& label) const {
+  std::map<std::string, double> out;
+  for (const auto& family : registry_->Collect()) {
+    if (family.name != name || family.type != prometheus::MetricType::Counter) continue;
+    for (const auto& m : family.metric)
+      for (const auto& l : m.label)
+        if (l.name == label) out[l.value] += m.counter.value;
+  }
+  return out;
 }
 
 std::vector<double> LatencyBuckets() {

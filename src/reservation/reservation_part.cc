@@ -2,6 +2,7 @@
 // with its persistent identity key, the JSON API and the web pages.
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <thread>
 
@@ -166,7 +167,10 @@ Result<std::unique_ptr<NodePart>> CreateReservationPart(const NodeContext& ctx) 
   reservation::Service svc = part->service(tls || defaults.secure_cookies);
   reservation::AddApiRoutes(*ctx.api, svc);
 #ifdef KEYCAST_WITH_WEB
-  web::AddPages(*ctx.api, svc);
+  // Where the directory role runs, / is the operator console's.
+  bool console = std::find(ctx.config->roles.begin(), ctx.config->roles.end(), "directory") !=
+                 ctx.config->roles.end();
+  web::AddPages(*ctx.api, svc, !console);
 #endif
   return std::unique_ptr<NodePart>(std::move(part));
 }

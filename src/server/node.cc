@@ -11,6 +11,9 @@
 #include "keycast/metrics.h"
 #include "keycast/server.h"
 #include "store/pg_conn.h"
+#ifdef KEYCAST_WITH_WEB
+#include "web/console.h"
+#endif
 
 namespace keycast {
 namespace {
@@ -20,6 +23,38 @@ bool Has(const std::vector<std::string>& v, const std::string& s) {
 }
 
 const std::vector<std::string> kKnownRoles = {"directory", "ticket", "key", "reservation"};
+
+#ifdef KEYCAST_WITH_WEB
+// The operator console at / (src/web/console.h), wherever the directory
+// role serves the HTTP API; its chart samples the key service's counters.
+class ConsolePart final : public NodePart {
+ public:
+  explicit ConsolePart(web::ConsoleOptions o) : console_(std::move(o)) {}
+  Status Start() override {
+    console_.Start();
+    return Status::Ok();
+  }
+  void Stop() override { console_.Stop(); }
+
+ private:
+  web::Console console_;
+};
+
+std::unique_ptr<NodePart> CreateConsolePart(const NodeContext& ctx) {
+  web::ConsoleOptions o;
+  o.api = ctx.api;
+  o.directory = ctx.directory;
+  o.store = ctx.store;
+  o.secure_cookies = !ctx.config->tls_cert.empty();
+  o.reservation_pages = Has(ctx.config->roles, "reservation");
+  o.key_grace_seconds = ctx.config->key_grace_seconds;
+  if (KeyService* ks = ctx.key_service)
+    o.keyed_clients = [ks](EventId event, Micros since) {
+      return ks->engine().RecentClients(event, since);
+    };
+  return std::make_unique<ConsolePart>(std::move(o));
+}
+#endif
 
 }  // namespace
 
@@ -132,6 +167,9 @@ Result<std::unique_ptr<Node>> Node::Create(const NodeConfig& config) {
     KC_ASSIGN_OR_RETURN(auto res, CreateReservationPart(ctx));
     if (res) n->parts_.push_back(std::move(res));
   }
+#ifdef KEYCAST_WITH_WEB
+  if (ctx.api && Has(c.roles, "directory")) n->parts_.push_back(CreateConsolePart(ctx));
+#endif
   return n;
 }
 

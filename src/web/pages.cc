@@ -10,6 +10,7 @@
 
 #include "keycast/crypto.h"
 #include "keycast/limits.h"
+#include "web/http.h"
 #include "web/template.h"
 #include "web/web.h"
 
@@ -18,7 +19,6 @@ namespace {
 
 using reservation::Service;
 
-constexpr std::string_view kCsrfCookie = "kc_csrf";
 constexpr std::string_view kSessionCookie = "kc_session";
 constexpr int64_t kDownloadSeconds = 600;
 constexpr size_t kMaxDownloads = 10000;
@@ -68,49 +68,15 @@ struct Ctx {
 
 // ---- responses
 
-void SecurityHeaders(httplib::Response& res) {
-  res.set_header("Content-Security-Policy",
-                 "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
-                 "connect-src 'self'; "
-                 "form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'");
-  res.set_header("X-Content-Type-Options", "nosniff");
-  res.set_header("X-Frame-Options", "DENY");
-  res.set_header("Referrer-Policy", "no-referrer");
-  res.set_header("Cache-Control", "no-store");
-}
-
-void SetCookie(httplib::Response& res, std::string_view name, const std::string& value, bool secure,
-               int64_t max_age = -1) {
-  std::string c = std::string(name) + "=" + value + "; Path=/; HttpOnly; SameSite=Strict";
-  if (secure) c += "; Secure";
-  if (max_age >= 0) c += "; Max-Age=" + std::to_string(max_age);
-  res.headers.emplace("Set-Cookie", c);
-}
-
 std::string Tmpl(const char* name) {
   auto a = Asset(std::string("templates/") + name);
   if (!a) throw std::logic_error(std::string("missing template ") + name);
   return std::string(*a);
 }
 
-std::string Cookie(const httplib::Request& req, std::string_view name) {
-  auto c = reservation::ParseCookies(req.get_header_value("Cookie"));
-  auto it = c.find(std::string(name));
-  return it == c.end() ? "" : it->second;
-}
-
 // The browser's CSRF cookie, set when missing; returns the form token.
 std::string Csrf(const Ctx& x, const httplib::Request& req, httplib::Response& res) {
-  std::string cookie = Cookie(req, kCsrfCookie);
-  // A cookie already set by this response (a second form on the page) wins.
-  for (const auto& [k, v] : res.headers)
-    if (k == "Set-Cookie" && v.rfind(std::string(kCsrfCookie) + "=", 0) == 0)
-      cookie = v.substr(kCsrfCookie.size() + 1, v.find(';') - kCsrfCookie.size() - 1);
-  if (cookie.size() < 32 || cookie.size() > 128) {
-    cookie = reservation::SessionStore::NewCsrfCookie();
-    SetCookie(res, kCsrfCookie, cookie, x.s.secure_cookies);
-  }
-  return x.s.sessions->CsrfToken(cookie);
+  return CsrfFormToken(*x.s.sessions, x.s.secure_cookies, req, res);
 }
 
 std::optional<SenderIdentity> Sender(const Ctx& x, const httplib::Request& req) {
@@ -170,59 +136,21 @@ void Message(const Ctx& x, const httplib::Request& req, httplib::Response& res, 
        Vars{{"heading", heading}, {"body", body}});
 }
 
-void Redirect(httplib::Response& res, const std::string& to) {
-  SecurityHeaders(res);
-  res.status = 303;
-  res.set_header("Location", to);
-  res.set_content("", "text/plain");
-}
-
 // Parses a POSTed form and checks its CSRF token and origin; answers the
 // refusal itself and returns nullopt.
 std::optional<std::map<std::string, std::string>> Form(const Ctx& x, const httplib::Request& req,
                                                        httplib::Response& res) {
-  std::string ct = req.get_header_value("Content-Type");
-  if (ct.rfind("application/x-www-form-urlencoded", 0) != 0) {
-    Message(x, req, res, 415, "Unsupported form",
-            "Send the form as application/x-www-form-urlencoded.");
-    return std::nullopt;
+  PostedForm f = ReadPostedForm(*x.s.sessions, req);
+  if (f.refusal == 415) {
+    Message(x, req, res, 415, "Unsupported form", f.message);
+  } else if (f.refusal == 403 && f.message.find("expired") != std::string::npos) {
+    Message(x, req, res, 403, "Form expired", f.message, req.path, "Reload");
+  } else if (f.refusal != 0) {
+    Message(x, req, res, f.refusal, "Form refused", f.message);
+  } else {
+    return std::move(f.fields);
   }
-  // A browser sends Origin on POST; it must be this site.
-  std::string origin = req.get_header_value("Origin");
-  if (!origin.empty() && origin != "null") {
-    std::string host = req.get_header_value("Host");
-    if (origin != "http://" + host && origin != "https://" + host) {
-      Message(x, req, res, 403, "Form refused", "This form was sent from another site.");
-      return std::nullopt;
-    }
-  }
-  auto f = reservation::ParseForm(req.body);
-  if (!f.ok()) {
-    Message(x, req, res, 400, "Form refused", f.status().message());
-    return std::nullopt;
-  }
-  std::string cookie = Cookie(req, kCsrfCookie);
-  auto it = f->find("csrf");
-  if (it == f->end() || !x.s.sessions->CheckCsrf(cookie, it->second)) {
-    Message(x, req, res, 403, "Form expired",
-            "This form has expired or did not come from this site. Go back, reload the page and "
-            "try again.",
-            req.path, "Reload");
-    return std::nullopt;
-  }
-  return std::move(f).value();
-}
-
-std::string Field(const std::map<std::string, std::string>& f, const std::string& name) {
-  auto it = f.find(name);
-  return it == f.end() ? "" : it->second;
-}
-
-std::string Trim(std::string s) {
-  size_t b = s.find_first_not_of(" \t\r\n");
-  if (b == std::string::npos) return "";
-  size_t e = s.find_last_not_of(" \t\r\n");
-  return s.substr(b, e - b + 1);
+  return std::nullopt;
 }
 
 std::string When(const std::optional<Occurrence>& o) {
@@ -695,29 +623,15 @@ void TransmissionPage(const Ctx& x, const httplib::Request& req, httplib::Respon
             {"form", form}});
 }
 
-void AddRoutes(ApiServer& api, std::shared_ptr<Ctx> x) {
-  // ---- static files
-  api.Add("GET", "/static/{file}", "Web page assets (CSS, JavaScript)", false,
-          [](const httplib::Request& req, httplib::Response& res) {
-            std::string file = req.matches[1];
-            auto a = Asset("static/" + file);
-            if (!a) {
-              res.status = 404;
-              res.set_content("not found", "text/plain");
-              return;
-            }
-            std::string type = file.size() > 4 && file.substr(file.size() - 4) == ".css"
-                                   ? "text/css; charset=utf-8"
-                                   : "text/javascript; charset=utf-8";
-            res.set_header("X-Content-Type-Options", "nosniff");
-            res.set_header("Cache-Control", "public, max-age=300");
-            res.set_content(std::string(*a), type);
-          });
+void AddRoutes(ApiServer& api, std::shared_ptr<Ctx> x, bool home_at_root) {
+  AddStaticRoute(api);
 
-  api.Add("GET", "/", "Web: home page", false,
-          [x](const httplib::Request& req, httplib::Response& res) {
-            Page(*x, req, res, 200, "Home", Tmpl("home.html"), {});
-          });
+  auto home = [x](const httplib::Request& req, httplib::Response& res) {
+    Page(*x, req, res, 200, "Home", Tmpl("home.html"), {});
+  };
+  api.Add("GET", "/reservations", "Web: the reservation platform's home page", false, home);
+  // "/" is the operator console's where the directory role runs.
+  if (home_at_root) api.Add("GET", "/", "Web: home page", false, home);
 
   // ---- senders
   api.Add("GET", "/sender/login", "Web: sender sign-in form", false,
@@ -969,9 +883,9 @@ void AddRoutes(ApiServer& api, std::shared_ptr<Ctx> x) {
 
 }  // namespace
 
-void AddPages(ApiServer& api, const reservation::Service& s) {
+void AddPages(ApiServer& api, const reservation::Service& s, bool home_at_root) {
   auto x = std::make_shared<Ctx>(Ctx{s, std::make_shared<Downloads>()});
-  AddRoutes(api, x);
+  AddRoutes(api, x, home_at_root);
 }
 
 }  // namespace keycast::web

@@ -14,6 +14,8 @@
 
 namespace keycast::web {
 
-void AddPages(ApiServer& api, const reservation::Service& s);
+// The home page is at /reservations, and at / too when `home_at_root` (a
+// node without the operator console, which owns / where it runs).
+void AddPages(ApiServer& api, const reservation::Service& s, bool home_at_root = true);
 
 }  // namespace keycast::web

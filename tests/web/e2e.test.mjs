@@ -236,7 +236,7 @@ test('sender edits it before the start', async () => {
 });
 
 test('receiver finds the transmission', async () => {
-  await receiver.goto(`${base}/`);
+  await receiver.goto(`${base}/reservations`);
   await checkAccessible(receiver);
   await receiver.getByRole('link', { name: 'Find a transmission' }).first().click();
   await receiver.getByRole('searchbox', { name: 'Name or title' }).fill('final');
@@ -407,4 +407,34 @@ test('keyboard: the skip link comes first and moves to the main content', async 
   assert.equal(focused, 'Skip to main content');
   await receiver.keyboard.press('Enter');
   await waitFor(async () => receiver.url().endsWith('#main'), 'skip link');
+});
+
+test('operator console: sign in with the admin token, remove a member, see it in the audit log', async () => {
+  const op = await (await browser.newContext()).newPage();
+  await op.goto(`${base}/`);
+  await op.getByRole('heading', { level: 1, name: 'Sign in to the operator console' }).waitFor();
+  await checkAccessible(op);
+  // A wrong token: the error next to the field, still signed out.
+  await op.getByLabel('Admin token').fill('kct_0000000000000000_' + '0'.repeat(64));
+  await op.getByRole('button', { name: 'Sign in' }).click();
+  assert.match(await op.locator('#login-token-error').textContent(), /not a valid admin token/);
+  await op.getByLabel('Admin token').fill(adminToken);
+  await op.getByRole('button', { name: 'Sign in' }).click();
+  await op.getByRole('heading', { level: 1, name: 'Overview' }).waitFor();
+  await checkAccessible(op);
+  assert.equal(await op.locator('svg [data-group="broadcasters"]').count(), 1);
+  await op.getByRole('link', { name: 'Clients' }).first().click();
+  await checkAccessible(op);
+  await op.getByRole('button', { name: `Remove ${SENDER.client} from broadcasters` }).click();
+  assert.match(await op.getByRole('status').first().textContent(), /no longer in broadcasters/);
+  const c = await api('GET', `/v1/clients/${SENDER.client}`, undefined, adminToken);
+  assert.deepEqual(c.body.groups, []);
+  await op.getByRole('link', { name: 'Audit log' }).first().click();
+  await checkAccessible(op);
+  assert.match(await op.textContent('main'), /membership\.delete/);
+  for (const path of ['/console/events']) {
+    await op.goto(`${base}${path}`);
+    await checkAccessible(op);
+  }
+  await op.context().close();
 });

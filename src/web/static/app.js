@@ -1,5 +1,6 @@
 // Keycast web pages: the little JavaScript they use. Everything works
-// without it; it only refreshes statistics and guards against double clicks.
+// without it; it only refreshes statistics and the console's chart, and
+// guards against double clicks.
 (function () {
   'use strict';
 
@@ -24,6 +25,20 @@
     };
     window.setInterval(refresh, 3000);
   }
+
+  // Console: a block marked data-refresh-url redraws itself from that URL
+  // (an HTML fragment: the request-rate chart) every data-refresh-seconds.
+  document.querySelectorAll('[data-refresh-url]').forEach(function (el) {
+    if (!window.fetch) return;
+    var url = el.getAttribute('data-refresh-url');
+    var every = Number(el.getAttribute('data-refresh-seconds')) || 5;
+    window.setInterval(function () {
+      fetch(url, { credentials: 'same-origin', cache: 'no-store' })
+        .then(function (r) { return r.ok ? r.text() : null; })
+        .then(function (html) { if (html !== null) el.innerHTML = html; })
+        .catch(function () {});
+    }, every * 1000);
+  });
 
   // Forms marked data-once disable their button after the first submit. The
   // server is idempotent anyway (each request form carries an idempotency key).
