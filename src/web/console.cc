@@ -752,9 +752,14 @@ Console::Console(ConsoleOptions options) : impl_(std::make_shared<Impl>(std::mov
                                 "/console/events");
             json j = json::parse(a.body, nullptr, false);
             size_t n = j.is_object() ? j.value("wakeups_sent", size_t{0}) : 0;
-            Redirect(res, "/console/events?" + PageQuery(f) +
-                              Done("rekeyed", "Rekey of " + name + ": " + std::to_string(n) +
-                                                  " wake-up(s) sent (seed 003)."));
+            uint64_t generation = j.is_object() ? j.value("generation", uint64_t{0}) : 0;
+            std::string note = j.is_object() ? j.value("note", std::string()) : std::string();
+            Redirect(res,
+                     "/console/events?" + PageQuery(f) +
+                         Done("rekeyed", "Rekey of " + name + ": generation " +
+                                             std::to_string(generation) + ", " + std::to_string(n) +
+                                             " wake-up(s) sent (seed 003)" +
+                                             (note.empty() ? "." : "; " + note + ".")));
           }));
 
   // ---- audit
