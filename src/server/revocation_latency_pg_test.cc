@@ -38,9 +38,8 @@ TEST(RevocationLatencyPostgres, KeyServersInOtherProcessesRefuseWithinASecond) {
   std::string dir = testing::MakeTempDir("revoke-latency");
   std::string front_dir = dir + "/front";
   std::string out, err;
-  ASSERT_EQ(testing::RunCommand({bin, "init", "--data-dir", front_dir, "--database", *db}, &out,
-                                &err),
-            0)
+  ASSERT_EQ(
+      testing::RunCommand({bin, "init", "--data-dir", front_dir, "--database", *db}, &out, &err), 0)
       << err;
   std::smatch m;
   ASSERT_TRUE(std::regex_search(out, m, std::regex("kct_[0-9a-f]{16}_[0-9a-f]{64}")));
@@ -48,11 +47,11 @@ TEST(RevocationLatencyPostgres, KeyServersInOtherProcessesRefuseWithinASecond) {
   int http = testing::FreePort();
   std::vector<std::string> key_eps = {"127.0.0.1:" + std::to_string(testing::FreePort()),
                                       "127.0.0.1:" + std::to_string(testing::FreePort())};
-  testing::ChildProcess front({bin, "server", "--roles", "directory,ticket", "--data-dir",
-                               front_dir, "--database", *db, "--http-addr",
-                               "127.0.0.1:" + std::to_string(http), "--key-advertise", key_eps[0],
-                               "--refresh-ms", "3600000"},
-                              dir, "front");
+  testing::ChildProcess front(
+      {bin, "server", "--roles", "directory,ticket", "--data-dir", front_dir, "--database", *db,
+       "--http-addr", "127.0.0.1:" + std::to_string(http), "--key-advertise", key_eps[0],
+       "--refresh-ms", "3600000"},
+      dir, "front");
   std::vector<std::unique_ptr<testing::ChildProcess>> keys;
   for (size_t i = 0; i < key_eps.size(); ++i)
     keys.push_back(std::make_unique<testing::ChildProcess>(
@@ -76,10 +75,10 @@ TEST(RevocationLatencyPostgres, KeyServersInOtherProcessesRefuseWithinASecond) {
   post("/v1/memberships", R"({"client":"v1","group":"viewers"})");
   int64_t start = SystemClock::Get().NowSeconds() - 5;
   post("/v1/events", R"({"name":"live","title":"Live","group_address":"239.3.3.4","port":5000,
-       "key_servers":[")" + key_eps[0] +
-                         R"(",")" + key_eps[1] + R"("],
-       "schedule":{"start":)" + std::to_string(start) +
-                         R"(,"duration":3600},"interval_seconds":2})");
+       "key_servers":[")" +
+                         key_eps[0] + R"(",")" + key_eps[1] + R"("],
+       "schedule":{"start":)" +
+                         std::to_string(start) + R"(,"duration":3600},"interval_seconds":2})");
   post("/v1/assignments", R"({"event":"live","group":"viewers"})");
   std::string api_key = post("/v1/clients/v1/api-keys", "{}")["api_key"];
   TicketClient tc("http://127.0.0.1:" + std::to_string(http));
