@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
@@ -356,6 +358,15 @@ TEST_F(ApiTest, HealthMetricsAndOpenApiCoverEveryRoute) {
     served.insert(method + " " + r.path);
   }
   EXPECT_EQ(documented, served);
+  // Served byte for byte as docs/openapi.json, whatever its size (the
+  // build cuts it into several string literals).
+  const char* src = std::getenv("KEYCAST_SOURCE_DIR");
+  ASSERT_NE(src, nullptr);
+  std::ifstream file(std::string(src) + "/docs/openapi.json", std::ios::binary);
+  std::string want((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  auto raw = cli_->Get("/v1/openapi.json");
+  ASSERT_TRUE(raw);
+  EXPECT_EQ(raw->body, want);
 }
 
 }  // namespace
