@@ -115,6 +115,7 @@ class KeyClient {
     int initial_timeout_ms = 250;  // doubles each try, with +-25 % jitter
     int max_timeout_ms = 4000;
   };
+  // REQUIRES: session outlives the KeyClient.
   KeyClient(const ClientSession& session, Options options);
   ~KeyClient();
 
@@ -300,11 +301,20 @@ class Agent {
   // The offset (ms into each interval) at which refreshes are sent.
   int64_t refresh_offset_ms() const { return refresh_offset_ms_; }
   SenderId sender() const;
-  // Replaces the session (a fresh ticket) without interrupting keys.
+  // Replaces the session (a fresh ticket) without interrupting keys: the
+  // agent's thread switches to it before its next step. The old session
+  // stays alive until nothing of the agent points into it any more.
+  // REQUIRES: session was verified (TicketClient::Login or Watch) for the
+  // same client as the agent's, and its ticket lists the agent's event; a
+  // session whose ticket does not is dropped and the agent keeps the one it
+  // has (the key service refuses it once the grant is gone).
+  // Safe to call from any thread, also while the agent runs.
   void UpdateSession(ClientSession session);
 
  private:
   void Run();
+  // Switches to a session UpdateSession left, if any. Run's thread only.
+  void TakePendingSession();
   void Log(const std::string& m);
   bool Fetch(keyproto::RequestKind kind, Epoch epoch, uint64_t server_nonce,
              const std::vector<SenderId>& signer_hints = {});
@@ -315,8 +325,12 @@ class Agent {
   bool PushActive() const;
   Micros Now() const;
 
-  std::unique_ptr<ClientSession> session_;
-  const TicketEvent* event_ = nullptr;
+  // Run's thread only, once started. The event points into the session it
+  // came from and keeps that session alive (shared ownership), so a renewal
+  // never frees what the agent is reading; client_ refers to the session
+  // it was built from, and is replaced together with it.
+  std::shared_ptr<const ClientSession> session_;
+  std::shared_ptr<const TicketEvent> event_;
   std::string event_name_;
   Options options_;
   std::unique_ptr<KeyClient> client_;
@@ -330,8 +344,8 @@ class Agent {
   std::atomic<bool> revoked_{false};
   std::thread thread_;
   std::mutex session_mu_;
-  std::unique_ptr<ClientSession> pending_session_;
-  std::unique_ptr<Push> push_;  // Run's thread only
+  std::unique_ptr<ClientSession> pending_session_;  // GUARDED_BY(session_mu_)
+  std::unique_ptr<Push> push_;                      // Run's thread only
 };
 
 }  // namespace keycast

@@ -45,7 +45,7 @@ struct Agent::Push {
 };
 
 Agent::Agent(ClientSession session, std::string event_name, Options options)
-    : session_(std::make_unique<ClientSession>(std::move(session))),
+    : session_(std::make_shared<const ClientSession>(std::move(session))),
       event_name_(std::move(event_name)),
       options_(std::move(options)),
       rng_(options_.seed ? options_.seed : crypto::RandomU64()) {}
@@ -53,8 +53,9 @@ Agent::Agent(ClientSession session, std::string event_name, Options options)
 Agent::~Agent() { Stop(); }
 
 Status Agent::Start() {
-  event_ = session_->ticket.FindEvent(event_name_);
-  if (!event_) return NotFound("event '" + event_name_ + "' is not in the ticket");
+  const TicketEvent* e = session_->ticket.FindEvent(event_name_);
+  if (!e) return NotFound("event '" + event_name_ + "' is not in the ticket");
+  event_ = std::shared_ptr<const TicketEvent>(session_, e);
   client_ = std::make_unique<KeyClient>(*session_, options_.key_client);
   stop_ = false;
   thread_ = std::thread([this] { Run(); });
@@ -84,6 +85,31 @@ SenderId Agent::sender() const {
 void Agent::UpdateSession(ClientSession session) {
   std::lock_guard<std::mutex> l(session_mu_);
   pending_session_ = std::make_unique<ClientSession>(std::move(session));
+}
+
+void Agent::TakePendingSession() {
+  std::unique_ptr<ClientSession> fresh;
+  {
+    std::lock_guard<std::mutex> l(session_mu_);
+    fresh = std::move(pending_session_);
+  }
+  if (!fresh) return;
+  std::shared_ptr<const ClientSession> session(std::move(fresh));
+  const TicketEvent* e = session->ticket.FindEvent(event_name_);
+  if (!e) {
+    Log("a fresh ticket without this event; keeping the current one");
+    return;
+  }
+  // The new key client is built before the old session can go: the old
+  // client refers to the old session until it is replaced.
+  Micros offset = client_->clock_offset();
+  auto client = std::make_unique<KeyClient>(*session, options_.key_client);
+  client->set_clock_offset(offset);
+  client_ = std::move(client);
+  event_ = std::shared_ptr<const TicketEvent>(session, e);
+  session_ = std::move(session);
+  if (!session_->rekey_keys.empty()) push_->SetKeys(*session_);
+  Log("switched to a fresh ticket");
 }
 
 void Agent::Log(const std::string& m) {
@@ -243,9 +269,9 @@ bool Agent::OnPushDatagram(ByteView datagram) {
   return true;
 }
 
+// The schedule is read from event_ at each use, never held across a
+// renewal (TakePendingSession), which may replace the event.
 void Agent::Run() {
-  const Schedule& sch = event_->schedule;
-  const uint32_t interval = event_->interval_seconds;
   AgentTiming timing(AgentTiming::Of(*event_), rng_());
   push_ = std::make_unique<Push>();
   push_->SetKeys(*session_);
@@ -282,7 +308,7 @@ void Agent::Run() {
     if (PushActive() && !both) {
       // Push: the key of `want` comes lead before it starts; pull only if
       // it does not, or to renew a membership that would lapse.
-      auto w = EpochWindow(sch, interval, want);
+      auto w = EpochWindow(event_->schedule, event_->interval_seconds, want);
       if (w.ok()) {
         Micros push_at = w->first * kMicrosPerSecond - push_->lead;
         bool renew = push_->member_until != 0 &&
@@ -303,21 +329,7 @@ void Agent::Run() {
   if (!plan_initial()) return;
   Micros next_signer_lookup = 0;
   while (!stop_) {
-    {
-      std::lock_guard<std::mutex> l(session_mu_);
-      if (pending_session_) {
-        session_ = std::move(pending_session_);
-        const TicketEvent* e = session_->ticket.FindEvent(event_name_);
-        if (e) {
-          event_ = e;
-          Micros offset = client_->clock_offset();
-          client_ = std::make_unique<KeyClient>(*session_, options_.key_client);
-          client_->set_clock_offset(offset);
-          if (!session_->rekey_keys.empty()) push_->SetKeys(*session_);
-          Log("switched to a fresh ticket");
-        }
-      }
-    }
+    TakePendingSession();
     // Rotate held keys on time.
     {
       std::lock_guard<std::mutex> l(mu_);
@@ -362,7 +374,7 @@ void Agent::Run() {
       if (next == Next::kInitial && first.refresh) {
         // Figure 7: in the clear interval before the first encrypted one,
         // ask for that one's key directly; the current interval is clear.
-        auto w = EpochWindow(sch, interval, *first.clear_now);
+        auto w = EpochWindow(event_->schedule, event_->interval_seconds, *first.clear_now);
         if (w.ok() && !keys().current) {
           SecurityAssociation clear;
           clear.event = event_->id;
@@ -392,7 +404,7 @@ void Agent::Run() {
         // was too early waits for the window (retry_after was logged).
         due = timing.RetryAt(Now());
         if (next == Next::kRefresh) {
-          auto w = EpochWindow(sch, interval, want);
+          auto w = EpochWindow(event_->schedule, event_->interval_seconds, want);
           if (w.ok() && Now() >= w->second * kMicrosPerSecond) {
             if (!plan_initial()) return;
           }

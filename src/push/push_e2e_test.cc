@@ -441,5 +441,54 @@ TEST_F(PushE2eTest, AgentCountsForgedPushesAndFallsBackToPull) {
   EXPECT_FALSE(a.revoked());
 }
 
+// A long-running push member renews its ticket (the IPTV case: 8 h
+// tickets, pushes every interval). Each renewal replaces the agent's session
+// while its thread plans refreshes from the event's schedule and takes pushes;
+// the agent must keep every key coming and read nothing of the old session
+// (under AddressSanitizer a dangling read fails the test).
+TEST_F(PushE2eTest, AgentRenewsItsTicketWhilePushesArrive) {
+  Client("r1", "viewers", Role::kReceiver);
+  int64_t start = SystemClock::Get().NowSeconds() + 2;
+  MakeEvent(start, 2);
+  RecordingSink sink;
+  std::mutex log_mu;
+  std::string log;
+  Agent::Options o;
+  o.sink = &sink;
+  o.log = [&](const std::string& m) {
+    std::lock_guard<std::mutex> l(log_mu);
+    log += std::to_string(SystemClock::Get().Now() % 100'000'000 / 1000) + " " + m + "\n";
+  };
+  Agent a(Login("r1"), "live", o);
+  ASSERT_TRUE(a.Start().ok());
+  // Renew every 1.5 s, out of step with the 2 s intervals, so renewals land
+  // before, between and after the refreshes and pushes of the intervals.
+  constexpr int kRenewals = 6;
+  WaitUntil(S(start + 1));
+  for (int i = 0; i < kRenewals; ++i) {
+    a.UpdateSession(Login("r1"));
+    WaitUntil(SystemClock::Get().Now() + 1'500'000);
+  }
+  WaitUntil(S(start + 12));
+  a.Stop();
+  std::lock_guard<std::mutex> l(log_mu);
+  size_t switched = 0;
+  for (size_t at = log.find("switched to a fresh ticket"); at != std::string::npos;
+       at = log.find("switched to a fresh ticket", at + 1))
+    ++switched;
+  EXPECT_EQ(switched, static_cast<size_t>(kRenewals)) << log;
+  // Every interval 0..5 in hand before it began, most of them pushed.
+  auto got = sink.installed();
+  for (uint32_t i = 0; i <= 5; ++i) {
+    auto it = got.find(Epoch{0, i}.packed());
+    ASSERT_NE(it, got.end()) << "missing interval " << i << "\n" << log;
+    EXPECT_LE(it->second.at, it->second.initiation + 100'000) << "late for interval " << i;
+  }
+  Agent::Stats st = a.stats();
+  EXPECT_GE(st.pushed, 3u) << log;
+  EXPECT_EQ(st.push_rejected, 0u) << log;
+  EXPECT_FALSE(a.revoked()) << log;
+}
+
 }  // namespace
 }  // namespace keycast
