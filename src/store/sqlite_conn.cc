@@ -6,8 +6,10 @@
 
 #include <sqlite3.h>
 
+#include <chrono>
 #include <map>
 #include <memory>
+#include <thread>
 
 #include "store/sql.h"
 
@@ -127,6 +129,7 @@ class SqliteConn final : public Conn {
 }  // namespace
 
 Result<std::unique_ptr<Conn>> OpenSqlite(const std::string& path) {
+  constexpr int kBusyTimeoutMs = 5000;
   sqlite3* db = nullptr;
   int rc = sqlite3_open_v2(
       path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
@@ -135,10 +138,24 @@ Result<std::unique_ptr<Conn>> OpenSqlite(const std::string& path) {
     sqlite3_close(db);
     return Unavailable("cannot open SQLite database " + path + ": " + msg);
   }
-  sqlite3_busy_timeout(db, 5000);
+  sqlite3_busy_timeout(db, kBusyTimeoutMs);
+  // Switching a new database to WAL needs an exclusive lock, and SQLite
+  // skips the busy handler there (it could deadlock): when processes open a
+  // new database together, all but one get SQLITE_BUSY at once. Retry for
+  // as long as the busy timeout would have waited.
+  for (int waited_ms = 0;; waited_ms += 10) {
+    rc = sqlite3_exec(db, "PRAGMA journal_mode=WAL", nullptr, nullptr, nullptr);
+    if (rc != SQLITE_BUSY || waited_ms >= kBusyTimeoutMs) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  if (rc != SQLITE_OK) {
+    std::string msg = sqlite3_errmsg(db);
+    sqlite3_close(db);
+    return Unavailable("cannot switch SQLite database " + path + " to WAL: " + msg);
+  }
   auto conn = std::make_unique<SqliteConn>(db);
-  for (const char* pragma : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL",
-                             "PRAGMA foreign_keys=ON", "PRAGMA temp_store=MEMORY"}) {
+  for (const char* pragma :
+       {"PRAGMA synchronous=FULL", "PRAGMA foreign_keys=ON", "PRAGMA temp_store=MEMORY"}) {
     KC_RETURN_IF_ERROR(conn->Exec(pragma));
   }
   return std::unique_ptr<Conn>(std::move(conn));
